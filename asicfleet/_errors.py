@@ -1,0 +1,43 @@
+"""The exceptions asicfleet raises; all derive from `AsicFleetError`."""
+
+from __future__ import annotations
+
+
+class AsicFleetError(Exception):
+    """Base of every asicfleet error."""
+
+
+class InvalidTargetError(AsicFleetError, ValueError):
+    """A scan target (CIDR, range, octets, IP file) is malformed or not allowed."""
+
+
+class MinerError(AsicFleetError):
+    """Talking to one miner failed."""
+
+
+class MinerConnectionError(MinerError):
+    """The miner could not be reached or closed the connection early."""
+
+
+class MinerTimeoutError(MinerError):
+    """The miner did not answer in time."""
+
+
+class MinerResponseError(MinerError):
+    """The miner answered with something that cannot be understood (malformed, truncated)."""
+
+
+class ResponseTooLargeError(MinerResponseError):
+    """The reply exceeded the configured size cap; reading stopped there."""
+
+
+class MinerAPIError(MinerError):
+    """The miner understood the request and refused it (a STATUS=E reply, an HTTP error)."""
+
+
+class AuthenticationError(MinerAPIError):
+    """No configured credential was accepted."""
+
+
+class UnsupportedControlError(AsicFleetError, NotImplementedError):
+    """The control is not available on this miner's firmware."""

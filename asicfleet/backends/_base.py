@@ -1,0 +1,357 @@
+"""What every firmware backend is: identification, declared data locations, one collector, controls.
+
+A backend declares, per `DataField`, which command supplies it and where in that command's reply
+it lives (`DATA`). `get_data()` works out the set of commands the wanted fields need, sends each
+command once (RPC commands joined into one `a+b+c` request where the firmware allows it, the rest in
+parallel), then extracts every field from the replies. Extraction is pure (`extract`), so parsers are
+tested on captured replies without a socket (`parse_raw`).
+
+Command keys are the backend's own names. By convention `rpc:<command>` is a CGMiner-style RPC
+command on 4028 (sent by the default `send_many`, batched when `RPC_BATCHABLE`); any other key is
+sent by the backend's `send()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import IPv4Address
+from typing import Any, ClassVar, TypeVar
+
+from asicfleet._errors import (
+    AuthenticationError,
+    MinerError,
+    UnsupportedControlError,
+)
+from asicfleet._session import Session
+from asicfleet.config import Credentials, FanConfig, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.data import DeviceInfo, HashRate, MinerData
+from asicfleet.hardware import lookup_model
+from asicfleet.transport import HttpReply, decode_json, rpc_call, rpc_multi
+from asicfleet.transport._rpc import check_status
+
+log = logging.getLogger("asicfleet.backends")
+T = TypeVar("T")
+
+
+class DataField(StrEnum):
+    """The fields of MinerData a backend can supply; each value is the MinerData attribute name."""
+
+    MAC = "mac"
+    SERIAL_NUMBER = "serial_number"
+    HOSTNAME = "hostname"
+    FIRMWARE_VERSION = "firmware_version"
+    API_VERSION = "api_version"
+    CONTROL_BOARD_VERSION = "control_board_version"
+    HASHRATE = "hashrate"
+    EXPECTED_HASHRATE = "expected_hashrate"
+    HASHBOARDS = "hashboards"
+    FANS = "fans"
+    PSU_FANS = "psu_fans"
+    WATTAGE = "wattage"
+    WATTAGE_LIMIT = "wattage_limit"
+    UPTIME = "uptime"
+    POOLS = "pools"
+    MESSAGES = "messages"
+    IS_MINING = "is_mining"
+    LIGHT_FLASHING = "light_flashing"
+    TUNING_TARGET = "tuning_target"
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one field comes from: `command`'s reply, at `path`, turned into the value by `parse`.
+
+    `command` may be a tuple of keys when a field needs several replies; `parse` then receives a dict
+    {key: reply} and `path` must be empty. A path that is absent from the reply yields None (the
+    firmware does not report the field); an exception from `parse` is recorded in MinerData.errors.
+    """
+
+    command: str | tuple[str, ...]
+    path: tuple[str | int, ...] = ()
+    parse: Callable[[Any], Any] | None = None
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return self.command if isinstance(self.command, tuple) else (self.command,)
+
+
+def at(command: str | tuple[str, ...], *path: str | int, parse: Callable[[Any], Any] | None = None) -> Source:
+    """Shorthand: `at("rpc:summary", "SUMMARY", 0, "MHS 5s", parse=mhs)`."""
+    return Source(command, tuple(path), parse)
+
+
+def dig(value: Any, path: Iterable[str | int]) -> Any:
+    """Follows `path` into nested dicts/lists; returns _MISSING when any step is absent."""
+    for step in path:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return value
+
+
+@dataclass
+class Probe:
+    """What discovery learned about an address before choosing a backend.
+
+    `web` is the reply to `GET /` on port 80; `rpc` maps an RPC command sent during discovery
+    (`version`, and others a backend asked for) to its decoded reply or the error it raised.
+    """
+
+    ip: str
+    web: HttpReply | None = None
+    rpc: dict[str, dict[str, Any] | Exception] = field(default_factory=dict)
+
+    @property
+    def web_text(self) -> str:
+        if self.web is None:
+            return ""
+        return self.web.text + "\n" + "\n".join(f"{k}: {v}" for k, v in self.web.headers.items())
+
+    def rpc_reply(self, command: str) -> dict[str, Any] | None:
+        reply = self.rpc.get(command)
+        return reply if isinstance(reply, dict) else None
+
+
+class Backend:
+    """Base of every firmware backend. Subclasses set the ClassVars and override what they support."""
+
+    family: ClassVar[str]  # registry key and credential family, e.g. "antminer"
+    firmware: ClassVar[str]  # firmware name reported in DeviceInfo, e.g. "Stock", "Braiins OS"
+    DATA: ClassVar[Mapping[DataField, Source | Sequence[Source]]] = {}
+    RPC_BATCHABLE: ClassVar[bool] = True  # the firmware answers joined `a+b` RPC commands
+    DEFAULT_CREDENTIALS: ClassVar[tuple[tuple[str, str], ...]] = ()  # (username, password), in order
+    PRIORITY: ClassVar[int] = 100  # identification order: lower is tried first (more specific signals)
+
+    def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
+        self.ip = ip
+        self.device = device
+        self.session = session if session is not None else Session()
+
+    # ----- identification ---------------------------------------------------------------------
+    @classmethod
+    def matches(cls, probe: Probe) -> bool:
+        """True when the probe's signals say this firmware (cheap, no I/O)."""
+        return False
+
+    @classmethod
+    async def identify(cls, probe: Probe, session: Session) -> DeviceInfo | None:
+        """Reads the model (and firmware name) of a host `matches` accepted; None if it is not one."""
+        raise NotImplementedError
+
+    @staticmethod
+    def device_info(make: str, model: str, firmware: str) -> DeviceInfo:
+        """DeviceInfo with the hardware shape from the hardware table, when the model is known."""
+        known = lookup_model(make, model)
+        if known is None:
+            return DeviceInfo(make=make, model=model, firmware=firmware)
+        return DeviceInfo(make=make, model=model, firmware=firmware, algo=known.algo, hardware=known.hardware)
+
+    # ----- sending ----------------------------------------------------------------------------
+    async def rpc(self, command: str, parameter: str | int | None = None) -> dict[str, Any]:
+        return await rpc_call(self.ip, command, parameter, settings=self.session.settings)
+
+    async def http(self, method: str, path: str, **kwargs: Any) -> HttpReply:
+        return await self.session.http.request(method, self.ip, path, **kwargs)
+
+    async def send(self, command: str) -> Any:
+        """Sends one command key and returns its decoded reply. Override for non-RPC keys."""
+        if command.startswith("rpc:"):
+            name, _, param = command[4:].partition("|")
+            return await self.rpc(name, param or None)
+        raise NotImplementedError(f"{type(self).__name__} cannot send {command!r}")
+
+    async def send_many(self, commands: Collection[str]) -> dict[str, Any]:
+        """Sends each command once; returns {key: reply or the exception it raised}."""
+        plain_rpc = [c for c in commands if c.startswith("rpc:") and "|" not in c]
+        batched = plain_rpc if self.RPC_BATCHABLE and len(plain_rpc) > 1 else []
+        others = [c for c in commands if c not in batched]
+        results: dict[str, Any] = {}
+
+        async def one(key: str) -> None:
+            try:
+                results[key] = await self.send(key)
+            except (MinerError, ValueError) as exc:
+                results[key] = exc
+
+        async def batch() -> None:
+            try:
+                replies = await rpc_multi(self.ip, [c[4:] for c in batched], settings=self.session.settings)
+                results.update({f"rpc:{k}": v for k, v in replies.items()})
+            except MinerError as exc:
+                results.update({c: exc for c in batched})
+
+        jobs: list[Awaitable[None]] = [one(c) for c in others]
+        if batched:
+            jobs.append(batch())
+        await asyncio.gather(*jobs)
+        return results
+
+    # ----- collecting -------------------------------------------------------------------------
+    def sources(self, wanted: Iterable[DataField]) -> dict[DataField, list[Source]]:
+        out: dict[DataField, list[Source]] = {}
+        for name in wanted:
+            declared = self.DATA.get(name)
+            if declared is not None:
+                out[name] = [declared] if isinstance(declared, Source) else list(declared)
+        return out
+
+    def commands_for(self, wanted: Iterable[DataField]) -> set[str]:
+        """The commands needed: each field's first source (later sources are fallbacks)."""
+        return {cmd for srcs in self.sources(wanted).values() for cmd in srcs[0].commands}
+
+    async def get_data(self, fields: Iterable[DataField] | None = None,
+                       exclude: Iterable[DataField] = ()) -> MinerData:
+        wanted = [f for f in (fields if fields is not None else DataField) if f not in set(exclude)]
+        replies = await self.send_many(sorted(self.commands_for(wanted)))
+        return self.extract(replies, wanted)
+
+    def extract(self, replies: Mapping[str, Any], wanted: Iterable[DataField] | None = None) -> MinerData:
+        """Builds MinerData from replies (values, or exceptions for failed commands). No I/O."""
+        wanted = list(wanted) if wanted is not None else list(DataField)
+        values: dict[str, Any] = {}
+        errors: list[str] = [f"{k}: {v}" for k, v in replies.items() if isinstance(v, BaseException)]
+        for name, sources in self.sources(wanted).items():
+            for source in sources:
+                got = [replies.get(c, _MISSING) for c in source.commands]
+                if any(g is _MISSING or isinstance(g, BaseException) for g in got):
+                    continue
+                raw = dict(zip(source.commands, got, strict=True)) if isinstance(source.command, tuple) \
+                    else dig(got[0], source.path)
+                if raw is _MISSING:
+                    continue
+                try:
+                    value = source.parse(raw) if source.parse is not None else raw
+                except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
+                    errors.append(f"{name.value}: cannot parse {source.commands} ({type(exc).__name__}: {exc})")
+                    continue
+                if value is not None:
+                    values[name.value] = value
+                    break
+        data = MinerData(ip=IPv4Address(self.ip), device_info=self.device, errors=errors, **values)
+        return self.finalize(data, replies)
+
+    def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
+        """Fills what derives from other fields (expected hash rate from the hardware table...)."""
+        if data.expected_hashrate is None:
+            known = lookup_model(self.device.make, self.device.model) if self.device.make else None
+            if known is not None:
+                data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")  # type: ignore[arg-type]
+        return data
+
+    def parse_raw(self, raw: Mapping[str, bytes | Any], wanted: Iterable[DataField] | None = None) -> MinerData:
+        """`extract` on undecoded replies (bytes as captured from the wire); RPC replies are status-checked."""
+        replies: dict[str, Any] = {}
+        for key, value in raw.items():
+            try:
+                decoded = decode_json(value) if isinstance(value, bytes | bytearray) else value
+                replies[key] = check_status(decoded, key) if key.startswith("rpc:") else decoded
+            except MinerError as exc:
+                replies[key] = exc
+        return self.extract(replies, wanted)
+
+    # ----- credentials ------------------------------------------------------------------------
+    def credential_candidates(self) -> list[Credentials]:
+        defaults = [Credentials(username=u, password=p) for u, p in self.DEFAULT_CREDENTIALS]  # type: ignore[arg-type]
+        return self.session.credentials.candidates(self.ip, self.family, defaults)
+
+    async def with_credentials(self, call: Callable[[Credentials], Awaitable[T]]) -> T:
+        """Runs `call` with each candidate login until one is not refused; remembers the winner."""
+        last: AuthenticationError | None = None
+        for creds in self.credential_candidates():
+            try:
+                result = await call(creds)
+            except AuthenticationError as exc:
+                last = exc
+                continue
+            self.session.credentials.remember(self.ip, self.family, creds)
+            return result
+        raise last or AuthenticationError(f"{self.ip}: no credentials configured for {self.family}")
+
+    # ----- controls: a backend overrides what its firmware can do ------------------------------
+    def _unsupported(self, control: str) -> UnsupportedControlError:
+        return UnsupportedControlError(
+            f"{control} is not supported by {self.device.make} {self.device.model} ({self.device.firmware}) at {self.ip}"
+        )
+
+    async def restart(self) -> bool:
+        raise self._unsupported("restart")
+
+    async def pause(self) -> bool:
+        raise self._unsupported("pause")
+
+    async def resume(self) -> bool:
+        raise self._unsupported("resume")
+
+    async def set_fault_light(self, on: bool) -> bool:
+        raise self._unsupported("set_fault_light")
+
+    async def set_power_limit(self, watts: float) -> bool:
+        raise self._unsupported("set_power_limit")
+
+    async def change_password(self, password: str) -> bool:
+        raise self._unsupported("change_password")
+
+    async def read_logs(self) -> str:
+        raise self._unsupported("read_logs")
+
+    async def factory_reset(self) -> bool:
+        raise self._unsupported("factory_reset")
+
+    async def upgrade_firmware(self, image: bytes, filename: str) -> bool:
+        raise self._unsupported("upgrade_firmware")
+
+    async def get_pools_config(self) -> list[PoolGroup]:
+        raise self._unsupported("get_pools_config")
+
+    async def set_pools_config(self, groups: list[PoolGroup]) -> bool:
+        raise self._unsupported("set_pools_config")
+
+    async def get_fan_config(self) -> FanConfig:
+        raise self._unsupported("get_fan_config")
+
+    async def set_fan_config(self, config: FanConfig) -> bool:
+        raise self._unsupported("set_fan_config")
+
+    async def get_tuning_config(self) -> TuningConfig:
+        raise self._unsupported("get_tuning_config")
+
+    async def set_tuning_config(self, config: TuningConfig) -> bool:
+        raise self._unsupported("set_tuning_config")
+
+    async def get_scaling_config(self) -> ScalingConfig:
+        raise self._unsupported("get_scaling_config")
+
+    async def set_scaling_config(self, config: ScalingConfig) -> bool:
+        raise self._unsupported("set_scaling_config")
+
+    @classmethod
+    def supports(cls, control: str) -> bool:
+        """True when this backend overrides `control` (so it is really implemented)."""
+        return getattr(cls, control) is not getattr(Backend, control)
+
+
+# ----- small parsing helpers shared by backends --------------------------------------------------
+def to_float(value: Any) -> float | None:
+    """A number from a miner reply ('12.5', 12, '' or None); None when absent or not numeric."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def hashrate_from(value: Any, unit: str) -> HashRate | None:
+    """HashRate from a number in `unit` (e.g. MHS figures: unit='MH/s'), in TH/s; None when absent."""
+    number = to_float(value)
+    if number is None:
+        return None
+    return HashRate(value=number, unit=unit).into_unit("TH/s")  # type: ignore[arg-type]

@@ -1,0 +1,56 @@
+"""The fleet simulator: real servers on loopback addresses that answer as each firmware does.
+
+Each family is one module here whose SimMiner subclass sets `family`; every module is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from asicfleet.sim._core import (
+    Fault,
+    HttpRequest,
+    HttpResponse,
+    MinerState,
+    Service,
+    SimMiner,
+    digest_challenge,
+    digest_ok,
+    rpc_error,
+    rpc_status,
+)
+from asicfleet.sim._fleet import SimFleet, raise_fd_limit
+
+
+def _all_families() -> dict[str, type[SimMiner]]:
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    found: dict[str, type[SimMiner]] = {}
+    pending = list(SimMiner.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "family" in cls.__dict__:
+            found[cls.family] = cls
+    return found
+
+
+SIM_FAMILIES: dict[str, type[SimMiner]] = _all_families()
+
+__all__ = [
+    "SIM_FAMILIES",
+    "Fault",
+    "HttpRequest",
+    "HttpResponse",
+    "MinerState",
+    "Service",
+    "SimFleet",
+    "SimMiner",
+    "digest_challenge",
+    "digest_ok",
+    "raise_fd_limit",
+    "rpc_error",
+    "rpc_status",
+]

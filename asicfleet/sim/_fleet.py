@@ -1,0 +1,193 @@
+"""A fleet of simulated miners, each on its own loopback address with its firmware's ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import random
+import resource
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from asicfleet.hardware import lookup_model
+from asicfleet.sim._core import Fault, SimMiner
+from asicfleet.sim._servers import connection_handler, tls_context
+from asicfleet.transport import PortMap
+
+UNPRIVILEGED_OFFSET = 10000  # 80 -> 10080, 443 -> 10443 when binding below 1024 is not allowed
+
+
+def raise_fd_limit() -> int:
+    """Raises the soft open-files limit to the hard one (every simulated port is a socket)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+def _loopback_network(subnet: str) -> ipaddress.IPv4Network:
+    network = ipaddress.ip_network(subnet, strict=False)
+    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+        raise ValueError(f"the simulator serves on loopback addresses only (127.0.0.0/8); got {subnet}")
+    return network
+
+
+class SimFleet:
+    """Simulated miners; `async with SimFleet.generate(...) as fleet:` serves them until the block ends."""
+
+    def __init__(self, miners: Iterable[SimMiner], ports: PortMap | None = None) -> None:
+        self.miners: dict[str, SimMiner] = {m.state.ip: m for m in miners}
+        self.ports = ports
+        self._servers: dict[str, list[asyncio.Server]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def generate(cls, subnet: str, count: int, mix: Iterable[str], seed: int = 1,
+                 ports: PortMap | None = None) -> SimFleet:
+        """`count` miners spread over `subnet` (seeded), families taken in turn from `mix`."""
+        from asicfleet.sim import SIM_FAMILIES
+
+        families = [f.strip().lower() for f in mix if f.strip()]
+        unknown = [f for f in families if f not in SIM_FAMILIES]
+        if not families or unknown:
+            raise ValueError(f"unknown simulated firmware {unknown or mix!r}; known: {sorted(SIM_FAMILIES)}")
+        network = _loopback_network(subnet)
+        hosts = [str(h) for h in network.hosts() if not str(h).endswith((".0", ".255"))]
+        if count < 0 or count > len(hosts):
+            raise ValueError(f"{subnet} has room for {len(hosts)} miners, not {count}")
+        rng = random.Random(seed)
+        addresses = sorted(rng.sample(hosts, count), key=lambda a: ipaddress.ip_address(a))
+        miners = []
+        for index, ip in enumerate(addresses):
+            family = SIM_FAMILIES[families[index % len(families)]]
+            model = lookup_model(family.make, rng.choice(family.models))
+            if model is None:
+                raise ValueError(f"{family.__name__} names a model missing from the hardware table")
+            miners.append(family.build(ip, model, random.Random(rng.random())))
+        return cls(miners, ports)
+
+    # ----- serving ----------------------------------------------------------------------------
+    def _needs_privilege(self) -> bool:
+        return any(s.port < 1024 for m in self.miners.values() for s in m.services)
+
+    async def _choose_ports(self) -> PortMap:
+        if self.ports is not None:
+            return self.ports
+        if not self._needs_privilege():
+            return PortMap()
+        probe = next(iter(self.miners))
+        try:
+            server = await asyncio.start_server(lambda r, w: None, probe, 80)
+        except PermissionError:
+            print(f"simulator: binding ports below 1024 needs privileges; serving them at +{UNPRIVILEGED_OFFSET} "
+                  f"(80 -> {80 + UNPRIVILEGED_OFFSET}, 443 -> {443 + UNPRIVILEGED_OFFSET}); "
+                  f"scan with --ports {PortMap(self._offset_map())}", file=sys.stderr)
+            return PortMap(self._offset_map())
+        server.close()
+        await server.wait_closed()
+        return PortMap()
+
+    def _offset_map(self) -> dict[int, int]:
+        low = {s.port for m in self.miners.values() for s in m.services if s.port < 1024}
+        return {p: p + UNPRIVILEGED_OFFSET for p in sorted(low)}
+
+    async def _bind(self, miner: SimMiner) -> None:
+        assert self.ports is not None
+        servers = []
+        try:
+            for service in miner.services:
+                servers.append(await asyncio.start_server(
+                    connection_handler(miner, service), miner.state.ip, self.ports(service.port),
+                    ssl=tls_context() if service.kind == "https" else None, reuse_address=True, backlog=512,
+                ))
+        except BaseException:
+            for server in servers:
+                server.close()
+            raise
+        self._servers[miner.state.ip] = servers
+
+    async def _unbind(self, ip: str) -> None:
+        for server in self._servers.pop(ip, []):
+            server.close()
+            if hasattr(server, "close_clients"):
+                server.close_clients()
+        await asyncio.sleep(0)
+
+    async def start(self) -> PortMap:
+        raise_fd_limit()
+        self.ports = await self._choose_ports()
+        for miner in self.miners.values():
+            miner.on_restart = self._restart_hook(miner)
+        await asyncio.gather(*(self._bind(m) for m in self.miners.values()))
+        return self.ports
+
+    def _restart_hook(self, miner: SimMiner):  # type: ignore[no-untyped-def]
+        def hook(seconds: float) -> None:
+            async def cycle() -> None:
+                await asyncio.sleep(0.05)  # let the reply to the restart command leave first
+                await self._unbind(miner.state.ip)
+                await asyncio.sleep(seconds)
+                await self._bind(miner)
+
+            task = asyncio.get_running_loop().create_task(cycle())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return hook
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for ip in list(self._servers):
+            await self._unbind(ip)
+
+    async def __aenter__(self) -> SimFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # ----- inspection and faults ---------------------------------------------------------------
+    def inventory(self) -> list[dict[str, Any]]:
+        ports = {str(k): v for k, v in (self.ports.overrides.items() if self.ports else [])}
+        return [{**m.inventory(), "ports": ports} for m in self.miners.values()]
+
+    def write_inventory(self, path: str | Path) -> None:
+        """Writes the inventory atomically, so a reader never sees half a file."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.inventory(), indent=1))
+        tmp.replace(target)
+
+    def set_fault(self, ip: str, fault: Fault | str) -> None:
+        self.miners[ip].fault = Fault(fault)
+
+    def assign_faults(self, counts: dict[Fault, int], seed: int = 1) -> dict[str, Fault]:
+        """Gives `counts[f]` distinct miners fault `f` (seeded); returns ip -> fault."""
+        rng = random.Random(seed)
+        healthy = sorted(ip for ip, m in self.miners.items() if m.fault is Fault.NONE)
+        needed = sum(counts.values())
+        if needed > len(healthy):
+            raise ValueError(f"{needed} faulty miners asked for, {len(healthy)} miners without a fault")
+        chosen = rng.sample(healthy, needed)
+        assigned: dict[str, Fault] = {}
+        for fault, n in counts.items():
+            for ip in chosen[:n]:
+                self.set_fault(ip, fault)
+                assigned[ip] = fault
+            chosen = chosen[n:]
+        return assigned
+
+    def request_count(self, ip: str | None = None) -> int:
+        miners = [self.miners[ip]] if ip else list(self.miners.values())
+        return sum(m.total_requests for m in miners)

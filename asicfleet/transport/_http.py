@@ -1,0 +1,138 @@
+"""HTTP(S) to miners through one shared `httpx.AsyncClient`, with an overall deadline and a size cap.
+
+Miners serve self-signed certificates, so TLS is not verified; digest and bearer auth are per request.
+`probe_http` speaks HTTP over an already-open socket so that identification costs one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+import httpx
+
+from asicfleet._errors import (
+    MinerConnectionError,
+    MinerResponseError,
+    MinerTimeoutError,
+    ResponseTooLargeError,
+)
+from asicfleet.transport._json import decode_json
+from asicfleet.transport._settings import TransportSettings
+
+
+@dataclass
+class HttpReply:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    url: str = ""
+
+    def json(self) -> Any:
+        return decode_json(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class HttpClient:
+    """Owns the one `httpx.AsyncClient` a scan or a set of miner handles share."""
+
+    settings: TransportSettings
+    max_connections: int = 1000
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+
+    def _get(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop or self._client.is_closed:
+            # a client is bound to the loop it was first used on; asyncio.run() per call needs a new one
+            self._client = httpx.AsyncClient(
+                verify=False,
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+                limits=httpx.Limits(max_connections=self.max_connections,
+                                    max_keepalive_connections=min(self.max_connections, 200),
+                                    keepalive_expiry=5.0),
+                trust_env=False,
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and not self._client.is_closed:
+            await self._client.aclose()
+        self._client = None
+
+    def url(self, ip: str, port: int, path: str, *, tls: bool = False) -> str:
+        scheme = "https" if tls else "http"
+        return f"{scheme}://{ip}:{self.settings.ports(port)}{path}"
+
+    async def request(self, method: str, ip: str, path: str, *, port: int = 80, tls: bool = False,
+                      auth: httpx.Auth | None = None, json: Any = None, content: bytes | None = None,
+                      data: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
+                      headers: dict[str, str] | None = None, params: dict[str, Any] | None = None) -> HttpReply:
+        """One request; the whole exchange (auth round trips included) has `read_timeout` as a deadline."""
+        url = self.url(ip, port, path, tls=tls)
+        client = self._get()
+        limit = self.settings.max_reply_bytes
+        try:
+            async with asyncio.timeout(self.settings.read_timeout + self.settings.connect_timeout):
+                async with client.stream(method, url, auth=auth, json=json, content=content, data=data,
+                                         files=files, headers=headers, params=params) as response:
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_raw():
+                        size += len(chunk)
+                        if size > limit:
+                            raise ResponseTooLargeError(f"{method} {path}: reply larger than the {limit}-byte cap")
+                        chunks.append(chunk)
+                    return HttpReply(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                                     b"".join(chunks), str(response.url))
+        except TimeoutError:
+            raise MinerTimeoutError(f"{method} {path}: no complete reply in time") from None
+        except httpx.TimeoutException:
+            raise MinerTimeoutError(f"{method} {path}: timed out") from None
+        except (httpx.ConnectError, httpx.NetworkError) as exc:
+            raise MinerConnectionError(f"{method} {path}: {exc or type(exc).__name__}") from None
+        except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
+            raise MinerResponseError(f"{method} {path}: broken HTTP reply ({exc})") from None
+
+
+async def probe_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, *,
+                     path: str = "/", limit: int = 256 * 1024) -> HttpReply:
+    """GET `path` on an open connection and read the reply (headers and up to `limit` bytes of body)."""
+    conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=64 * 1024)
+    request = h11.Request(method="GET", target=path, headers=[("Host", host), ("User-Agent", "asicfleet"),
+                                                              ("Accept", "*/*"), ("Connection", "close")])
+    writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
+    await writer.drain()
+    status = 0
+    headers: dict[str, str] = {}
+    body = bytearray()
+    try:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Response):
+                status = event.status_code
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) >= limit:
+                    break  # enough to identify; a page bigger than this is not worth reading whole
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    except h11.RemoteProtocolError as exc:
+        if not status:
+            raise MinerResponseError(f"GET {path}: not an HTTP reply ({exc})") from None
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        raise MinerConnectionError(f"GET {path}: connection reset ({exc})") from None
+    return HttpReply(status, headers, bytes(body[:limit]))

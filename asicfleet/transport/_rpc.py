@@ -1,0 +1,136 @@
+"""CGMiner-style JSON RPC over TCP (port 4028): one request per connection, reply read until EOF or NUL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+
+from asicfleet._errors import (
+    MinerAPIError,
+    MinerConnectionError,
+    MinerResponseError,
+    MinerTimeoutError,
+    ResponseTooLargeError,
+)
+from asicfleet.transport._json import decode_json
+from asicfleet.transport._settings import TransportSettings
+
+RPC_PORT = 4028
+_CHUNK = 65536
+
+
+async def open_tcp(ip: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Opens a TCP connection, mapping every failure to MinerConnectionError/MinerTimeoutError."""
+    try:
+        return await asyncio.wait_for(asyncio.open_connection(ip, port, limit=_CHUNK), timeout)
+    except TimeoutError:
+        raise MinerTimeoutError(f"connect to {ip}:{port} timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise MinerConnectionError(f"connect to {ip}:{port} failed: {exc.strerror or exc}") from None
+
+
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 0.5)
+
+
+async def read_capped(reader: asyncio.StreamReader, limit: int, *, stop_at_nul: bool = True) -> bytes:
+    """Reads until EOF (or a NUL terminator), refusing to buffer more than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            chunk = await reader.read(_CHUNK)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise MinerConnectionError(f"connection reset while reading ({exc.strerror or exc})") from None
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLargeError(f"reply larger than the {limit}-byte cap")
+        chunks.append(chunk)
+        if stop_at_nul and chunk.endswith(b"\x00"):
+            break
+    return b"".join(chunks)
+
+
+def encode_request(command: str, parameter: str | int | None = None) -> bytes:
+    body: dict[str, Any] = {"command": command}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return orjson.dumps(body)
+
+
+async def rpc_raw(ip: str, command: str, parameter: str | int | None = None, *,
+                  settings: TransportSettings, port: int = RPC_PORT, payload: bytes | None = None) -> bytes:
+    """Sends one RPC request and returns the raw reply bytes."""
+    reader, writer = await open_tcp(ip, settings.ports(port), settings.connect_timeout)
+    try:
+        writer.write(payload if payload is not None else encode_request(command, parameter))
+        await writer.drain()
+        return await asyncio.wait_for(read_capped(reader, settings.max_reply_bytes), settings.read_timeout)
+    except TimeoutError:
+        raise MinerTimeoutError(f"{command}: no complete reply within {settings.read_timeout:g}s") from None
+    except OSError as exc:
+        raise MinerConnectionError(f"{command}: {exc.strerror or exc}") from None
+    finally:
+        await close_quietly(writer)
+
+
+def check_status(reply: Any, command: str) -> Any:
+    """Raises MinerAPIError for a CGMiner error reply (STATUS 'E' or 'F'); returns the reply otherwise."""
+    if not isinstance(reply, dict):
+        raise MinerResponseError(f"{command}: expected a JSON object, got {type(reply).__name__}")
+    status = reply.get("STATUS")
+    if isinstance(status, list) and status and isinstance(status[0], dict):
+        code = status[0].get("STATUS")
+        if code in ("E", "F"):
+            raise MinerAPIError(f"{command}: {status[0].get('Msg', 'error')} (code {status[0].get('Code')})")
+    elif isinstance(status, str) and status in ("E", "F"):  # btminer's flat form
+        raise MinerAPIError(f"{command}: {reply.get('Msg', 'error')} (code {reply.get('Code')})")
+    return reply
+
+
+async def rpc_call(ip: str, command: str, parameter: str | int | None = None, *,
+                   settings: TransportSettings, port: int = RPC_PORT) -> dict[str, Any]:
+    """One RPC command, decoded and checked for an error STATUS."""
+    raw = await rpc_raw(ip, command, parameter, settings=settings, port=port)
+    result: dict[str, Any] = check_status(decode_json(raw), command)
+    return result
+
+
+async def rpc_multi(ip: str, commands: list[str], *, settings: TransportSettings,
+                    port: int = RPC_PORT) -> dict[str, dict[str, Any] | Exception]:
+    """Sends `a+b+c` as one request; returns each command's own reply (or the error for that command).
+
+    A joined reply maps each command to a one-element list holding that command's normal reply.
+    """
+    if len(commands) == 1:
+        try:
+            return {commands[0]: await rpc_call(ip, commands[0], settings=settings, port=port)}
+        except (MinerAPIError, MinerResponseError) as exc:
+            return {commands[0]: exc}
+    joined = "+".join(commands)
+    reply = decode_json(await rpc_raw(ip, joined, settings=settings, port=port))
+    if not isinstance(reply, dict):
+        raise MinerResponseError(f"{joined}: expected a JSON object, got {type(reply).__name__}")
+    if not any(c in reply for c in commands):
+        check_status(reply, joined)  # the whole batch was refused
+        raise MinerResponseError(f"{joined}: reply holds none of the commands")
+    out: dict[str, dict[str, Any] | Exception] = {}
+    for command in commands:
+        part = reply.get(command)
+        if isinstance(part, list) and part and isinstance(part[0], dict):
+            part = part[0]
+        if not isinstance(part, dict):
+            out[command] = MinerResponseError(f"{command}: missing from the joined reply")
+            continue
+        try:
+            out[command] = check_status(part, command)
+        except MinerAPIError as exc:
+            out[command] = exc
+    return out
