@@ -5,15 +5,24 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 from ipaddress import IPv4Address
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from asicfleet.data._hashrate import HashAlgorithm, HashRate
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed(cls, value: Any) -> Any:
+        """Derived fields appear in dumps; reading a dump back must accept (and recompute) them."""
+        if isinstance(value, dict) and cls.__pydantic_computed_fields__:
+            return {k: v for k, v in value.items() if k not in cls.__pydantic_computed_fields__}
+        return value
 
 
 class MinerHardware(_Model):

@@ -1,0 +1,18 @@
+"""Discovery: targets, identification, the MinerFactory, and scan-and-read."""
+
+from asicfleet.discovery._collect import ScanRecord, scan_and_collect
+from asicfleet.discovery._factory import MinerFactory
+from asicfleet.discovery._identify import Identified, identify
+from asicfleet.discovery._targets import AddressBlock, TargetSet, parse_target, read_target_file
+
+__all__ = [
+    "AddressBlock",
+    "Identified",
+    "MinerFactory",
+    "ScanRecord",
+    "TargetSet",
+    "identify",
+    "parse_target",
+    "read_target_file",
+    "scan_and_collect",
+]

@@ -1,0 +1,1 @@
+"""Distributed scanning orchestrator (see issue: distributed scanning)."""

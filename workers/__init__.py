@@ -1,0 +1,1 @@
+"""Celery workers (see issue: distributed scanning)."""
