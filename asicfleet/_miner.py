@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -223,7 +224,8 @@ class Miner:
         if not self.supports_upgrade_firmware:
             raise self._backend._unsupported("upgrade_firmware")
         image = Path(path)
-        return await self._backend.upgrade_firmware(image.read_bytes(), image.name)
+        content = await asyncio.to_thread(image.read_bytes)  # images are tens of MB: keep the loop free
+        return await self._backend.upgrade_firmware(content, image.name)
 
     async def get_pools_config(self) -> list[PoolGroup]:
         return await self._backend.get_pools_config()

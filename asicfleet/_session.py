@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Network, ip_address
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -32,14 +32,14 @@ class CredentialStore:
     """
 
     rules: list[CredentialRule] = field(default_factory=list)
-    _working: dict[tuple[IPv4Address, str], Credentials] = field(default_factory=dict, repr=False)
+    _working: dict[tuple[str, str], Credentials] = field(default_factory=dict, repr=False)
 
     def add(self, rule: CredentialRule) -> None:
         self.rules.append(rule)
 
     def candidates(self, ip: str, family: str, defaults: list[Credentials]) -> list[Credentials]:
         address = ip_address(ip)
-        known = self._working.get((address, family))  # type: ignore[index]
+        known = self._working.get((str(address), family))
         found: list[Credentials] = [known] if known else []
         for rule in self.rules:
             if address in rule.network and rule.family in (None, family):
@@ -53,7 +53,7 @@ class CredentialStore:
         return unique
 
     def remember(self, ip: str, family: str, credentials: Credentials) -> None:
-        self._working[(ip_address(ip), family)] = credentials  # type: ignore[index]
+        self._working[(str(ip_address(ip)), family)] = credentials
 
 
 @dataclass

@@ -7,8 +7,10 @@ import csv
 import io
 import signal
 import sys
+from collections.abc import Coroutine
+from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +24,7 @@ from asicfleet.transport import PortMap
 app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 stderr = Console(stderr=True)
+ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -29,7 +32,10 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def run_async(coro):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Runs a coroutine on uvloop when it is installed (it speeds up many-socket work)."""
     try:
         import uvloop
@@ -93,7 +99,7 @@ async def _scan(factory: MinerFactory, show_progress: bool) -> list[ScanRecord]:
         def probed(result: Identified) -> None:
             counts["miners"] += result.miner is not None
             counts["errors"] += result.error is not None
-            progress.update(task, advance=1, **counts)
+            progress.update(task, advance=1, miners=counts["miners"], errors=counts["errors"])
 
         try:
             async for record in scan_and_collect(factory, on_probed=probed):
@@ -105,7 +111,8 @@ async def _scan(factory: MinerFactory, show_progress: bool) -> list[ScanRecord]:
 
 @app.command()
 def scan(
-    targets: Annotated[list[str] | None, typer.Argument(help="CIDRs, a-b ranges, octet patterns (10.0.1-5.*), IPs")] = None,
+    targets: Annotated[list[str] | None,
+                       typer.Argument(help="CIDRs, a-b ranges, octet patterns (10.0.1-5.*), IPs")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="read targets from a file, one per line")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="addresses to leave out")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one MinerData JSON object per line")] = False,
@@ -140,7 +147,7 @@ def scan(
                 sys.stdout.write(record.model_dump_json(exclude={"data"}) + "\n")
     elif as_csv:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(_row(ScanRecord(ip="0.0.0.0")).keys()))  # type: ignore[arg-type]
+        writer = csv.DictWriter(buffer, fieldnames=list(_row(ScanRecord(ip=IPv4Address("0.0.0.0"))).keys()))
         writer.writeheader()
         writer.writerows(_row(r) for r in records)
         sys.stdout.write(buffer.getvalue())
@@ -158,7 +165,8 @@ def _parse_faults(text: str) -> dict[str, int]:
         try:
             fault = Fault(name.strip())
         except ValueError:
-            raise ValueError(f"unknown fault {name!r}; known: {[f.value for f in Fault if f.value != 'none']}") from None
+            known = [f.value for f in Fault if f is not Fault.NONE]
+            raise ValueError(f"unknown fault {name!r}; known: {known}") from None
         if not number.strip().isdigit():
             raise ValueError(f"fault {item!r} needs a count, e.g. {name}=2")
         counts[fault.value] = int(number)
@@ -169,7 +177,7 @@ def _parse_faults(text: str) -> dict[str, int]:
 def sim(
     subnet: Annotated[str, typer.Option(help="loopback subnet to serve on")] = "127.77.0.0/22",
     count: Annotated[int, typer.Option(min=0, help="number of miners")] = 200,
-    mix: Annotated[str, typer.Option(help="firmware families, taken in turn")] = "antminer,braiins,whatsminer,avalon,bitaxe",
+    mix: Annotated[str, typer.Option(help="firmware families, taken in turn")] = ALL_FAMILIES,
     seed: Annotated[int, typer.Option(help="seed for addresses, models and figures")] = 1,
     inventory: Annotated[Path | None, typer.Option(help="write the fleet as JSON here once all listen")] = None,
     ports: Annotated[str, typer.Option(help="serve standard ports elsewhere, e.g. 80=10080,443=10443")] = "",

@@ -243,7 +243,7 @@ class Backend:
         if data.expected_hashrate is None:
             known = lookup_model(self.device.make, self.device.model) if self.device.make else None
             if known is not None:
-                data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")  # type: ignore[arg-type]
+                data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
         return data
 
     def parse_raw(self, raw: Mapping[str, bytes | Any], wanted: Iterable[DataField] | None = None) -> MinerData:
@@ -251,7 +251,7 @@ class Backend:
         replies: dict[str, Any] = {}
         for key, value in raw.items():
             try:
-                decoded = decode_json(value) if isinstance(value, bytes | bytearray) else value
+                decoded = decode_json(bytes(value)) if isinstance(value, bytes | bytearray) else value
                 replies[key] = check_status(decoded, key) if key.startswith("rpc:") else decoded
             except MinerError as exc:
                 replies[key] = exc
@@ -259,7 +259,7 @@ class Backend:
 
     # ----- credentials ------------------------------------------------------------------------
     def credential_candidates(self) -> list[Credentials]:
-        defaults = [Credentials(username=u, password=p) for u, p in self.DEFAULT_CREDENTIALS]  # type: ignore[arg-type]
+        defaults = [Credentials(username=u, password=p) for u, p in self.DEFAULT_CREDENTIALS]
         return self.session.credentials.candidates(self.ip, self.family, defaults)
 
     async def with_credentials(self, call: Callable[[Credentials], Awaitable[T]]) -> T:
@@ -278,7 +278,8 @@ class Backend:
     # ----- controls: a backend overrides what its firmware can do ------------------------------
     def _unsupported(self, control: str) -> UnsupportedControlError:
         return UnsupportedControlError(
-            f"{control} is not supported by {self.device.make} {self.device.model} ({self.device.firmware}) at {self.ip}"
+            f"{control} is not supported by {self.device.make} {self.device.model} "
+            f"({self.device.firmware}) at {self.ip}"
         )
 
     async def restart(self) -> bool:
@@ -354,4 +355,4 @@ def hashrate_from(value: Any, unit: str) -> HashRate | None:
     number = to_float(value)
     if number is None:
         return None
-    return HashRate(value=number, unit=unit).into_unit("TH/s")  # type: ignore[arg-type]
+    return HashRate(value=number, unit=unit).into_unit("TH/s")

@@ -75,7 +75,8 @@ class HashRate(BaseModel):
         target = HashRateUnit.parse(unit) if isinstance(unit, str) else unit
         return HashRate(value=self.hashes_per_second / target.multiplier, unit=target, algo=self.algo)
 
-    as_unit = into_unit
+    def as_unit(self, unit: HashRateUnit | str) -> HashRate:
+        return self.into_unit(unit)
 
     def __float__(self) -> float:
         return self.value

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 from ipaddress import IPv4Address
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 

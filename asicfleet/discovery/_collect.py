@@ -25,7 +25,7 @@ class ScanRecord(BaseModel):
 async def _read(miner: Miner) -> ScanRecord:
     try:
         return ScanRecord(ip=miner.ip, data=await miner.get_data())
-    except Exception as exc:  # noqa: BLE001 - one miner's failure must never stop the scan
+    except Exception as exc:
         return ScanRecord(ip=miner.ip, error=f"get_data failed: {type(exc).__name__}: {exc}")
 
 

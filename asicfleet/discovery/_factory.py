@@ -40,7 +40,7 @@ class MinerFactory:
         return cls().with_subnet(subnet)
 
     @classmethod
-    def from_range(cls, range: str) -> MinerFactory:  # noqa: A002 - the guide's parameter name
+    def from_range(cls, range: str) -> MinerFactory:
         return cls().with_range(range)
 
     @classmethod
@@ -65,7 +65,7 @@ class MinerFactory:
         self.targets.add([subnet])
         return self
 
-    def with_range(self, range: str) -> MinerFactory:  # noqa: A002
+    def with_range(self, range: str) -> MinerFactory:
         self.targets.add([range])
         return self
 

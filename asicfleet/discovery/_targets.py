@@ -72,7 +72,7 @@ def _octet_blocks(octets: list[list[int]]) -> list[AddressBlock]:
             runs[-1] = (runs[-1][0], value)
         else:
             runs.append((value, value))
-    blocks = []
+    blocks: list[AddressBlock] = []
     for a, b, c in itertools.product(*octets[:3]):
         base = (a << 24) | (b << 16) | (c << 8)
         blocks.extend(AddressBlock(base + lo, base + hi) for lo, hi in runs)
@@ -124,7 +124,7 @@ def read_target_file(path: str | Path) -> list[str]:
         content = Path(path).read_text()
     except OSError as exc:
         raise InvalidTargetError(f"cannot read target file {path}: {exc.strerror}") from None
-    targets = []
+    targets: list[str] = []
     for line in content.splitlines():
         line = line.split("#", 1)[0]
         targets.extend(t.strip() for t in line.split(",") if t.strip())

@@ -35,7 +35,7 @@ def raise_fd_limit() -> int:
 
 def _loopback_network(subnet: str) -> ipaddress.IPv4Network:
     network = ipaddress.ip_network(subnet, strict=False)
-    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):
         raise ValueError(f"the simulator serves on loopback addresses only (127.0.0.0/8); got {subnet}")
     return network
 
