@@ -1,0 +1,93 @@
+"""The command line end to end: `asicfleet sim` in one process, `asicfleet scan` in another."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ASICFLEET = [sys.executable, "-m", "asicfleet.cli"]
+SUBNET = "127.77.0.0/22"
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, object]]]:
+    inventory = tmp_path_factory.mktemp("sim") / "fleet.json"
+    process = subprocess.Popen([*ASICFLEET, "sim", "--subnet", SUBNET, "--count", "200", "--seed", "1",
+                                "--inventory", str(inventory)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not inventory.exists():
+            assert process.poll() is None, f"the simulator died: {process.stderr.read() if process.stderr else ''}"
+            assert time.monotonic() < deadline, "the simulator did not write its inventory in 60 s"
+            time.sleep(0.1)
+        yield json.loads(inventory.read_text())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=20) == 0, "the simulator did not stop cleanly on SIGTERM"
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def _ports(inventory: list[dict[str, object]]) -> str:
+    ports = inventory[0]["ports"]
+    assert isinstance(ports, dict)
+    return ",".join(f"{k}={v}" for k, v in ports.items())
+
+
+def test_scan_json_finds_every_simulated_miner(simulator: list[dict[str, object]]) -> None:
+    result = subprocess.run([*ASICFLEET, "scan", SUBNET, "--json", "--ports", _ports(simulator),
+                             "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    found = {line["ip"]: line for line in lines}
+    assert len(simulator) == 200 and set(found) == {m["ip"] for m in simulator}, "missed or invented miners"
+    families = set()
+    for miner in simulator:
+        data = found[miner["ip"]]
+        families.add(miner["family"])
+        assert "error" not in data, data
+        info = data["device_info"]
+        assert (info["make"], info["model"], info["firmware"]) == (miner["make"], miner["model"], miner["firmware"])
+        hashrate = data["hashrate"]
+        assert hashrate["unit"] == "TH/s"
+        assert hashrate["value"] == pytest.approx(miner["hashrate_ths"], rel=0.01)
+    assert families == {"antminer", "braiins", "whatsminer", "avalon", "bitaxe"}
+
+
+def test_scan_table_and_csv(simulator: list[dict[str, object]]) -> None:
+    table = subprocess.run([*ASICFLEET, "scan", "127.77.0.0/24", "--ports", _ports(simulator)],
+                           capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "250"})
+    assert table.returncode == 0, table.stderr
+    in_range = [m for m in simulator if str(m["ip"]).startswith("127.77.0.")]
+    assert f"{len(in_range)} miners" in table.stdout
+    assert "scanning" in table.stderr  # the progress bar goes to stderr, never into the output
+    rows = subprocess.run([*ASICFLEET, "scan", "127.77.0.0/24", "--csv", "--ports", _ports(simulator),
+                           "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert rows.returncode == 0
+    assert rows.stdout.splitlines()[0].startswith("ip,make,model")
+    assert len(rows.stdout.splitlines()) == 1 + len(in_range)
+
+
+@pytest.mark.parametrize("args", [["10.0.0.0/33"], ["8.8.8.0/24"], ["banana"], [], ["10.0.0.0/24", "--json", "--csv"],
+                                  ["10.0.0.0/24", "--ports", "80"]])
+def test_bad_input_is_refused_with_nonzero_exit(args: list[str]) -> None:
+    result = subprocess.run([*ASICFLEET, "scan", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "error" in result.stderr.lower() or "usage" in result.stderr.lower()
+
+
+def test_sim_refuses_bad_options(tmp_path: Path) -> None:
+    for args in (["--subnet", "10.0.0.0/24"], ["--mix", "nosuchfirmware"], ["--faults", "melting=2"],
+                 ["--subnet", "127.95.0.0/30", "--count", "10"]):
+        result = subprocess.run([*ASICFLEET, "sim", *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0, args
