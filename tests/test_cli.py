@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ASICFLEET = [sys.executable, "-m", "asicfleet.cli"]
+ASICFLEET = [sys.executable, "-m", "orchestrator.cli"]
 SUBNET = "127.77.0.0/22"
 
 

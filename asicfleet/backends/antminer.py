@@ -15,14 +15,15 @@ hash rate target or power scaling: those controls stay unsupported.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import SecretStr
 
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerResponseError, UnsupportedControlError
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, at, hashrate_from, to_float
+from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, to_float
 from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -30,7 +31,6 @@ from asicfleet.data import (
     FanData,
     HashRate,
     MessageSeverity,
-    MinerData,
     MinerMessage,
     PoolData,
     PoolGroupData,
@@ -44,7 +44,7 @@ MAKE = Make.ANTMINER.value
 
 # Other firmwares on Antminer hardware name the hardware too; their markers say it is not stock.
 FOREIGN_FIRMWARE_MARKERS = ("BOSMINER", "BOSER", "BTMINER", "BITMICRO", "LUXMINER", "HIVEON", "KAONSU", "VNISH",
-                            "RWGLR", "EPIC", "MARA")
+                            "RWGLR")
 
 # `bitmain-work-mode` / `miner-mode` values and the names we give them.
 WORK_MODES: dict[str, int] = {"normal": 0, "sleep": 1, "high": 2, "low": 3}
@@ -112,7 +112,9 @@ def parse_hashboards(row: Mapping[str, Any], board_count: int | None, chips_per_
     """Hashboards from the RPC stats row; serial numbers and ideal rates from the CGI `stats` when given."""
     unit = row.get("rate_unit")
     chains: dict[int, Mapping[str, Any]] = {}
+    web_unit = None
     if web_stats is not None:
+        web_unit = web_stats["STATS"][0].get("rate_unit")
         for chain in web_stats["STATS"][0].get("chain", []):
             if isinstance(chain, dict) and isinstance(chain.get("index"), int):
                 chains[chain["index"]] = chain
@@ -120,14 +122,14 @@ def parse_hashboards(row: Mapping[str, Any], board_count: int | None, chips_per_
     for position, n in enumerate(_chain_slots(row, board_count)):
         hashrate = rate_with_unit(row.get(f"chain_rate{n}"), unit)
         chips = to_float(row.get(f"chain_acn{n}"))
+        # the mean of the PCB sensors, as pyasic and pyasic-rs report it (`tempN` is their maximum)
         pcb = _temperature_list(row.get(f"temp_pcb{n}"))
-        board_temp = to_float(row.get(f"temp{n}")) or (max(pcb) if pcb else None)
+        board_temp = round(sum(pcb) / len(pcb), 2) if pcb else to_float(row.get(f"temp{n}"))
         web = chains.get(position, {})
         boards.append(BoardData(
             position=position,
             hashrate=hashrate,
-            expected_hashrate=rate_with_unit(web.get("rate_ideal"), web_stats["STATS"][0].get("rate_unit"))
-            if web and web_stats is not None else None,
+            expected_hashrate=rate_with_unit(web.get("rate_ideal"), web_unit) if web else None,
             board_temperature=board_temp,
             expected_chips=chips_per_board,
             working_chips=int(chips) if chips is not None else None,
@@ -255,7 +257,7 @@ class AntminerStock(Backend):
     DEFAULT_CREDENTIALS = (("root", "root"),)
     RPC_BATCHABLE = True
 
-    DATA: ClassVar[Mapping[DataField, Any]] = {
+    DATA: ClassVar[Mapping[DataField, Source | Sequence[Source]]] = {
         DataField.MAC: at("web:get_system_info", "macaddr", parse=parse_mac),
         DataField.SERIAL_NUMBER: [at("web:get_system_info", "serinum", parse=parse_text),
                                   at("web:get_system_info", "serial_no", parse=parse_text)],
@@ -313,9 +315,10 @@ class AntminerStock(Backend):
         return cls.device_info(MAKE, canonical_model(model), cls.firmware)
 
     # ----- collecting -------------------------------------------------------------------------
-    def sources(self, wanted: Any) -> dict[DataField, list[Any]]:
+    def sources(self, wanted: Iterable[DataField]) -> dict[DataField, list[Source]]:
+        wanted = list(wanted)
         out = super().sources(wanted)
-        if DataField.HASHBOARDS in set(wanted):
+        if DataField.HASHBOARDS in wanted:
             hw = self.device.hardware
 
             def boards(r: Mapping[str, Any]) -> list[BoardData]:
@@ -328,12 +331,6 @@ class AntminerStock(Backend):
                                                                  hw.chips_per_board)),
             ]
         return out
-
-    def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
-        data = super().finalize(data, replies)
-        if data.uptime is not None and isinstance(data.uptime, float | int):  # pragma: no cover - pydantic coerces
-            pass
-        return data
 
     # ----- sending ----------------------------------------------------------------------------
     async def send(self, command: str) -> Any:
@@ -442,14 +439,14 @@ class AntminerStock(Backend):
             answer = decode_json(reply.body) if reply.status == 200 else {}
             if not isinstance(answer, dict) or answer.get("stats") != "success":
                 raise MinerAPIError(f"{self.ip}: password change refused (HTTP {reply.status}, {answer})")
-            self.session.credentials.remember(self.ip, self.family, Credentials(username=creds.username,
-                                                                               password=password))  # type: ignore[arg-type]
+            new_login = Credentials(username=creds.username, password=SecretStr(password))
+            self.session.credentials.remember(self.ip, self.family, new_login)
             return True
 
-        return await self.with_credentials_no_remember(attempt)
+        return await self._try_logins(attempt)
 
-    async def with_credentials_no_remember(self, call: Callable[[Credentials], Awaitable[bool]]) -> bool:
-        """Like `with_credentials`, but keeps the new login `call` remembered instead of the old one."""
+    async def _try_logins(self, call: Callable[[Credentials], Awaitable[bool]]) -> bool:
+        """`with_credentials` without remembering the login used: a password change remembers the new one."""
         last: AuthenticationError | None = None
         for creds in self.credential_candidates():
             try:

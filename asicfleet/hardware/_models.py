@@ -48,9 +48,10 @@ _TABLE: tuple[MinerModel, ...] = (
     MinerModel(Make.WHATSMINER, "M30S+", 3, 156, 2, 100.0, 3400),
     MinerModel(Make.WHATSMINER, "M50S", 3, 129, 2, 126.0, 3276),
     MinerModel(Make.WHATSMINER, "M60S", 3, 128, 2, 186.0, 3441),
-    MinerModel(Make.AVALON, "Avalon 1246", 3, 120, 2, 90.0, 3420),
+    MinerModel(Make.AVALON, "Avalon 1246", 3, 120, 4, 90.0, 3420),  # estats capture: 3x120 chips, Fan1-Fan4
     MinerModel(Make.AVALON, "Avalon 1366", 3, 120, 2, 130.0, 3250),
-    MinerModel(Make.AVALON, "Avalon A1466", 3, 120, 2, 150.0, 3230),
+    MinerModel(Make.AVALON, "Avalon A1466", 3, 176, 2, 150.0, 3230),  # 176 chips/board as asic-rs lists
+    MinerModel(Make.AVALON, "Avalon Q", 1, 160, 4, 90.0, 1674),  # home miner; estats capture: 160 chips
     MinerModel(Make.BITAXE, "BM1366", 1, 1, 1, 0.5, 12),  # Bitaxe Ultra
     MinerModel(Make.BITAXE, "BM1368", 1, 1, 1, 0.7, 15),  # Bitaxe Supra
     MinerModel(Make.BITAXE, "BM1370", 1, 1, 1, 1.2, 18),  # Bitaxe Gamma

@@ -1,0 +1,778 @@
+"""Simulated Braiins OS (BOS+) on Antminer hardware.
+
+Serves what a real Braiins OS 25.07+ miner serves:
+- the BOSer CGMiner-compatible RPC on 4028 (`version`, `devdetails`, `summary`, `pools`, `devs`,
+  `fans`, `temps`, `tempctrl`, `tunerstatus`, `stats`, `config`, `pause`, `resume`, joined `a+b`),
+  NUL-terminated, bodies with alphabetically sorted keys (BOSer serialises through a sorted map);
+- the public REST API on port 80 under `/api/v1/` (token from `POST /api/v1/auth/login`, sent back
+  raw in the `Authorization` header), in the shapes of the 25.07 / 25.11 / 26.04 OpenAPI documents:
+  the release in the firmware version picks the API version and the extra endpoints of 26.04
+  (factory reset, logs, system upgrade);
+- the web UI page at `/` ("Braiins OS") and the few GraphQL queries clients still use to read the
+  model and version (`{ bosminer { info { modelName } } }`, `{ bos { info { version { full } } } }`).
+
+Login: Braiins OS ships without a password for `root`; while none is set any password is accepted
+(clients commonly send `root`/`root`). Once a password is set, only it is accepted.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import random
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+from asicfleet.config import FanConfig, Pool, PoolGroup
+from asicfleet.sim._core import HttpRequest, HttpResponse, MinerState, Service, SimMiner
+
+# firmware builds this simulator can present: (version string, REST API version)
+_RELEASES: dict[str, tuple[str, str]] = {
+    "25.07": ("2025-08-06-0-3881c51d-25.07-plus", "1.0.0"),
+    "25.11": ("2025-11-21-0-eb658dcd-25.11-plus", "1.1.0"),
+    "26.04": ("2026-04-14-0-912d084c-26.04-plus", "1.3.0"),
+}
+_MAJOR_VERSION = "2022-09-13-0-11012d53-22.08-plus"
+_RPC_API = "3.7"
+_TOKEN_TIMEOUT_S = 3600
+
+
+# what the firmware calls each model: REST miner_identity name, its (deprecated) MinerModel enum
+# number (0 where the enum has none), chip type and hashboard name
+_MODEL_FACTS: dict[str, tuple[str, int, str, str]] = {
+    "Antminer S19j Pro": ("Antminer S19J Pro", 15, "BM1362", "BHB42631"),
+    "Antminer S19 XP": ("Antminer S19 XP", 18, "BM1366", "BHB56801"),
+    "Antminer S19 Pro": ("Antminer S19 Pro", 12, "BM1398", "BHB42601"),
+    "Antminer S21": ("Antminer S21", 0, "BM1368", "BHB68601"),
+}
+
+_MINER_STATUS_NORMAL = 2
+_MINER_STATUS_PAUSED = 3
+_LOG_TYPES = ("errors", "bosminer", "boser", "monitor", "syslog", "dmesg")
+
+
+def _release_tuple(release: str) -> tuple[int, int]:
+    major, _, minor = release.partition(".")
+    return int(major), int(minor or 0)
+
+
+def _sorted(value: Any) -> Any:
+    """Sorts every object's keys, as BOSer's serialisation through a sorted map does."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _ghs(ths: float) -> dict[str, float]:
+    return {"gigahash_per_second": round(ths * 1000.0, 6)}
+
+
+def _timestamp(seconds: float) -> dict[str, int]:
+    return {"nanos": int((seconds % 1) * 1e9), "seconds": int(seconds)}
+
+
+class BraiinsSim(SimMiner):
+    family: ClassVar[str] = "braiins"
+    make: ClassVar[str] = "AntMiner"
+    firmware: ClassVar[str] = "Braiins OS"
+    models: ClassVar[tuple[str, ...]] = tuple(_MODEL_FACTS)
+    services: ClassVar[tuple[Service, ...]] = (Service(4028, "rpc"), Service(80, "http"))
+    default_username: ClassVar[str] = "root"
+    default_password: ClassVar[str] = ""  # no password set out of the box
+
+    def __init__(self, state: MinerState, rng: random.Random) -> None:
+        super().__init__(state, rng)
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        self.uid = "".join(rng.choice(alphabet) for _ in range(16))
+        self.board_serials = ["".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(17))
+                              for _ in range(state.model.boards)]
+        self.auto_fan_rpms = list(state.fan_rpms)
+        self.tokens: dict[str, float] = {}  # token -> expiry (monotonic seconds)
+        self.started = time.time()
+        state.extra.setdefault("tuner_mode", 1)  # 1 = power target, 2 = hashrate target
+        state.extra.setdefault("hashrate_target_ths", None)
+        state.extra.setdefault("cooling", None)  # the mode dict once the user set one
+        state.extra.setdefault("dps", None)  # the DPS configuration once the user set one
+        state.extra.setdefault("pool_uids", {})
+
+    @classmethod
+    def default_firmware_version(cls, rng: random.Random) -> str:
+        return _RELEASES[rng.choice(sorted(_RELEASES))][0]
+
+    # ----- derived facts ----------------------------------------------------------------------
+    @property
+    def release(self) -> str:
+        parts = self.state.firmware_version.split("-")
+        return parts[5] if len(parts) > 5 else "25.07"
+
+    @property
+    def build_hash(self) -> str:
+        parts = self.state.firmware_version.split("-")
+        return parts[4] if len(parts) > 4 else "00000000"
+
+    def at_least(self, release: str) -> bool:
+        return _release_tuple(self.release) >= _release_tuple(release)
+
+    @property
+    def rest_api_version(self) -> str:
+        known = {r: api for r, (_, api) in _RELEASES.items()}
+        return known.get(self.release, "1.0.0")
+
+    @property
+    def signature(self) -> str:
+        return f"BOSer boser-buildroot 0.1.0-{self.build_hash}"
+
+    @property
+    def identity_name(self) -> str:
+        return _MODEL_FACTS.get(self.state.model.name, (self.state.model.name, 0, "", ""))[0]
+
+    @property
+    def rpc_model(self) -> str:
+        """The model string BOSer's devdetails and GraphQL report: the maker's name in front."""
+        return f"Bitmain {self.identity_name}"
+
+    def board_hashrates(self) -> list[float]:
+        return self.state.board_hashrates()
+
+    def board_nominal_ths(self) -> float:
+        return self.state.model.nominal_ths / max(1, self.state.model.boards)
+
+    def live_wattage(self) -> float:
+        return self.state.wattage if self.state.mining else 0.0
+
+    def fan_ratio(self) -> float:
+        fan = self.state.fan
+        if fan.mode == "manual" and fan.fan_speed is not None:
+            return round(fan.fan_speed / 100.0, 2)
+        rpms = self.state.fan_rpms or [0]
+        return round(min(1.0, sum(rpms) / len(rpms) / 6600.0), 2)
+
+    def chip_temps(self) -> list[float]:
+        return [round(t + 15.0, 1) for t in self.state.board_temps]
+
+    def pools_flat(self) -> list[tuple[int, PoolGroup, int, Pool]]:
+        """(group index, group, pool index within group, pool) for every configured pool."""
+        return [(g, group, p, pool) for g, group in enumerate(self.state.pools) for p, pool in enumerate(group.pools)]
+
+    def pool_uid(self, group: int, pool: int) -> str:
+        uids: dict[str, str] = self.state.extra["pool_uids"]
+        key = f"{group}/{pool}"
+        if key not in uids:
+            uids[key] = hashlib.sha256(f"{self.uid}/{key}".encode()).hexdigest()[:16]
+        return uids[key]
+
+    # ----- RPC --------------------------------------------------------------------------------
+    def _status(self, code: int, message: str, status: str = "S") -> list[dict[str, Any]]:
+        return [{"STATUS": status, "When": int(time.time()), "Code": code, "Msg": message,
+                 "Description": self.signature}]
+
+    def _reply(self, code: int, message: str, name: str, body: list[dict[str, Any]] | list[bool]) -> dict[str, Any]:
+        return {"STATUS": self._status(code, message), name: _sorted(body), "id": 1}
+
+    def rpc_reply(self, request: bytes, port: int) -> bytes:
+        """BOSer joins `a+b` replies as {"a": [reply], "b": [reply], "id": 1}."""
+        try:
+            body = orjson.loads(request.rstrip(b"\x00").strip() or b"null")
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+            self.count(f"{port}:invalid")
+            return orjson.dumps({"STATUS": self._status(23, "Invalid JSON", "E"), "id": 1})
+        parts = body["command"].split("+")
+        for part in parts:
+            self.count(f"{port}:{part}")
+        parameter = body.get("parameter")
+        if len(parts) == 1:
+            return orjson.dumps(self.handle_rpc(parts[0], parameter, port))
+        joined: dict[str, Any] = {part: [self.handle_rpc(part, parameter, port)] for part in parts}
+        joined["id"] = 1
+        return orjson.dumps(joined)
+
+    def handle_rpc(self, command: str, parameter: Any, port: int) -> Any:
+        handler = {
+            "version": self._rpc_version, "devdetails": self._rpc_devdetails, "summary": self._rpc_summary,
+            "pools": self._rpc_pools, "devs": self._rpc_devs, "edevs": self._rpc_devs, "fans": self._rpc_fans,
+            "temps": self._rpc_temps, "tempctrl": self._rpc_tempctrl, "tunerstatus": self._rpc_tunerstatus,
+            "stats": self._rpc_stats, "estats": self._rpc_stats, "config": self._rpc_config,
+            "pause": self._rpc_pause, "resume": self._rpc_resume,
+        }.get(command)
+        if handler is None:
+            return {"STATUS": self._status(14, "Invalid command", "E"), "id": 1}
+        return handler()
+
+    def _rpc_version(self) -> dict[str, Any]:
+        return self._reply(22, "BOSer versions", "VERSION",
+                           [{"API": _RPC_API, "BOSer": self.signature.removeprefix("BOSer ")}])
+
+    def _rpc_devdetails(self) -> dict[str, Any]:
+        model = self.state.model
+        boards = [{"Chips": model.chips_per_board, "DEVDETAILS": i, "Device Path": "", "Driver": "",
+                   "Frequency": round(480.0 + 10 * i, 1), "ID": i + 1, "Kernel": "", "Model": self.rpc_model,
+                   "Name": f"Hash Chain {i + 1}", "Voltage": 13.2} for i in range(model.boards)]
+        return self._reply(69, "Device Details", "DEVDETAILS", boards)
+
+    def _summary_body(self) -> dict[str, Any]:
+        s = self.state
+        mhs = round(s.live_hashrate_ths * 1e6, 3)
+        elapsed = max(1, s.uptime)
+        diff_accepted = float(s.accepted * 262144)
+        return {
+            "Accepted": s.accepted, "Best Share": 776342690, "Device Hardware%": 0.0012,
+            "Device Rejected%": round(100.0 * s.rejected / max(1, s.accepted + s.rejected), 4),
+            "Difficulty Accepted": diff_accepted, "Difficulty Rejected": float(s.rejected * 262144),
+            "Difficulty Stale": 0.0, "Discarded": 0, "Elapsed": elapsed, "Found Blocks": 0, "Get Failures": 0,
+            "Getworks": s.accepted + s.rejected, "Hardware Errors": 12, "Last getwork": int(time.time()),
+            "Local Work": (s.accepted + s.rejected) * 40, "MHS 15m": mhs, "MHS 1m": mhs, "MHS 24h": mhs,
+            "MHS 5m": mhs, "MHS 5s": mhs, "MHS av": mhs, "Network Blocks": 0,
+            "Pool Rejected%": round(100.0 * s.rejected / max(1, s.accepted + s.rejected), 4), "Pool Stale%": 0.0,
+            "Rejected": s.rejected, "Remote Failures": 0, "Stale": 0, "Total MH": round(mhs * elapsed, 1),
+            "Utility": round(s.accepted / elapsed * 60, 4), "Work Utility": round(diff_accepted / elapsed * 60, 4),
+        }
+
+    def _rpc_summary(self) -> dict[str, Any]:
+        return self._reply(11, "Summary", "SUMMARY", [self._summary_body()])
+
+    def _rpc_pools(self) -> dict[str, Any]:
+        pools = []
+        for index, (g, group, p, pool) in enumerate(self.pools_flat()):
+            active = g == 0 and p == 0 and self.state.mining
+            accepted, rejected = (self.state.accepted, self.state.rejected) if g == 0 and p == 0 else (0, 0)
+            pools.append({
+                "AsicBoost": True, "Accepted": accepted, "Bad Work": 0, "Best Share": 776342690 if accepted else 0,
+                "Current Block Height": 0, "Current Block Version": 536870912, "Diff1 Shares": accepted * 262144,
+                "Difficulty Accepted": float(accepted * 262144), "Difficulty Rejected": float(rejected * 262144),
+                "Difficulty Stale": 0.0, "Discarded": 0, "Get Failures": 0, "Getworks": accepted + rejected,
+                "Has GBT": False, "Has Stratum": True, "Has Vmask": True, "Last Share Difficulty": 262144.0,
+                "Last Share Time": int(time.time()) if accepted else 0, "Long Poll": "N", "POOL": index,
+                "Pool Rejected%": round(100.0 * rejected / max(1, accepted + rejected), 4), "Pool Stale%": 0.0,
+                "Priority": index, "Proxy": "", "Proxy Type": "", "Quota": group.quota, "Rejected": rejected,
+                "Remote Failures": 0, "Stale": 0, "Status": "Alive", "Stratum Active": active,
+                "Stratum Difficulty": 262144.0, "Stratum URL": f"{pool.host}:{pool.port}", "URL": pool.url,
+                "User": pool.username, "Work Difficulty": 262144.0, "Works": accepted + rejected,
+            })
+        return self._reply(7, f"{len(pools)} Pool(s)", "POOLS", pools)
+
+    def _rpc_devs(self) -> dict[str, Any]:
+        devs = []
+        elapsed = max(1, self.state.uptime)
+        for i, ths in enumerate(self.board_hashrates()):
+            mhs = round(ths * 1e6, 3)
+            devs.append({
+                "ASC": i, "Accepted": 0, "Device Elapsed": elapsed, "Device Hardware%": 0.0012,
+                "Device Rejected%": 0.0, "Diff1 Work": 0, "Difficulty Accepted": 0.0, "Difficulty Rejected": 0.0,
+                "Enabled": "Y", "Hardware Error MHS 15m": 0.0, "Hardware Errors": 4, "ID": i + 1,
+                "Last Share Difficulty": 0.0, "Last Share Pool": -1, "Last Share Time": 0, "Last Valid Work": 0,
+                "MHS 15m": mhs, "MHS 1m": mhs, "MHS 5m": mhs, "MHS 5s": mhs, "MHS av": mhs,
+                "Name": "BC50", "Nominal MHS": round(self.board_nominal_ths() * 1e6, 3), "Rejected": 0,
+                "Status": "Alive", "Temperature": self.state.board_temps[i], "Total MH": round(mhs * elapsed, 1),
+                "Utility": 0.0,
+            })
+        return self._reply(9, f"{len(devs)} ASC(s)", "DEVS", devs)
+
+    def _rpc_fans(self) -> dict[str, Any]:
+        speed = round(self.fan_ratio() * 100)
+        fans = [{"FAN": i, "ID": i, "RPM": rpm, "Speed": speed} for i, rpm in enumerate(self.state.fan_rpms)]
+        return self._reply(202, f"{len(fans)} Fan(s)", "FANS", fans)
+
+    def _rpc_temps(self) -> dict[str, Any]:
+        temps = [{"Board": t, "Chip": c, "ID": i + 1, "TEMP": i}
+                 for i, (t, c) in enumerate(zip(self.state.board_temps, self.chip_temps(), strict=True))]
+        return self._reply(201, f"{len(temps)} Temp(s)", "TEMPS", temps)
+
+    def _rpc_tempctrl(self) -> dict[str, Any]:
+        fan = self.state.fan
+        if fan.mode == "manual":
+            body: dict[str, Any] = {"Mode": "Manual"}
+        else:
+            body = {"Dangerous": 110.0, "Hot": 90.0, "Mode": "Automatic", "Target": fan.target_temp or 75.0}
+        return self._reply(200, "Temperature control", "TEMPCTRL", [body])
+
+    def _rpc_tunerstatus(self) -> dict[str, Any]:
+        s = self.state
+        watts = round(self.live_wattage())
+        per_board = round(watts * 0.94 / max(1, s.model.boards))
+        chains = [{"ApproximatePowerConsumptionWatt": per_board, "HashchainIndex": i + 1, "Iteration": 0,
+                   "LoadedProfileCreatedOn": int(self.started) - 3600, "PowerLimitWatt": int(s.power_limit // 3),
+                   "StageElapsed": 0, "Status": "Stable" if s.mining else "Paused", "TunerRunning": False,
+                   "TuningElapsed": 0} for i in range(s.model.boards)]
+        dps = s.extra.get("dps") or {}
+        body = {"ApproximateChainPowerConsumption": per_board * s.model.boards,
+                "ApproximateMinerPowerConsumption": watts,
+                "DynamicPowerScaling": "Enabled" if dps.get("enabled") else "Disabled",
+                "PowerLimit": int(s.power_limit), "TunerChainStatus": chains}
+        return self._reply(203, "Tuner Status", "TUNERSTATUS", [body])
+
+    def _rpc_stats(self) -> dict[str, Any]:
+        elapsed = max(1, self.state.uptime)
+        stats: list[dict[str, Any]] = [{"Calls": 0, "Elapsed": elapsed, "ID": f"ASC{i}", "Max": 0.0, "Min": 0.0,
+                                        "STATS": i, "Wait": 0.0} for i in range(self.state.model.boards)]
+        return self._reply(70, "BOSer stats", "STATS", stats)
+
+    def _rpc_config(self) -> dict[str, Any]:
+        body = {"ASC Count": self.state.model.boards, "Device Code": "", "Hotplug": "None", "Log Interval": 5,
+                "OS": "Braiins OS", "PGA Count": 0, "Pool Count": len(self.pools_flat()), "Strategy": "Failover"}
+        return self._reply(33, "CGMiner config", "CONFIG", [body])
+
+    def _rpc_pause(self) -> dict[str, Any]:
+        self.state.mining = False
+        return self._reply(204, "Pause", "PAUSE", [True])
+
+    def _rpc_resume(self) -> dict[str, Any]:
+        self.state.mining = True
+        return self._reply(205, "Resume", "RESUME", [True])
+
+    # ----- HTTP -------------------------------------------------------------------------------
+    async def handle_http(self, request: HttpRequest) -> HttpResponse:
+        path = request.path.rstrip("/") or "/"
+        if path == "/" and request.method in ("GET", "HEAD"):
+            return HttpResponse.html(self._index_page())
+        if path == "/graphql" and request.method == "POST":
+            return self._graphql(request)
+        if not path.startswith("/api/v1/"):
+            return HttpResponse(status=404, body=b"Not Found", content_type="text/plain")
+        route = path.removeprefix("/api/v1/")
+        try:
+            if route == "auth/login" and request.method == "POST":
+                return self._login(request)
+            if route == "version" and request.method == "GET":
+                major, minor, patch = (int(x) for x in self.rest_api_version.split("."))
+                return HttpResponse.of_json({"major": major, "minor": minor, "patch": patch})
+            if not self._authorised(request):
+                return HttpResponse.of_json({"message": "Unauthorized"}, status=401)
+            return await self._rest(request.method, route, request)
+        except (ValueError, TypeError, KeyError, AttributeError, orjson.JSONDecodeError) as exc:
+            return HttpResponse.of_json({"message": f"Invalid request payload: {exc}"}, status=400)
+
+    def _index_page(self) -> str:
+        return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\" />\n"
+                "<title>Braiins OS</title>\n"
+                f"<script type=\"module\" crossorigin src=\"/assets/index-{self.build_hash}.js\"></script>\n"
+                "</head>\n<body>\n<noscript>Braiins OS needs JavaScript.</noscript>\n<div id=\"root\"></div>\n"
+                "</body>\n</html>\n")
+
+    def _password_ok(self, password: Any) -> bool:
+        if self.state.password == "":
+            return True  # no password set: the firmware does not check it
+        return isinstance(password, str) and secrets.compare_digest(password, self.state.password)
+
+    def _login(self, request: HttpRequest) -> HttpResponse:
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str):
+            return HttpResponse.of_json({"message": "Invalid request payload"}, status=400)
+        refused = self.auth_refused() or body["username"] != self.state.username
+        if refused or not self._password_ok(body.get("password")):
+            return HttpResponse.of_json({"message": "Invalid username or password"}, status=401)
+        token = secrets.token_urlsafe(12)[:16]
+        self.tokens[token] = time.monotonic() + _TOKEN_TIMEOUT_S
+        return HttpResponse.of_json({"timeout_s": _TOKEN_TIMEOUT_S, "token": token})
+
+    def _authorised(self, request: HttpRequest) -> bool:
+        if self.auth_refused():
+            return False
+        token = request.headers.get("authorization", "").strip().removeprefix("Bearer ").strip()
+        expiry = self.tokens.get(token)
+        if expiry is None or expiry < time.monotonic():
+            return False
+        self.tokens[token] = time.monotonic() + _TOKEN_TIMEOUT_S  # activity extends the session
+        return True
+
+    def _graphql(self, request: HttpRequest) -> HttpResponse:
+        body = request.json()
+        query = body.get("query", "") if isinstance(body, dict) else ""
+        if "modelName" in query:
+            return HttpResponse.of_json({"data": {"bosminer": {"info": {"modelName": self.rpc_model}}}})
+        if "version" in query and "full" in query:
+            return HttpResponse.of_json({"data": {"bos": {"info": {"version": {"full": self.state.firmware_version}}}}})
+        if "login" in query:
+            variables = body.get("variables") or {}
+            if (not self.auth_refused() and variables.get("username") == self.state.username
+                    and self._password_ok(variables.get("password"))):
+                return HttpResponse.of_json({"data": {"auth": {"login": {"void": None}}}})
+            return HttpResponse.of_json({"data": {"auth": {"login": {"message": "Invalid username or password"}}}})
+        return HttpResponse.of_json({"data": None, "errors": [{"message": "unsupported query"}]})
+
+    async def _rest(self, method: str, route: str, request: HttpRequest) -> HttpResponse:
+        gets: dict[str, Callable[[], Any]] = {
+            "miner/details": self._details, "miner/stats": self._stats, "miner/hw/hashboards": self._hashboards,
+            "miner/errors": self._errors, "cooling/state": self._cooling_state, "pools": self._pools,
+            "configuration/miner": self._configuration, "configuration/constraints": self._constraints,
+            "performance/tuner-state": self._tuner_state, "network": self._network,
+            "actions/locate": lambda: self.state.fault_light,
+        }
+        if method == "GET" and route in gets:
+            return HttpResponse.of_json(gets[route]())
+        if method == "GET" and route.startswith("miner/log/") and self.at_least("26.04"):
+            return self._log(route.removeprefix("miner/log/"))
+        if method == "PUT":
+            return self._put(route, request)
+        if method == "POST" and route == "upgrade/system-upgrade" and self.at_least("26.04"):
+            return self._system_upgrade(request)
+        return HttpResponse(status=404, body=b"", content_type="text/plain")
+
+    def _put(self, route: str, request: HttpRequest) -> HttpResponse:
+        s = self.state
+        if route == "actions/locate":
+            value = request.json()
+            if not isinstance(value, bool):
+                raise ValueError("expected a boolean")
+            s.fault_light = value
+            return HttpResponse.of_json(value)
+        if route in ("actions/pause", "actions/stop"):
+            s.mining = False
+            return HttpResponse.of_json(True)
+        if route in ("actions/resume", "actions/start"):
+            s.mining = True
+            return HttpResponse.of_json(True)
+        if route == "actions/restart":
+            s.mining = True
+            return HttpResponse.of_json(True)
+        if route == "actions/reboot":
+            self._reboot()
+            return HttpResponse(status=204, content_type="application/json")
+        if route == "actions/factory-reset" and self.at_least("26.04"):
+            self._factory_reset()
+            return HttpResponse(status=204, content_type="application/json")
+        if route == "auth/password":
+            body = request.json()
+            password = body.get("password") if isinstance(body, dict) else ""
+            if password is not None and not isinstance(password, str):
+                raise ValueError("password must be a string or null")
+            s.password = password or ""
+            return HttpResponse(status=204, content_type="application/json")
+        if route == "performance/power-target":
+            return HttpResponse.of_json(self._set_power_target(request.json()))
+        if route == "performance/hashrate-target":
+            return HttpResponse.of_json(self._set_hashrate_target(request.json()))
+        if route == "cooling/mode":
+            return HttpResponse.of_json(self._set_cooling(request.json()))
+        if route == "performance/dps":
+            return HttpResponse.of_json(self._set_dps(request.json()))
+        if route == "pools/batch":
+            return HttpResponse.of_json(self._set_pools(request.json()))
+        return HttpResponse(status=404, body=b"", content_type="text/plain")
+
+    # ----- REST reads -------------------------------------------------------------------------
+    def _details(self) -> dict[str, Any]:
+        s = self.state
+        name, model_enum, _, _ = _MODEL_FACTS.get(s.model.name, (s.model.name, 0, "", ""))
+        return {
+            "bos_mode": 4, "bos_version": {"bos_plus": True, "current": s.firmware_version, "major": _MAJOR_VERSION},
+            "bosminer_uptime_s": s.uptime, "control_board_soc_family": 3, "hostname": s.hostname,
+            "kernel_version": "4.9.113", "mac_address": s.mac.lower(),
+            "miner_identity": {"brand": 1, "miner_model": name, "model": model_enum, "name": name},
+            "platform": 4,
+            "psu_info": {"fw_version": None, "max_voltage": {"volt": 15.2}, "min_voltage": {"volt": 11.96},
+                         "model_name": "APW121215d/e", "serial_number": None, "version": 117},
+            "serial_number": s.serial,
+            "status": _MINER_STATUS_NORMAL if s.mining else _MINER_STATUS_PAUSED,
+            "sticker_hashrate": _ghs(s.model.nominal_ths),
+            "system_uptime": s.uptime, "system_uptime_s": s.uptime, "uid": self.uid,
+        }
+
+    def _work_stats(self, ths: float, nominal_ths: float) -> dict[str, Any]:
+        windows = ("last_15m", "last_15s", "last_1h", "last_1m", "last_24h", "last_30m", "last_30s", "last_5m",
+                   "last_5s", "since_restart")
+        stats: dict[str, Any] = {"best_share": 776342690}
+        if self.at_least("26.04"):
+            stats["best_share_str"] = "776.34M"
+        stats.update({"error_hashrate": {"megahash_per_second": 0.0}, "found_blocks": 0,
+                      "nominal_hashrate": _ghs(nominal_ths), "real_hashrate": {w: _ghs(ths) for w in windows}})
+        return stats
+
+    def _pool_stats(self, accepted: int, rejected: int) -> dict[str, Any]:
+        stats: dict[str, Any] = {"accepted_shares": accepted, "best_share": 776342690 if accepted else 0}
+        if self.at_least("26.04"):
+            stats["best_share_str"] = "776.34M" if accepted else "0"
+        stats.update({"generated_work": accepted * 1700000, "last_difficulty": 262144,
+                      "last_share_time": _timestamp(time.time()) if accepted else None,
+                      "rejected_shares": rejected, "stale_shares": 0})
+        return stats
+
+    def _stats(self) -> dict[str, Any]:
+        s = self.state
+        ths = s.live_hashrate_ths
+        watts = round(self.live_wattage())
+        return {
+            "miner_stats": self._work_stats(ths, s.model.nominal_ths),
+            "pool_stats": self._pool_stats(s.accepted, s.rejected),
+            "power_stats": {"approximated_consumption": {"watt": watts},
+                            "efficiency": {"joule_per_terahash": round(watts / ths, 6) if ths > 0 else 0.0}},
+        }
+
+    def _hashboards(self) -> dict[str, Any]:
+        s = self.state
+        _, _, chip, board_name = _MODEL_FACTS.get(s.model.name, ("", 0, "BM13xx", "BHB00000"))
+        boards = []
+        for i, ths in enumerate(self.board_hashrates()):
+            temp = s.board_temps[i]
+            boards.append({
+                "board_name": board_name, "board_temp": {"degree_c": temp}, "chip_type": chip,
+                "chips_count": s.model.chips_per_board,
+                "current_frequency": {"hertz": 486704545.0 + 1e6 * i},
+                "current_voltage": {"volt": 12.93826530612245}, "enabled": True,
+                "highest_chip_temp": {"id": i + 1, "location": 1, "temperature": {"degree_c": self.chip_temps()[i]}},
+                "highest_outlet_temp": {"degree_c": temp}, "id": str(i + 1),
+                "lowest_inlet_temp": {"degree_c": round(temp - 14.0, 1)}, "model": board_name,
+                "serial_number": self.board_serials[i],
+                "stats": self._work_stats(ths, self.board_nominal_ths()),
+            })
+        return {"hashboards": boards}
+
+    def _errors(self) -> dict[str, Any]:
+        errors = []
+        for n, (code, text) in enumerate(self.state.messages):
+            when = datetime.fromtimestamp(self.state.boot_time + 60 * (n + 1), UTC)
+            codes = [{"code": str(code), "hint": "", "reason": text}] if code else []
+            errors.append({"components": [], "error_codes": codes, "message": text,
+                           "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+        return {"errors": errors}
+
+    def _cooling_state(self) -> dict[str, Any]:
+        ratio = self.fan_ratio()
+        fans = [{"position": i, "rpm": rpm, "target_speed_ratio": ratio} for i, rpm in enumerate(self.state.fan_rpms)]
+        hottest = max(self.chip_temps(), default=0.0)
+        return {"fans": fans, "highest_temperature": {"id": None, "location": 1, "temperature": {"degree_c": hottest}}}
+
+    def _group_strategy(self, group: PoolGroup) -> dict[str, Any]:
+        return {"quota": {"value": group.quota}}
+
+    def _pools(self) -> list[dict[str, Any]]:
+        groups = []
+        for g, group in enumerate(self.state.pools):
+            pools = []
+            for p, pool in enumerate(group.pools):
+                first = g == 0 and p == 0
+                accepted, rejected = (self.state.accepted, self.state.rejected) if first else (0, 0)
+                pools.append({"active": first and self.state.mining, "alive": True, "enabled": True,
+                              "stats": self._pool_stats(accepted, rejected), "uid": self.pool_uid(g, p),
+                              "url": pool.url, "user": pool.username})
+            entry: dict[str, Any] = {"name": group.name, "pools": pools, "strategy": self._group_strategy(group)}
+            if self.at_least("25.11"):
+                entry["uid"] = str(g)
+            groups.append(entry)
+        return groups
+
+    def _configuration(self) -> dict[str, Any]:
+        s = self.state
+        groups = [{"load_balance_strategy": self._group_strategy(group), "name": group.name,
+                   "pools": [{"enabled": True, "uid": self.pool_uid(g, p), "url": pool.url, "user": pool.username}
+                             for p, pool in enumerate(group.pools)], "uid": str(g)}
+                  for g, group in enumerate(s.pools)]
+        target = s.extra.get("hashrate_target_ths")
+        config: dict[str, Any] = {
+            "pool_groups": groups,
+            "tuner": {"enabled": True,
+                      "hashrate_target": {"terahash_per_second": target} if target is not None else None,
+                      "power_target": {"watt": int(s.power_limit)}, "tuner_mode": s.extra["tuner_mode"]},
+        }
+        # unset sections are left out, as the firmware leaves out what still has its default
+        if s.extra.get("cooling") is not None:
+            config["temperature"] = {"mode": s.extra["cooling"]}
+        if s.extra.get("dps") is not None:
+            config["dps"] = s.extra["dps"]
+        return config
+
+    def _power_bounds(self) -> tuple[int, int, int]:
+        nominal = round(self.state.model.nominal_watts)
+        return nominal, round(nominal * 0.25), round(nominal * 1.3)
+
+    def _constraints(self) -> dict[str, Any]:
+        nominal, low, high = self._power_bounds()
+        ths = self.state.model.nominal_ths
+        return {
+            "cooling_constraints": {
+                "dangerous_temperature": {"default": {"degree_c": 110.0}, "max": {"degree_c": 200.0},
+                                          "min": {"degree_c": 0.0}},
+                "default_cooling_mode": 1,
+                "fan_speed_ratio": {"default": 1.0, "max": 1.0, "min": 0.0},
+                "hot_temperature": {"default": {"degree_c": 90.0}, "max": {"degree_c": 200.0},
+                                    "min": {"degree_c": 0.0}},
+                "min_fan_speed": {"default": 0, "max": 100, "min": 0},
+                "max_fan_speed": {"default": 100, "max": 100, "min": 0},
+                "minimum_required_fans": {"default": 1, "max": self.state.model.fans, "min": 0},
+                "target_temperature": {"default": {"degree_c": 75.0}, "max": {"degree_c": 200.0},
+                                       "min": {"degree_c": 0.0}},
+            },
+            "dps_constraints": {
+                "enabled": {"default": False}, "mode": 1,
+                "min_power_target": {"default": {"watt": low}, "max": {"watt": nominal}, "min": {"watt": low}},
+                "power_step": {"default": {"watt": round(nominal * 0.1)}, "max": {"watt": nominal},
+                               "min": {"watt": 1}},
+                "shutdown_duration": {"default": {"hours": 3}, "max": {"hours": 720}, "min": {"hours": 1}},
+                "shutdown_enabled": {"default": False},
+            },
+            "hashboards_constraints": {"enabled": {"default": True},
+                                       "hashboard_ids": [str(i + 1) for i in range(self.state.model.boards)]},
+            "tuner_constraints": {
+                "default_mode": 1, "enabled": {"default": True},
+                "hashrate_target": {"default": {"terahash_per_second": ths},
+                                    "max": {"terahash_per_second": round(ths * 1.3, 3)},
+                                    "min": {"terahash_per_second": round(ths * 0.25, 3)}},
+                "power_target": {"default": {"watt": nominal}, "max": {"watt": high}, "min": {"watt": low}},
+            },
+        }
+
+    def _tuner_state(self) -> dict[str, Any]:
+        s = self.state
+        profile: dict[str, Any] = {"created": _timestamp(self.started - 3600),
+                                   "estimated_power_consumption": {"watt": round(s.wattage)},
+                                   "measured_hashrate": _ghs(s.hashrate_ths)}
+        if s.extra["tuner_mode"] == 2 and s.extra.get("hashrate_target_ths") is not None:
+            target: dict[str, Any] = {"terahash_per_second": s.extra["hashrate_target_ths"]}
+            mode = {"hashratetargetmodestate": {"current_target": target, "profile": {**profile, "target": target}}}
+        else:
+            target = {"watt": int(s.power_limit)}
+            mode = {"powertargetmodestate": {"current_target": target, "profile": {**profile, "target": target}}}
+        return {"mode_state": mode, "overall_tuner_state": 2}
+
+    def _network(self) -> dict[str, Any]:
+        s = self.state
+        return {"default_gateway": "10.0.0.1", "dns_servers": ["127.0.0.1"], "hostname": s.hostname,
+                "mac_address": s.mac.lower(), "name": "eth0",
+                "networks": [{"address": s.ip, "netmask": "255.255.0.0"}], "protocol": 1}
+
+    def _log(self, log_type: str) -> HttpResponse:
+        if log_type not in _LOG_TYPES:
+            return HttpResponse(status=404, body=b"", content_type="text/plain")
+        start = datetime.fromtimestamp(self.state.boot_time, UTC)
+        stamp = f"{start:%Y-%m-%dT%H:%M:%S}Z"
+        lines = [f"{stamp} INFO bosminer: starting {self.signature}",
+                 f"{stamp} INFO bosminer: {self.identity_name}, {self.state.model.boards} hashboards",
+                 f"{stamp} INFO tuner: power target {int(self.state.power_limit)} W"]
+        lines += [f"{stamp} ERROR {text}" for _, text in self.state.messages]
+        return HttpResponse(body=("\n".join(lines) + "\n").encode(), content_type="application/octet-stream")
+
+    # ----- REST writes ------------------------------------------------------------------------
+    def _set_power_target(self, body: Any) -> dict[str, int]:
+        watt = body["watt"]
+        _, low, high = self._power_bounds()
+        if not isinstance(watt, int) or not low <= watt <= high:
+            raise ValueError(f"power target must be between {low} and {high} W")
+        self.state.power_limit = float(watt)
+        self.state.extra["tuner_mode"] = 1
+        return {"watt": watt}
+
+    def _set_hashrate_target(self, body: Any) -> dict[str, float]:
+        ths = float(body["terahash_per_second"])
+        nominal = self.state.model.nominal_ths
+        if not nominal * 0.25 <= ths <= nominal * 1.3:
+            raise ValueError("hashrate target out of range")
+        self.state.extra["hashrate_target_ths"] = ths
+        self.state.extra["tuner_mode"] = 2
+        return {"terahash_per_second": ths}
+
+    def _set_cooling(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or len(body) != 1:
+            raise ValueError("expected one cooling mode")
+        (mode, settings), = body.items()
+        if mode == "manual":
+            ratio = float(settings["fan_speed_ratio"])
+            if not 0.0 <= ratio <= 1.0:
+                raise ValueError("fan_speed_ratio must be between 0.0 and 1.0")
+            self.state.fan = FanConfig.manual(round(ratio * 100))
+            self.state.fan_rpms = [round(6600 * ratio) for _ in self.state.fan_rpms]
+            stored: dict[str, Any] = {"fan_speed_ratio": ratio}
+        elif mode == "auto":
+            target = (settings.get("target_temperature") or {}).get("degree_c")
+            idle = settings.get("min_fan_speed")
+            self.state.fan = FanConfig.auto(target_temp=target, idle_speed=idle)
+            self.state.fan_rpms = list(self.auto_fan_rpms)
+            stored = {k: v for k, v in settings.items() if v is not None}
+        elif mode in ("immersion", "hydro"):
+            self.state.fan = FanConfig.auto()
+            stored = dict(settings)
+        else:
+            raise ValueError(f"unknown cooling mode {mode!r}")
+        self.state.extra["cooling"] = {mode: stored}
+        return {mode: stored}
+
+    def _set_dps(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ValueError("expected an object")
+        current = dict(self.state.extra.get("dps") or {"enabled": False, "mode": 1, "shutdown_enabled": False})
+        if body.get("enable") is not None:
+            current["enabled"] = bool(body["enable"])
+        if body.get("enable_shutdown") is not None:
+            current["shutdown_enabled"] = bool(body["enable_shutdown"])
+        if body.get("shutdown_duration") is not None:
+            current["shutdown_duration"] = {"hours": int(body["shutdown_duration"]["hours"])}
+        if body.get("mode") is not None:
+            current["mode"] = int(body["mode"])
+        target = ((body.get("target") or {}).get("target") or {})
+        power = target.get("powertarget")
+        if power is not None:
+            for key in ("power_step", "min_power_target"):
+                if power.get(key) is not None:
+                    current[key] = {"watt": int(power[key]["watt"])}
+        self.state.extra["dps"] = current
+        reply = {k: v for k, v in current.items() if k in ("enabled", "mode", "shutdown_duration", "shutdown_enabled")}
+        reply["power_target"] = {k: current[k] for k in ("power_step", "min_power_target") if k in current}
+        return reply
+
+    def _set_pools(self, body: Any) -> list[dict[str, Any]]:
+        if not isinstance(body, list) or not body:
+            raise ValueError("expected a non-empty list of pool groups")
+        groups = []
+        for item in body:
+            strategy = item.get("load_balance_strategy") or {}
+            quota = int((strategy.get("quota") or {}).get("value", 1))
+            pools = [Pool(url=p["url"], username=p["user"], password=p.get("password") or "x")
+                     for p in item["pools"] if p.get("enabled", True) is not False]
+            groups.append(PoolGroup(name=item["name"], quota=quota, pools=pools))
+        self.state.pools = groups
+        self.state.extra["pool_uids"] = {}
+        return [{"load_balance_strategy": self._group_strategy(group), "name": group.name,
+                 "pools": [{"enabled": True, "password": pool.password, "uid": self.pool_uid(g, p), "url": pool.url,
+                            "user": pool.username} for p, pool in enumerate(group.pools)], "uid": str(g)}
+                for g, group in enumerate(groups)]
+
+    def _system_upgrade(self, request: HttpRequest) -> HttpResponse:
+        parts = self._multipart(request)
+        if "metadata" not in parts or "data" not in parts:
+            raise ValueError("metadata and data parts are required")
+        metadata = orjson.loads(parts["metadata"])
+        image = parts["data"]
+        if int(metadata["size"]) != len(image) or metadata["hash"].lower() != hashlib.sha256(image).hexdigest():
+            raise ValueError("image size or hash does not match the metadata")
+        self.state.extra["last_upgrade"] = {"size": len(image), "hash": metadata["hash"].lower()}
+        self._reboot()
+        return HttpResponse(status=204, content_type="application/json")
+
+    @staticmethod
+    def _multipart(request: HttpRequest) -> dict[str, bytes]:
+        content_type = request.headers.get("content-type", "")
+        if "multipart/form-data" not in content_type:
+            raise ValueError("expected multipart/form-data")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body)
+        parts: dict[str, bytes] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                parts[name] = payload
+        return parts
+
+    def _reboot(self) -> None:
+        self.tokens.clear()  # sessions do not survive a reboot
+        self.state.mining = True
+        self.restart()
+
+    def _factory_reset(self) -> None:
+        s = self.state
+        s.password = self.default_password
+        s.fan = FanConfig.auto()
+        s.fan_rpms = list(self.auto_fan_rpms)
+        s.fault_light = False
+        s.power_limit = round(s.model.nominal_watts, 0)
+        s.extra.update({"tuner_mode": 1, "hashrate_target_ths": None, "cooling": None, "dps": None})
+        self._reboot()

@@ -1,0 +1,425 @@
+"""The `asicfleet` command line: scans (in process or distributed), inventories, diffs, workers,
+Flower, and the fleet simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from asicfleet._errors import InvalidTargetError
+from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_target_file, scan_and_collect
+from asicfleet.transport import PortMap
+from orchestrator import render
+from orchestrator._loop import run_async
+from orchestrator.sites import DiscoveryOptions, check_site_name, site_queue
+
+if TYPE_CHECKING:
+    from orchestrator.scan import Orchestrator
+
+app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+stderr = Console(stderr=True)
+ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(render.json_lines(records))
+    elif as_csv:
+        sys.stdout.write(render.csv_text(records))
+    else:
+        Console().print(render.table(records, title))
+
+
+# ----- scan ---------------------------------------------------------------------------------------
+async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[ScanRecord]:
+    records: list[ScanRecord] = []
+    counts = {"miners": 0, "errors": 0}
+    progress = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("addresses"),
+                        TextColumn("{task.fields[miners]} miners, {task.fields[errors]} errors"),
+                        TimeElapsedColumn(), console=stderr, disable=not show_progress)
+    with progress:
+        task = progress.add_task("scan", total=len(factory.targets), miners=0, errors=0)
+
+        def probed(result: Identified) -> None:
+            counts["miners"] += result.miner is not None
+            counts["errors"] += result.error is not None
+            progress.update(task, advance=1, miners=counts["miners"], errors=counts["errors"])
+
+        try:
+            async for record in scan_and_collect(factory, on_probed=probed):
+                records.append(record)
+        finally:
+            await factory.aclose()
+    return sorted(records, key=lambda r: r.ip)
+
+
+@app.command()
+def scan(
+    targets: Annotated[list[str] | None,
+                       typer.Argument(help="CIDRs, a-b ranges, octet patterns (10.0.1-5.*), IPs")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="read targets from a file, one per line")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="addresses to leave out")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one MinerData JSON object per line")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with one row per miner")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=20000, help="addresses probed at once")] = 1000,
+    connect_timeout: Annotated[float, typer.Option(min=0.05, help="seconds to open a connection")] = 1.0,
+    read_timeout: Annotated[float, typer.Option(min=0.1, help="seconds for a reply")] = 5.0,
+    identify_timeout: Annotated[float, typer.Option(min=0.1, help="deadline to identify one host")] = 10.0,
+    ports: Annotated[str, typer.Option(help="port map for NAT or the simulator, e.g. 80=10080,443=10443")] = "",
+    allow_public: Annotated[bool, typer.Option(help="allow targets outside private/loopback space")] = False,
+    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+    distributed: Annotated[bool, typer.Option(help="queue chunks to Celery workers (results in Redis)")] = False,
+    site: Annotated[str | None, typer.Option(help="with --distributed: only this site's workers take it")] = None,
+    chunk: Annotated[int, typer.Option(min=8, max=32, help="with --distributed: chunk prefix length")] = 24,
+    resume: Annotated[str | None, typer.Option(help="re-queue the unfinished chunks of this scan id")] = None,
+    local_workers: Annotated[int, typer.Option(min=0, max=64, help="start this many workers (and Redis if "
+                                                                     "none answers) for this scan")] = 0,
+    wait: Annotated[bool, typer.Option(help="with --distributed: follow the scan to its end")] = True,
+) -> None:
+    """Scan targets and show every miner found: in this process, or spread over Celery workers."""
+    if as_json and as_csv:
+        raise _fail("choose one of --json and --csv")
+    try:
+        options = DiscoveryOptions(concurrency=concurrency, connect_timeout=connect_timeout,
+                                   read_timeout=read_timeout, identify_timeout=identify_timeout, ports=ports,
+                                   allow_public=allow_public)
+        all_targets = list(targets or []) + (read_target_file(file) if file else [])
+        if site is not None:
+            check_site_name(site)
+        if resume is None and not all_targets:
+            raise _fail("give at least one target (or --file)")
+        if not (distributed or resume):
+            factory = (MinerFactory.from_targets(all_targets, allow_public=allow_public)
+                       .with_exclusions(exclude or []).with_concurrent_limit(concurrency)
+                       .with_connectivity_timeout_secs(connect_timeout).with_read_timeout_secs(read_timeout)
+                       .with_identification_timeout_secs(identify_timeout).with_port_map(PortMap.parse(ports)))
+            _emit(run_async(_scan_in_process(factory, progress)), as_json, as_csv)
+            return
+        from orchestrator.plan import plan_chunks
+
+        if resume is None:
+            plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public)  # refuse early
+    except (InvalidTargetError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _distributed_scan(all_targets, exclude or [], site, chunk, options, resume, local_workers, wait, progress,
+                      as_json, as_csv)
+
+
+def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, chunk: int,
+                      options: DiscoveryOptions, resume: str | None, local_workers: int, wait: bool,
+                      show_progress: bool, as_json: bool, as_csv: bool) -> None:
+    from orchestrator.redis_server import reachable
+    from orchestrator.scan import Orchestrator, ScanProgress
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    with _local_cluster(settings.redis_url, local_workers, site) as redis_url:
+        if not reachable(redis_url):
+            raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
+                        "to start Redis and workers here")
+        settings = settings.model_copy(update={"redis_url": redis_url})
+        orchestrator = Orchestrator(settings)
+        if resume is not None:
+            try:
+                requeued = orchestrator.resume(resume)
+            except KeyError as exc:
+                raise _fail(str(exc.args[0])) from None
+            scan_id = resume
+            stderr.print(f"scan {scan_id}: re-queued {len(requeued)} unfinished chunks")
+        else:
+            scan_id = orchestrator.start_scan(targets, exclude=exclude, site=site, chunk_prefix=chunk,
+                                              options=options)
+            stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
+        if not wait:
+            sys.stdout.write(scan_id + "\n")
+            return
+        bar = Progress(TextColumn("[bold]{task.fields[scan]}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("addresses · chunks {task.fields[chunks]} · {task.fields[miners]} miners · "
+                                  "{task.fields[errors]} errors · {task.fields[rate]:.0f} addr/s"),
+                       TimeElapsedColumn(), console=stderr, disable=not show_progress)
+        with bar:
+            task = bar.add_task("scan", total=None, scan=scan_id, chunks="0/?", miners=0, errors=0, rate=0.0)
+
+            def update(p: ScanProgress) -> None:
+                bar.update(task, total=p.addresses_total, completed=p.addresses_probed, miners=p.miners,
+                           errors=p.errors, rate=p.rate, chunks=f"{p.chunks_done}/{p.chunks_total}")
+
+            final = orchestrator.watch(scan_id, update)
+        records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
+        _emit(records, as_json, as_csv, title=f"scan {scan_id}: {final.miners} miners")
+        if final.requeued:
+            stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
+        if final.chunks_failed:
+            raise _fail(f"{final.chunks_failed} of {final.chunks_total} chunks failed; "
+                        f"`asicfleet scan --resume {scan_id}` re-queues them", code=1)
+
+
+@contextmanager
+def _local_cluster(redis_url: str, workers: int, site: str | None) -> Iterator[str]:
+    """With `workers` > 0: a Redis (embedded when none answers) and that many worker processes."""
+    if workers == 0:
+        yield redis_url
+        return
+    from orchestrator.redis_server import EmbeddedRedis, reachable
+
+    embedded = None if reachable(redis_url) else EmbeddedRedis().start()
+    url = embedded.url if embedded else redis_url
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes = start_workers(url, workers, site)
+        wait_for_workers(url, [f"local{i}-{os.getpid()}" for i in range(workers)], processes)
+        yield url
+    finally:
+        stop_processes(processes)
+        if embedded is not None:
+            embedded.stop()
+
+
+def start_workers(redis_url: str, count: int, site: str | None, concurrency: int = 1,
+                  extra_env: dict[str, str] | None = None) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url}
+    env.pop("ASICFLEET_BROKER_URL", None)  # the local cluster's broker is its own Redis unless told otherwise
+    env.update(extra_env or {})
+    return [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "workers", "--concurrency", str(concurrency),
+                              "--name", f"local{i}-{os.getpid()}", *(["--site", site] if site else []),
+                              "--loglevel", "warning"], env=env, stdout=subprocess.DEVNULL)
+            for i in range(count)]
+
+
+def wait_for_workers(redis_url: str, names: list[str], processes: list[subprocess.Popen[bytes]],
+                     timeout: float = 90.0) -> None:
+    import redis
+
+    from orchestrator.store import worker_key
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    keys = [worker_key(f"{name}@{_hostname()}") for name in names]
+    while client.exists(*keys) < len(keys):
+        if any(p.poll() is not None for p in processes):
+            raise _fail("a worker process exited at start (see its output above)")
+        if time.monotonic() > deadline:
+            raise _fail(f"workers did not come up within {timeout:g}s")
+        time.sleep(0.2)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ----- distributed results ------------------------------------------------------------------------
+def _orchestrator() -> Orchestrator:
+    from orchestrator.redis_server import reachable
+    from orchestrator.scan import Orchestrator
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    if not reachable(settings.redis_url):
+        raise _fail(f"no Redis answers at {settings.redis_url} (set ASICFLEET_REDIS_URL)")
+    return Orchestrator(settings)
+
+
+@app.command()
+def inventory(
+    scan_id: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Show the inventory a distributed scan stored in Redis."""
+    orchestrator = _orchestrator()
+    try:
+        records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from None
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}")
+
+
+@app.command()
+def diff(
+    scan_a: str,
+    scan_b: str,
+    threshold: Annotated[float, typer.Option(min=0.0, help="hash rate change to report, percent")] = 5.0,
+) -> None:
+    """Miners that appeared, vanished, or changed model, firmware, pools or hash rate between two scans."""
+    from orchestrator.diff import diff_inventories
+
+    orchestrator = _orchestrator()
+    try:
+        result = diff_inventories(orchestrator.inventory(scan_a), orchestrator.inventory(scan_b),
+                                  hashrate_threshold=threshold / 100)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from None
+    console = Console()
+    for miner in result.appeared:
+        console.print(f"[green]+ {miner.ip}[/] {miner.make} {miner.model} ({miner.firmware})")
+    for miner in result.vanished:
+        console.print(f"[red]- {miner.ip}[/] {miner.make} {miner.model} ({miner.firmware})")
+    for change in result.changed:
+        console.print(f"[yellow]~ {change.ip}[/] {change.what}: {change.before} -> {change.after}")
+    console.print(f"{len(result.appeared)} appeared, {len(result.vanished)} vanished, "
+                  f"{len(result.changed)} changes")
+
+
+@app.command()
+def scans(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """Recent distributed scans with their status."""
+    from rich.table import Table
+
+    orchestrator = _orchestrator()
+    out = Table(title="recent scans")
+    for heading in ("scan id", "status", "site", "targets", "chunks", "miners", "errors", "started (UTC)"):
+        out.add_column(heading)
+    for info in orchestrator.scans(limit):
+        progress = orchestrator.progress(info.scan_id)
+        out.add_row(info.scan_id, info.status.value, info.site or "-", " ".join(info.targets),
+                    f"{progress.chunks_done}/{progress.chunks_total}", str(progress.miners), str(progress.errors),
+                    time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.created)))
+    Console().print(out)
+
+
+# ----- services -----------------------------------------------------------------------------------
+@app.command()
+def workers(
+    site: Annotated[str | None, typer.Option(help="take only this site's chunks")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="worker processes (one chunk each)")] = 2,
+    name: Annotated[str | None, typer.Option(help="worker name (unique per host)")] = None,
+    loglevel: Annotated[str, typer.Option()] = "info",
+    beat: Annotated[bool, typer.Option(help="also run Celery beat (scheduled site scans, reaping)")] = False,
+) -> None:
+    """Start a Celery worker (broker and Redis from ASICFLEET_REDIS_URL / ASICFLEET_BROKER_URL)."""
+    if site is not None:
+        try:
+            check_site_name(site)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    from workers.app import app as celery_app
+
+    worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}"
+    argv = ["worker", "--queues", site_queue(site), "--concurrency", str(concurrency), "--hostname",
+            f"{worker_name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+            "--task-events", "--prefetch-multiplier", "1"]
+    if beat:
+        argv += ["--beat", "--schedule", str(Path.home() / ".cache" / "asicfleet-beat-schedule")]
+        (Path.home() / ".cache").mkdir(parents=True, exist_ok=True)
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def flower(
+    port: Annotated[int, typer.Option(min=1024, max=65535)] = 5555,
+    address: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+) -> None:
+    """Start Flower on the asicfleet app, with basic auth (ASICFLEET_FLOWER_USER / _PASSWORD)."""
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    password = settings.flower_password.get_secret_value() if settings.flower_password else None
+    if not password:
+        password = secrets.token_urlsafe(12)
+        stderr.print(f"ASICFLEET_FLOWER_PASSWORD is not set: this run's password for "
+                     f"{settings.flower_user} is {password}")
+    env = {**os.environ, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{password}"}
+    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "flower",
+                               f"--port={port}", f"--address={address}"], env)
+
+
+# ----- sim ----------------------------------------------------------------------------------------
+def _parse_faults(text: str) -> dict[str, int]:
+    from asicfleet.sim import Fault
+
+    counts: dict[str, int] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, number = item.partition("=")
+        try:
+            fault = Fault(name.strip())
+        except ValueError:
+            known = [f.value for f in Fault if f is not Fault.NONE]
+            raise ValueError(f"unknown fault {name!r}; known: {known}") from None
+        if not number.strip().isdigit():
+            raise ValueError(f"fault {item!r} needs a count, e.g. {name}=2")
+        counts[fault.value] = int(number)
+    return counts
+
+
+@app.command()
+def sim(
+    subnet: Annotated[str, typer.Option(help="loopback subnet to serve on")] = "127.77.0.0/22",
+    count: Annotated[int, typer.Option(min=0, help="number of miners")] = 200,
+    mix: Annotated[str, typer.Option(help="firmware families, taken in turn")] = ALL_FAMILIES,
+    seed: Annotated[int, typer.Option(help="seed for addresses, models and figures")] = 1,
+    inventory: Annotated[Path | None, typer.Option(help="write the fleet as JSON here once all listen")] = None,
+    ports: Annotated[str, typer.Option(help="serve standard ports elsewhere, e.g. 80=10080,443=10443")] = "",
+    faults: Annotated[str, typer.Option(help="faulty miners, e.g. hung=2,slow=3,malformed=1")] = "",
+    slow_seconds: Annotated[float, typer.Option(min=0.0, help="delay of the slow fault")] = 3.0,
+) -> None:
+    """Serve a simulated fleet on loopback addresses until SIGINT/SIGTERM."""
+    from asicfleet.sim import Fault, SimFleet
+
+    try:
+        fleet = SimFleet.generate(subnet, count, mix.split(","), seed=seed,
+                                  ports=PortMap.parse(ports) if ports else None)
+        fleet.assign_faults({Fault(k): v for k, v in _parse_faults(faults).items()}, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    for miner in fleet.miners.values():
+        miner.slow_seconds = slow_seconds
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            port_map = await fleet.start()
+        except OSError as exc:
+            raise _fail(f"cannot serve the fleet: {exc}") from None
+        if inventory is not None:
+            fleet.write_inventory(inventory)
+        stderr.print(f"simulator: {len(fleet.miners)} miners on {subnet}"
+                     + (f", ports {port_map}" if port_map.overrides else "") + "; Ctrl-C stops")
+        await stop.wait()
+        await fleet.stop()
+
+    run_async(serve())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

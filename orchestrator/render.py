@@ -1,0 +1,74 @@
+"""Showing scan results: a rich table, JSON lines, or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from ipaddress import IPv4Address
+
+from rich.table import Table
+
+from asicfleet.data import MinerData
+from asicfleet.discovery import ScanRecord
+
+COLUMNS = {"ip": "IP", "make": "Make", "model": "Model", "firmware": "Firmware", "version": "Version",
+           "hashrate_ths": "TH/s", "expected_ths": "Exp TH/s", "wattage": "W", "efficiency": "J/TH",
+           "temp_avg": "Temp °C", "fans": "Fans rpm", "pool": "Pool", "uptime_h": "Up h", "errors": "Errors"}
+_NUMERIC = {"hashrate_ths", "expected_ths", "wattage", "efficiency", "temp_avg", "uptime_h"}
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def row(record: ScanRecord) -> dict[str, str]:
+    data = record.data
+    if data is None:
+        return {**dict.fromkeys(COLUMNS, ""), "ip": str(record.ip), "errors": record.error or ""}
+    pools = [p for g in data.pools for p in g.pools]
+    active = next((p for p in pools if p.active), pools[0] if pools else None)
+    return {
+        "ip": str(record.ip), "make": data.make, "model": data.model, "firmware": data.firmware,
+        "version": data.firmware_version or "",
+        "hashrate_ths": _num(data.hashrate.into_unit("TH/s").value if data.hashrate else None),
+        "expected_ths": _num(data.expected_hashrate.into_unit("TH/s").value if data.expected_hashrate else None),
+        "wattage": _num(data.wattage, 0), "efficiency": _num(data.efficiency, 1),
+        "temp_avg": _num(data.average_temperature, 1),
+        "fans": " ".join(str(int(f.rpm)) for f in data.fans if f.rpm is not None),
+        "pool": f"{active.url or ''} {active.user or ''}".strip() if active else "",
+        "uptime_h": _num(data.uptime.total_seconds() / 3600 if data.uptime else None, 1),
+        "errors": "; ".join(data.errors),
+    }
+
+
+def records_from(inventory: Iterable[MinerData], errors: dict[str, str]) -> list[ScanRecord]:
+    records = [ScanRecord(ip=m.ip, data=m) for m in inventory]
+    records += [ScanRecord(ip=IPv4Address(ip), error=e) for ip, e in errors.items()]
+    return sorted(records, key=lambda r: r.ip)
+
+
+def table(records: list[ScanRecord], title: str | None = None) -> Table:
+    found = sum(r.data is not None for r in records)
+    failed = sum(r.error is not None for r in records)
+    out = Table(title=title or f"{found} miners" + (f", {failed} hosts with errors" if failed else ""))
+    for key, heading in COLUMNS.items():
+        out.add_column(heading, justify="right" if key in _NUMERIC else "left", overflow="fold",
+                       style="red" if key == "errors" else None)
+    for record in records:
+        out.add_row(*row(record).values())
+    return out
+
+
+def json_lines(records: list[ScanRecord]) -> str:
+    """One MinerData JSON object per line; a host that failed is `{"ip": ..., "error": ...}`."""
+    return "".join((r.data.model_dump_json() if r.data is not None else r.model_dump_json(exclude={"data"})) + "\n"
+                   for r in records)
+
+
+def csv_text(records: list[ScanRecord]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS))
+    writer.writeheader()
+    writer.writerows(row(r) for r in records)
+    return buffer.getvalue()
