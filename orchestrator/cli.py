@@ -7,11 +7,8 @@ import asyncio
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +25,7 @@ from orchestrator.sites import DiscoveryOptions, check_site_name, site_queue
 
 if TYPE_CHECKING:
     from orchestrator.scan import Orchestrator
+    from workers.settings import FleetSettings
 
 app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -127,118 +125,62 @@ def scan(
 def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, chunk: int,
                       options: DiscoveryOptions, resume: str | None, local_workers: int, wait: bool,
                       show_progress: bool, as_json: bool, as_csv: bool) -> None:
-    from orchestrator.redis_server import reachable
-    from orchestrator.scan import Orchestrator, ScanProgress
+    from orchestrator.local import ClusterStartError, local_cluster
     from workers.settings import get_settings
 
     settings = get_settings()
-    with _local_cluster(settings.redis_url, local_workers, site) as redis_url:
-        if not reachable(redis_url):
-            raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
-                        "to start Redis and workers here")
-        settings = settings.model_copy(update={"redis_url": redis_url})
-        orchestrator = Orchestrator(settings)
-        if resume is not None:
-            try:
-                requeued = orchestrator.resume(resume)
-            except KeyError as exc:
-                raise _fail(str(exc.args[0])) from None
-            scan_id = resume
-            stderr.print(f"scan {scan_id}: re-queued {len(requeued)} unfinished chunks")
-        else:
-            scan_id = orchestrator.start_scan(targets, exclude=exclude, site=site, chunk_prefix=chunk,
-                                              options=options)
-            stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
-        if not wait:
-            sys.stdout.write(scan_id + "\n")
-            return
-        bar = Progress(TextColumn("[bold]{task.fields[scan]}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("addresses · chunks {task.fields[chunks]} · {task.fields[miners]} miners · "
-                                  "{task.fields[errors]} errors · {task.fields[rate]:.0f} addr/s"),
-                       TimeElapsedColumn(), console=stderr, disable=not show_progress)
-        with bar:
-            task = bar.add_task("scan", total=None, scan=scan_id, chunks="0/?", miners=0, errors=0, rate=0.0)
-
-            def update(p: ScanProgress) -> None:
-                bar.update(task, total=p.addresses_total, completed=p.addresses_probed, miners=p.miners,
-                           errors=p.errors, rate=p.rate, chunks=f"{p.chunks_done}/{p.chunks_total}")
-
-            final = orchestrator.watch(scan_id, update)
-        records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
-        _emit(records, as_json, as_csv, title=f"scan {scan_id}: {final.miners} miners")
-        if final.requeued:
-            stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
-        if final.chunks_failed:
-            raise _fail(f"{final.chunks_failed} of {final.chunks_total} chunks failed; "
-                        f"`asicfleet scan --resume {scan_id}` re-queues them", code=1)
-
-
-@contextmanager
-def _local_cluster(redis_url: str, workers: int, site: str | None) -> Iterator[str]:
-    """With `workers` > 0: a Redis (embedded when none answers) and that many worker processes."""
-    if workers == 0:
-        yield redis_url
-        return
-    from orchestrator.redis_server import EmbeddedRedis, reachable
-
-    embedded = None if reachable(redis_url) else EmbeddedRedis().start()
-    url = embedded.url if embedded else redis_url
-    processes: list[subprocess.Popen[bytes]] = []
     try:
-        processes = start_workers(url, workers, site)
-        wait_for_workers(url, [f"local{i}-{os.getpid()}" for i in range(workers)], processes)
-        yield url
-    finally:
-        stop_processes(processes)
-        if embedded is not None:
-            embedded.stop()
+        with local_cluster(settings.redis_url, local_workers, site) as redis_url:
+            _run_distributed(settings, redis_url, targets, exclude, site, chunk, options, resume, wait,
+                             show_progress, as_json, as_csv)
+    except ClusterStartError as exc:
+        raise _fail(str(exc)) from None
 
 
-def start_workers(redis_url: str, count: int, site: str | None, concurrency: int = 1,
-                  extra_env: dict[str, str] | None = None) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url}
-    env.pop("ASICFLEET_BROKER_URL", None)  # the local cluster's broker is its own Redis unless told otherwise
-    env.update(extra_env or {})
-    return [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "workers", "--concurrency", str(concurrency),
-                              "--name", f"local{i}-{os.getpid()}", *(["--site", site] if site else []),
-                              "--loglevel", "warning"], env=env, stdout=subprocess.DEVNULL)
-            for i in range(count)]
+def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str], exclude: list[str],
+                     site: str | None, chunk: int, options: DiscoveryOptions, resume: str | None, wait: bool,
+                     show_progress: bool, as_json: bool, as_csv: bool) -> None:
+    from orchestrator.redis_server import reachable
+    from orchestrator.scan import Orchestrator, ScanProgress
 
-
-def wait_for_workers(redis_url: str, names: list[str], processes: list[subprocess.Popen[bytes]],
-                     timeout: float = 90.0) -> None:
-    import redis
-
-    from orchestrator.store import worker_key
-
-    client = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + timeout
-    keys = [worker_key(f"{name}@{_hostname()}") for name in names]
-    while client.exists(*keys) < len(keys):
-        if any(p.poll() is not None for p in processes):
-            raise _fail("a worker process exited at start (see its output above)")
-        if time.monotonic() > deadline:
-            raise _fail(f"workers did not come up within {timeout:g}s")
-        time.sleep(0.2)
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for process in processes:
+    if not reachable(redis_url):
+        raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
+                    "to start Redis and workers here")
+    settings = settings.model_copy(update={"redis_url": redis_url})
+    orchestrator = Orchestrator(settings)
+    if resume is not None:
         try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            requeued = orchestrator.resume(resume)
+        except KeyError as exc:
+            raise _fail(str(exc.args[0])) from None
+        scan_id = resume
+        stderr.print(f"scan {scan_id}: re-queued {len(requeued)} unfinished chunks")
+    else:
+        scan_id = orchestrator.start_scan(targets, exclude=exclude, site=site, chunk_prefix=chunk,
+                                          options=options)
+        stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
+    if not wait:
+        sys.stdout.write(scan_id + "\n")
+        return
+    bar = Progress(TextColumn("[bold]{task.fields[scan]}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("addresses · chunks {task.fields[chunks]} · {task.fields[miners]} miners · "
+                              "{task.fields[errors]} errors · {task.fields[rate]:.0f} addr/s"),
+                   TimeElapsedColumn(), console=stderr, disable=not show_progress)
+    with bar:
+        task = bar.add_task("scan", total=None, scan=scan_id, chunks="0/?", miners=0, errors=0, rate=0.0)
+
+        def update(p: ScanProgress) -> None:
+            bar.update(task, total=p.addresses_total, completed=p.addresses_probed, miners=p.miners,
+                       errors=p.errors, rate=p.rate, chunks=f"{p.chunks_done}/{p.chunks_total}")
+
+        final = orchestrator.watch(scan_id, update)
+    records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {final.miners} miners")
+    if final.requeued:
+        stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
+    if final.chunks_failed:
+        raise _fail(f"{final.chunks_failed} of {final.chunks_total} chunks failed; "
+                    f"`asicfleet scan --resume {scan_id}` re-queues them", code=1)
 
 
 # ----- distributed results ------------------------------------------------------------------------

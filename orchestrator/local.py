@@ -1,0 +1,93 @@
+"""A cluster on this machine: Redis (embedded when none answers) and worker processes.
+
+Used by `asicfleet scan --distributed --local-workers N`, the demo and the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from orchestrator.redis_server import EmbeddedRedis, reachable
+from orchestrator.store import worker_key
+
+
+class ClusterStartError(RuntimeError):
+    """Redis or a worker of the local cluster did not come up."""
+
+
+def start_workers(redis_url: str, count: int, site: str | None, concurrency: int = 1,
+                  extra_env: dict[str, str] | None = None) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """Starts `count` worker processes; returns them with their (unique) worker names."""
+    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url}
+    env.pop("ASICFLEET_BROKER_URL", None)  # the local cluster's broker is its own Redis unless told otherwise
+    env.update(extra_env or {})
+    names = [f"local{i}-{secrets.token_hex(4)}" for i in range(count)]
+    processes = [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "workers", "--concurrency",
+                                   str(concurrency), "--name", name, *(["--site", site] if site else []),
+                                   "--loglevel", "warning"], env=env, stdout=subprocess.DEVNULL)
+                 for name in names]
+    return processes, names
+
+
+def wait_for_workers(redis_url: str, names: list[str], processes: list[subprocess.Popen[bytes]],
+                     timeout: float = 90.0) -> None:
+    """Blocks until every named worker beats; raises ClusterStartError if one dies or time runs out."""
+    client = redis.Redis.from_url(redis_url)
+    keys = [worker_key(f"{name}@{socket.gethostname()}") for name in names]
+    deadline = time.monotonic() + timeout
+    try:
+        while client.exists(*keys) < len(keys):
+            if any(p.poll() is not None for p in processes):
+                raise ClusterStartError("a worker process exited at start (see its output above)")
+            if time.monotonic() > deadline:
+                raise ClusterStartError(f"workers did not come up within {timeout:g}s")
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL what has not exited by `timeout`."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def local_cluster(redis_url: str, workers: int, site: str | None) -> Iterator[str]:
+    """With `workers` > 0: a Redis (embedded when none answers at `redis_url`) and that many workers.
+    Yields the Redis URL to use; everything started here is stopped on exit."""
+    if workers == 0:
+        yield redis_url
+        return
+    try:
+        embedded = None if reachable(redis_url) else EmbeddedRedis().start()
+    except RuntimeError as exc:
+        raise ClusterStartError(str(exc)) from None
+    url = embedded.url if embedded else redis_url
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes, names = start_workers(url, workers, site)
+        wait_for_workers(url, names, processes)
+        yield url
+    finally:
+        stop_processes(processes)
+        if embedded is not None:
+            embedded.stop()
