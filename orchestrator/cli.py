@@ -359,6 +359,24 @@ def sim(
     run_async(serve())
 
 
+@app.command()
+def demo(
+    subnet: Annotated[str, typer.Option(help="loopback subnet for the simulated fleet")] = "127.77.0.0/22",
+    count: Annotated[int, typer.Option(min=1, help="simulated miners")] = 200,
+    faults: Annotated[str, typer.Option(help="faulty miners")] = "hung=1,malformed=1,slow=1,reset=1",
+    workers: Annotated[int, typer.Option(min=1, max=16, help="worker processes")] = 2,
+    hold: Annotated[float, typer.Option(min=0, help="seconds to keep Flower and the fleet up afterwards")] = 0,
+) -> None:
+    """The demo: simulator, private Redis, workers and Flower; a distributed scan with live progress."""
+    from orchestrator.demo import run_demo
+
+    try:
+        code = run_demo(subnet, count, faults, workers, hold)
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 

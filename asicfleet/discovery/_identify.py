@@ -9,6 +9,7 @@ reads the model. One deadline covers the whole identification of a host.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from asicfleet._errors import MinerConnectionError, MinerError, MinerTimeoutError
@@ -17,6 +18,7 @@ from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, Probe
 from asicfleet.transport import close_quietly, open_tcp, probe_http, rpc_call
 
+log = logging.getLogger("asicfleet.discovery")
 WEB_PORT = 80
 PROBE_RPC_COMMANDS = ("version",)
 
@@ -78,6 +80,9 @@ async def identify(ip: str, session: Session, *, timeout: float, retries: int = 
         return Identified(ip, error=f"identification timed out after {timeout:g}s")
     except MinerError as exc:
         return Identified(ip, error=f"identification failed: {exc}")
+    except Exception as exc:  # a bug in one backend must cost one address, not the scan
+        log.exception("identifying %s failed", ip)
+        return Identified(ip, error=f"identification failed: {type(exc).__name__}: {exc}")
     failures = [f"{c}: {e}" for c, e in probe.rpc.items() if isinstance(e, MinerError)
                 and not isinstance(e, MinerConnectionError)]
     if probe.web is None or failures:

@@ -135,4 +135,6 @@ async def probe_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             raise MinerResponseError(f"GET {path}: not an HTTP reply ({exc})") from None
     except (ConnectionResetError, BrokenPipeError) as exc:
         raise MinerConnectionError(f"GET {path}: connection reset ({exc})") from None
+    if not status:
+        raise MinerConnectionError(f"GET {path}: the connection closed without a reply")
     return HttpReply(status, headers, bytes(body[:limit]))
