@@ -44,7 +44,8 @@ def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | N
     elif as_csv:
         sys.stdout.write(render.csv_text(records))
     else:
-        Console().print(render.table(records, title))
+        console = Console()
+        console.print(render.table(records, title, width=console.width))
 
 
 # ----- scan ---------------------------------------------------------------------------------------

@@ -48,15 +48,23 @@ def records_from(inventory: Iterable[MinerData], errors: dict[str, str]) -> list
     return sorted(records, key=lambda r: r.ip)
 
 
-def table(records: list[ScanRecord], title: str | None = None) -> Table:
+_NARROW = ("ip", "make", "model", "firmware", "hashrate_ths", "wattage", "efficiency", "temp_avg", "errors")
+
+
+def table(records: list[ScanRecord], title: str | None = None, width: int = 200) -> Table:
+    """The fleet as a table; below 160 columns of terminal only the essential columns are shown."""
     found = sum(r.data is not None for r in records)
     failed = sum(r.error is not None for r in records)
-    out = Table(title=title or f"{found} miners" + (f", {failed} hosts with errors" if failed else ""))
-    for key, heading in COLUMNS.items():
-        out.add_column(heading, justify="right" if key in _NUMERIC else "left", overflow="fold",
-                       style="red" if key == "errors" else None)
+    keys = list(COLUMNS) if width >= 160 else list(_NARROW)
+    out = Table(title=title or f"{found} miners" + (f", {failed} hosts with errors" if failed else ""),
+                caption=f"{found} miners" + (f", {failed} hosts with errors" if failed else ""))
+    for key in keys:
+        out.add_column(COLUMNS[key], justify="right" if key in _NUMERIC else "left",
+                       no_wrap=key != "errors", overflow="fold" if key == "errors" else "ellipsis",
+                       style="red" if key == "errors" else None, ratio=3 if key == "errors" else None)
     for record in records:
-        out.add_row(*row(record).values())
+        values = row(record)
+        out.add_row(*(values[k] for k in keys))
     return out
 
 

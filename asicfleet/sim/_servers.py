@@ -106,6 +106,8 @@ async def serve_rpc(miner: SimMiner, service: Service, reader: asyncio.StreamRea
     if not request:
         return
     reply = miner.rpc_reply(request, service.port)
+    if not reply:
+        return  # some firmwares answer certain commands by closing without a byte
     await _write_reply(miner, writer, reply + getattr(miner, "rpc_terminator", b"\x00"), is_json=True)
 
 
