@@ -68,7 +68,7 @@ class Miner:
         return self.device_info.hardware
 
     # ----- telemetry --------------------------------------------------------------------------
-    async def get_data(self, exclude: list[DataField] | None = None,
+    async def get_data(self, exclude: list[DataField] | None = None, *,
                        include: list[DataField] | None = None) -> MinerData:
         """Every field (or `include` only, minus `exclude`), each command sent once."""
         return await self._backend.get_data(include, exclude or ())

@@ -87,6 +87,11 @@ def at(command: str | tuple[str, ...], *path: str | int, parse: Callable[[Any], 
     return Source(command, tuple(path), parse)
 
 
+def _channel(command: str) -> str:
+    """`rpc:summary` -> `rpc`; a key without a prefix is its own channel."""
+    return command.split(":", 1)[0] if ":" in command else command
+
+
 def dig(value: Any, path: Iterable[str | int]) -> Any:
     """Follows `path` into nested dicts/lists; returns _MISSING when any step is absent."""
     for step in path:
@@ -207,10 +212,35 @@ class Backend:
         """The commands needed: each field's first source (later sources are fallbacks)."""
         return {cmd for srcs in self.sources(wanted).values() for cmd in srcs[0].commands}
 
+    def fallback_commands(self, wanted: Iterable[DataField], replies: Mapping[str, Any]) -> set[str]:
+        """For fields whose first source failed: the unsent commands of their first usable fallback.
+
+        A fallback on the channel that just failed (the key's prefix, e.g. `rpc:`) is not usable: when
+        the web API refused the login, another web endpoint would be refused too; the RPC may not be.
+        """
+        extra: set[str] = set()
+        for sources in self.sources(wanted).values():
+            failed = [c for c in sources[0].commands if isinstance(replies.get(c), BaseException)]
+            if not failed:
+                continue
+            dead_channels = {_channel(c) for c in failed}
+            for source in sources[1:]:
+                if any(isinstance(replies.get(c), BaseException) or _channel(c) in dead_channels
+                       for c in source.commands):
+                    continue
+                extra.update(c for c in source.commands if c not in replies)
+                break
+        return extra
+
     async def get_data(self, fields: Iterable[DataField] | None = None,
                        exclude: Iterable[DataField] = ()) -> MinerData:
-        wanted = [f for f in (fields if fields is not None else DataField) if f not in set(exclude)]
+        """Sends each needed command once; a second round goes only to fallbacks of failed commands."""
+        excluded = set(exclude)
+        wanted = [f for f in (fields if fields is not None else DataField) if f not in excluded]
         replies = await self.send_many(sorted(self.commands_for(wanted)))
+        extra = self.fallback_commands(wanted, replies)
+        if extra:
+            replies.update(await self.send_many(sorted(extra)))
         return self.extract(replies, wanted)
 
     def extract(self, replies: Mapping[str, Any], wanted: Iterable[DataField] | None = None) -> MinerData:
@@ -262,8 +292,9 @@ class Backend:
         defaults = [Credentials(username=u, password=p) for u, p in self.DEFAULT_CREDENTIALS]
         return self.session.credentials.candidates(self.ip, self.family, defaults)
 
-    async def with_credentials(self, call: Callable[[Credentials], Awaitable[T]]) -> T:
-        """Runs `call` with each candidate login until one is not refused; remembers the winner."""
+    async def with_credentials(self, call: Callable[[Credentials], Awaitable[T]], *, remember: bool = True) -> T:
+        """Runs `call` with each candidate login until one is not refused; remembers the winner
+        (not wanted when the call itself changes the password)."""
         last: AuthenticationError | None = None
         for creds in self.credential_candidates():
             try:
@@ -271,7 +302,8 @@ class Backend:
             except AuthenticationError as exc:
                 last = exc
                 continue
-            self.session.credentials.remember(self.ip, self.family, creds)
+            if remember:
+                self.session.credentials.remember(self.ip, self.family, creds)
             return result
         raise last or AuthenticationError(f"{self.ip}: no credentials configured for {self.family}")
 

@@ -1,6 +1,6 @@
 """Antminer stock firmware: Bitmain's bmminer RPC on 4028 and the digest-protected CGI web API on 80.
 
-Telemetry comes from the RPC (`version`, `summary`, `stats`, `pools`, joined into one request) and
+Telemetry comes from the RPC (`version`, `summary`, `stats`, `pools`, sent in parallel) and
 from CGI scripts behind HTTP digest auth (realm "antMiner Configuration", root/root by default):
 `get_system_info` (MAC, serial, hostname, firmware), `get_miner_conf` (pools, fan, work mode),
 `get_blink_status` (fault light), `summary` (the firmware's own status messages), `stats` (hashboard
@@ -15,7 +15,7 @@ hash rate target or power scaling: those controls stay unsupported.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -255,7 +255,7 @@ class AntminerStock(Backend):
     firmware = "Stock"  # pyasic calls it "Stock"; pyasic-rs "AntMiner Stock"
     PRIORITY = 150  # generic for the antMiner realm: custom firmwares reusing it are tried first
     DEFAULT_CREDENTIALS = (("root", "root"),)
-    RPC_BATCHABLE = True
+    RPC_BATCHABLE = False  # stock S19-era firmware is reported to mishandle joined commands: send them apart
 
     DATA: ClassVar[Mapping[DataField, Source | Sequence[Source]]] = {
         DataField.MAC: at("web:get_system_info", "macaddr", parse=parse_mac),
@@ -443,17 +443,7 @@ class AntminerStock(Backend):
             self.session.credentials.remember(self.ip, self.family, new_login)
             return True
 
-        return await self._try_logins(attempt)
-
-    async def _try_logins(self, call: Callable[[Credentials], Awaitable[bool]]) -> bool:
-        """`with_credentials` without remembering the login used: a password change remembers the new one."""
-        last: AuthenticationError | None = None
-        for creds in self.credential_candidates():
-            try:
-                return await call(creds)
-            except AuthenticationError as exc:
-                last = exc
-        raise last or AuthenticationError(f"{self.ip}: no credentials configured for {self.family}")
+        return await self.with_credentials(attempt, remember=False)  # the new login is remembered instead
 
     async def read_logs(self) -> str:
         return (await self.web("GET", "log")).text

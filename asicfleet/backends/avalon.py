@@ -39,7 +39,6 @@ from asicfleet.data import (
 )
 from asicfleet.hardware import Make, lookup_model
 from asicfleet.transport import decode_json, rpc_call, rpc_raw
-from asicfleet.transport._rpc import check_status
 
 # ----- the bracketed field strings -----------------------------------------------------------------
 _FIELD = re.compile(r"(\w+)\[([^\]]+)\]")  # an empty `SSID[]` is no field, as the firmware means it
@@ -462,14 +461,8 @@ class AvalonBackend(Backend):
         return data
 
     # ----- sending ----------------------------------------------------------------------------
-    async def _command(self, command: str, parameter: str) -> dict[str, Any]:
-        """One control command; an empty reply stays visible (softon may answer with nothing)."""
-        raw = await rpc_raw(self.ip, command, parameter, settings=self.session.settings)
-        result: dict[str, Any] = check_status(decode_json(raw), command)
-        return result
-
     async def _ascset(self, setting: str) -> bool:
-        reply = await self._command("ascset", f"0,{setting}")
+        reply = await self.rpc("ascset", f"0,{setting}")
         if not ascset_accepted(reply):
             raise MinerAPIError(f"ascset {setting}: {reply.get('STATUS', [{}])[0].get('Msg', 'refused')}")
         return True

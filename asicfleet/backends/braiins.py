@@ -13,7 +13,7 @@ those controls raise UnsupportedControlError.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -417,24 +417,6 @@ class BraiinsBackend(Backend):
                 commands = [c for c in commands if c not in results]
         results.update(await super().send_many(commands))
         return results
-
-    async def get_data(self, fields: Iterable[DataField] | None = None,
-                       exclude: Iterable[DataField] = ()) -> MinerData:
-        """REST first; the RPC fallbacks are sent only for fields whose REST read was refused."""
-        excluded = set(exclude)
-        wanted = [f for f in (fields if fields is not None else DataField) if f not in excluded]
-        sources = self.sources(wanted)
-        replies = await self.send_many(sorted({c for s in sources.values() for c in s[0].commands}))
-        refused = {c for c, r in replies.items() if isinstance(r, MinerAPIError)}
-        extra: set[str] = set()
-        for field_sources in sources.values():
-            if refused.intersection(field_sources[0].commands):
-                rpc = next((s for s in field_sources[1:] if all(c.startswith("rpc:") for c in s.commands)), None)
-                if rpc is not None:
-                    extra.update(c for c in rpc.commands if c not in replies)
-        if extra:
-            replies.update(await self.send_many(sorted(extra)))
-        return self.extract(replies, wanted)
 
     def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
         chips = self.device.hardware.chips_per_board

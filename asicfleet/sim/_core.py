@@ -190,7 +190,8 @@ class SimMiner:
             self.count(f"{port}:{part}")
         if len(parts) == 1:
             return orjson.dumps(self.handle_rpc(command, parameter, port))
-        joined = {part: [self.handle_rpc(part, parameter, port)] for part in parts}
+        joined: dict[str, Any] = {part: [self.handle_rpc(part, parameter, port)] for part in parts}
+        joined["id"] = 1  # CGMiner puts the request id beside the joined replies
         return orjson.dumps(joined)
 
     async def handle_http(self, request: HttpRequest) -> HttpResponse:

@@ -179,8 +179,9 @@ async def _send_response(miner: SimMiner, conn: h11.Connection, writer: asyncio.
     body = response.body
     if miner.fault is Fault.MALFORMED and response.is_json:
         body = _corrupt(body)
-    headers = [("Content-Type", response.content_type), ("Server", "lighttpd/1.4.32"),
-               *response.headers.items()]
+    headers = [("Content-Type", response.content_type), *response.headers.items()]
+    if not any(name.lower() == "server" for name in response.headers):
+        headers.append(("Server", "lighttpd/1.4.32"))
     if miner.fault is Fault.SLOW:
         await asyncio.sleep(miner.slow_seconds)
     if miner.fault is Fault.OVERSIZED and response.is_json:
@@ -213,6 +214,8 @@ def connection_handler(miner: SimMiner, service: Service):  # type: ignore[no-un
             await serve(miner, service, reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, h11.LocalProtocolError):
             pass  # a client that went away is no concern of the miner's
+        except asyncio.CancelledError:
+            pass  # the fleet is stopping (or the miner restarting) while a client keeps a connection open
         finally:
             writer.close()
             with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):

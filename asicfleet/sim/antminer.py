@@ -67,7 +67,7 @@ BUILDS: dict[str, FirmwareBuild] = {
                                   "AMLCtrl_BHB68703", 480),
 }
 
-_UNAUTHORIZED_PAGE = (
+_ERROR_PAGE = (
     '<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
     '         "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
     '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n  <title>{title}</title>\n'
@@ -76,7 +76,7 @@ _UNAUTHORIZED_PAGE = (
 
 
 def _error_page(status: int, title: str) -> HttpResponse:
-    return HttpResponse(status=status, body=_UNAUTHORIZED_PAGE.format(title=title).encode(),
+    return HttpResponse(status=status, body=_ERROR_PAGE.format(title=title).encode(),
                         content_type="text/html")
 
 

@@ -9,9 +9,12 @@ a reboot ("Please reboot miner to make config work"), joined commands refuse non
 
 Assumptions where no capture or source says more (documented, kept small):
 - `worklevel,set,N`: N up to 2 is a level index (pyasic sends levels); a larger N is a power cap in
-  watts (pyasic-rs sends watts) written to `MPO`;
+  watts written to `MPO` (pyasic-rs sends a power with its unit, "3\u00a0kW", understood as 3000 W);
 - work modes 0/1/2 run at 85 % / 100 % / 110 % of the normal-mode hash rate and power;
-- `restart` answers `{"STATUS": "RESTART"}`, the reply both reference clients test for.
+- `restart` answers `{"STATUS": "RESTART"}` (what pyasic tests for) and reboots; Canaan's newer api.c
+  has no `restart`, so the firmware's own reboot is `ascset 0,reboot,0`;
+- the A1466 answers softoff with `ASC 0 set OK` and softon with no reply (asic-rs, verified on a live
+  A1466); the others as the Avalon Q capture (`ASC 0 set info: success softoff:<time>`).
 """
 
 from __future__ import annotations

@@ -297,7 +297,7 @@ class BitaxeSim(SimMiner):
             log=[],
         )
         state.hashrate_ths = round(expected_ghs(asic, asic.default_mhz) / 1000 * state.extra["hashrate_yield"], 6)
-        state.fan = _fan_config_of(state.extra["nvs"])
+        state.fan = _fan_config_of(state.extra["nvs"], generation_of(state.firmware_version))
         assert isinstance(miner, BitaxeSim)
         miner.log("I", "main", f"Welcome to the bitaxe - FOSS || Hack the planet! ({asic.family})")
         miner.log("I", "stratum_task", f"Connecting to: stratum+tcp://{primary.host}:{primary.port}")
@@ -320,6 +320,11 @@ class BitaxeSim(SimMiner):
     @property
     def identifying(self) -> bool:
         return time.time() < float(self.state.extra["identify_until"])
+
+    def use_firmware(self, version: str) -> None:
+        """Runs `version` from now on (as after an OTA update); the generation follows the version."""
+        self.state.firmware_version = version
+        self.state.fan = _fan_config_of(self.nvs, self.generation)
 
     def log(self, level: str, tag: str, text: str) -> None:
         """Appends an ESP-IDF style log line (kept for GET /api/system/logs)."""
@@ -475,6 +480,10 @@ class BitaxeSim(SimMiner):
 
     # ----- HTTP ---------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
+        if time.time() < self.state.boot_time:
+            # rebooting: a connection kept alive from before would have died with the old boot; the
+            # fleet cannot close it on Python < 3.13 (no Server.close_clients), so drop it here
+            raise ConnectionResetError("the miner is rebooting")
         if self.generation == "legacy":
             return self._legacy_route(request)
         return self._current_route(request)
@@ -489,7 +498,7 @@ class BitaxeSim(SimMiner):
             ("PATCH", "/api/system"): lambda: self._patch_legacy(request.body),
             ("POST", "/api/system/OTA"): lambda: self._ota(request.body, legacy=True),
             ("POST", "/api/system/OTAWWW"): lambda: self._ota_www(request.body, legacy=True),
-            ("GET", "/api/ws"): lambda: _error(400, "Bad Request", "Bad Request"),
+            ("GET", "/api/ws"): lambda: _error(400, "Bad Request"),
         }
         handler = routes.get((request.method, request.path))
         if handler is not None:
@@ -502,7 +511,7 @@ class BitaxeSim(SimMiner):
         method, path = request.method, request.path
         api = path.startswith("/api/")
         if (api or path == "/recovery") and self.auth_refused():
-            return _error(401, "Unauthorized", "Unauthorized")  # is_network_allowed() said no
+            return _error(401, "Unauthorized")  # is_network_allowed() said no
         if method == "OPTIONS" and api:
             return _options()
         routes: dict[tuple[str, str], Callable[[], HttpResponse]] = {
@@ -523,8 +532,8 @@ class BitaxeSim(SimMiner):
             ("PATCH", "/api/system"): lambda: self._patch_current(request.body),
             ("POST", "/api/system/OTA"): lambda: self._ota(request.body, legacy=False),
             ("POST", "/api/system/OTAWWW"): lambda: self._ota_www(request.body, legacy=False),
-            ("GET", "/api/ws"): lambda: _error(400, "Bad Request", "Bad Request"),
-            ("GET", "/api/ws/live"): lambda: _error(400, "Bad Request", "Bad Request"),
+            ("GET", "/api/ws"): lambda: _error(400, "Bad Request"),
+            ("GET", "/api/ws/live"): lambda: _error(400, "Bad Request"),
         }
         handler = routes.get((method, path))
         if handler is not None:
@@ -585,7 +594,7 @@ class BitaxeSim(SimMiner):
         except orjson.JSONDecodeError:
             parsed = None
         if not isinstance(parsed, dict):
-            return _error(400, "Bad Request", "Invalid JSON")
+            return _error(400, "Invalid JSON")
         return parsed
 
     def _patch_legacy(self, body: bytes) -> HttpResponse:
@@ -619,7 +628,7 @@ class BitaxeSim(SimMiner):
                 continue
             ok, stored = _check_current(setting, value)
             if not ok:
-                return _error(400, "Bad Request", "Wrong API input")  # nothing is stored
+                return _error(400, "Wrong API input")  # nothing is stored
             accepted[setting.name] = stored
         self.nvs.update(accepted)
         self._after_settings()
@@ -628,15 +637,15 @@ class BitaxeSim(SimMiner):
     def _after_settings(self) -> None:
         self.state.hostname = self.nvs["hostname"]
         self._apply_frequency(float(self.nvs["frequency"]))
-        self.state.fan = _fan_config_of(self.nvs)
+        self.state.fan = _fan_config_of(self.nvs, self.generation)
         self._sync_pools()
 
     def _ota(self, image: bytes, *, legacy: bool) -> HttpResponse:
         if not image or image[0] != _ESP_IMAGE_MAGIC:
-            return _error(500, "Internal Server Error", "Validation / Activation Error")
+            return _error(500, "Validation / Activation Error")
         version = _app_version(image)
         if version:
-            self.state.firmware_version = version
+            self.use_firmware(version)
         partition = self.state.extra["running_partition"]
         self.state.extra["running_partition"] = "ota_1" if partition == "ota_0" else "ota_0"
         self.log("I", "http_server", "Restarting System because of Firmware update complete")
@@ -646,7 +655,7 @@ class BitaxeSim(SimMiner):
 
     def _ota_www(self, image: bytes, *, legacy: bool) -> HttpResponse:
         if len(image) > _WWW_PARTITION_BYTES:
-            return _error(400, "Bad Request", "File provided is too large for device")
+            return _error(400, "File provided is too large for device")
         text = "WWW update complete\n"
         return _html(text) if legacy else HttpResponse(status=200, body=text.encode(), content_type="text/plain")
 
@@ -670,14 +679,13 @@ def _options() -> HttpResponse:
     return HttpResponse(status=200, headers=dict(_CORS), content_type="text/html")
 
 
-def _error(status: int, reason: str, message: str) -> HttpResponse:
-    """httpd_resp_send_err: the status line and a short text/html message."""
-    del reason  # h11 writes the standard reason phrase for the status
+def _error(status: int, message: str) -> HttpResponse:
+    """httpd_resp_send_err: the status (h11 adds the standard reason phrase) and a short text/html message."""
     return HttpResponse(status=status, body=message.encode(), content_type="text/html")
 
 
 def _method_not_allowed() -> HttpResponse:
-    return _error(405, "Method Not Allowed", "Request method for this URI is not handled by server")
+    return _error(405, "Request method for this URI is not handled by server")
 
 
 def _static_file(path: str) -> HttpResponse:
@@ -720,8 +728,11 @@ def _check_current(setting: Setting, value: Any) -> tuple[bool, Any]:
     return True, number & 0xFFFF if setting.kind == "u16" else number
 
 
-def _fan_config_of(nvs: dict[str, Any]) -> FanConfig:
+def _fan_config_of(nvs: dict[str, Any], generation: Generation) -> FanConfig:
+    """The fan settings as FanConfig; the legacy automatic curve has no target or minimum to report."""
     if nvs["autofanspeed"]:
+        if generation == "legacy":
+            return FanConfig.auto()
         return FanConfig.auto(target_temp=nvs["temptarget"], idle_speed=nvs["minFanSpeed"])
     return FanConfig.manual(int(nvs["manualFanSpeed"]))
 

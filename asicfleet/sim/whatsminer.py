@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from asicfleet.backends.whatsminer import (
     V3_AUTH_CODE,
+    V3_PORT,
     aes_decrypt,
     aes_encrypt,
     aes_key,
@@ -114,16 +115,12 @@ class WhatsMinerSim(SimMiner):
         self.profile = _profile(state.model)
         self._v2_tokens: dict[str, float] = {}  # host_sign -> when issued
         self._answered: weakref.WeakSet[asyncio.StreamReader] = weakref.WeakSet()
+        if "salt" not in state.extra:
+            self._factory_settings()
 
-    @classmethod
-    def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
-        """A miner of `model` running that model's firmware generation, with its settings."""
-        base = super().build(ip, model, rng)
-        profile = _profile(model)
-        target = WhatsMinerV3Sim if profile.api == "v3" else WhatsMinerSim
-        miner = target(base.state, base.rng)
-        state = miner.state
-        state.firmware_version = profile.firmware_version
+    def _factory_settings(self) -> None:
+        """The settings and fixed figures a miner leaves the factory with (seeded)."""
+        state, rng = self.state, self.rng
         letters = string.ascii_letters + string.digits
         state.extra.update({
             "power_mode": "Normal",
@@ -135,15 +132,20 @@ class WhatsMinerSim(SimMiner):
             "env_temp": round(rng.uniform(22.0, 32.0), 1),
             "btminer_started": 0.0,
             "natural": (state.hashrate_ths, state.wattage),
-            "pcb_serials": [f"BHM{rng.randrange(10**15, 10**16)}K{i}" for i in range(model.boards)],
+            "pcb_serials": [f"BHM{rng.randrange(10**15, 10**16)}K{i}" for i in range(state.model.boards)],
             "factory_pools": list(state.pools),
             "settings": {},
         })
-        return miner
 
-    @property
-    def is_v3(self) -> bool:
-        return False
+    @classmethod
+    def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
+        """A miner of `model` running the firmware generation that model ships with."""
+        base = super().build(ip, model, rng)
+        profile = _profile(model)
+        target = WhatsMinerV3Sim if profile.api == "v3" else WhatsMinerSim
+        miner = base if type(base) is target else target(base.state, base.rng)
+        miner.state.firmware_version = profile.firmware_version
+        return miner
 
     # ----- figures shared by every reply ------------------------------------------------------
     @property
@@ -483,12 +485,7 @@ class WhatsMinerV3Sim(WhatsMinerSim):
     """A Whatsminer on 2024-11+ firmware: API v3 on 4433 next to the 4028 API."""
 
     services: ClassVar[tuple[Service, ...]] = (*WhatsMinerSim.services, Service(4433, "stream"))
-    api_version = "2.0.5"  # what 4028 reports; API v3 reports its own in get.device.info
-    v3_api_version = "3.0.2"
-
-    @property
-    def is_v3(self) -> bool:
-        return True
+    v3_api_version = "3.0.2"  # 4028's get_version keeps saying 2.0.5
 
     # ----- 4433 framing: a little-endian u32 length, then JSON; one exchange per connection ----------
     async def read_stream_request(self, reader: Any, port: int) -> bytes | None:
@@ -532,6 +529,11 @@ class WhatsMinerV3Sim(WhatsMinerSim):
             if any(p not in parts for p in chosen):
                 return _v3_reply(command, "invalid param", -1)
             return _v3_reply(command, {p: parts[p]() for p in chosen})
+        if command == "get.miner.setting":
+            s = self.state
+            return _v3_reply(command, {"power-mode": self._power_mode().lower(), "power-limit": int(s.power_limit),
+                                       "pool-strategy": "FAILOVER", "fast-boot": "disable", "heat-mode": "normal",
+                                       "target-freq": self.profile.chip_frequency})
         return _v3_reply(command, "invalid command", -2)
 
     def _device_info(self) -> dict[str, Any]:
@@ -581,7 +583,7 @@ class WhatsMinerV3Sim(WhatsMinerSim):
         }
 
     def _v3_pools(self) -> list[dict[str, Any]]:
-        return [{"account": pool.username, "pool-priority": index, "status": "alive",
+        return [{"id": index, "account": pool.username, "pool-priority": index, "status": "alive",
                  "stratum-active": index == 0 and self.state.mining, "url": pool.url}
                 for index, pool in enumerate(self._pools())]
 
@@ -604,11 +606,14 @@ class WhatsMinerV3Sim(WhatsMinerSim):
     def _v3_write(self, command: str, body: dict[str, Any]) -> dict[str, Any]:
         password = self._v3_accounts().get(str(body.get("account")))
         stamp = body.get("ts")
+        refused = _v3_reply(command, "invalid account or token", V3_AUTH_CODE)
         if self.auth_refused() or password is None or not isinstance(stamp, int) or abs(stamp - _now()) > 600:
-            return _v3_reply(command, "invalid account or token", V3_AUTH_CODE)
+            self.count(f"{V3_PORT}:refused")
+            return refused
         token, digest = v3_token(command, password, str(self.state.extra["v3_salt"]), stamp)
         if body.get("token") != token:
-            return _v3_reply(command, "invalid account or token", V3_AUTH_CODE)
+            self.count(f"{V3_PORT}:refused")
+            return refused
         param = body.get("param")
         try:
             handled = self._v3_apply(command, param, digest)

@@ -75,15 +75,21 @@ class HttpClient:
     async def request(self, method: str, ip: str, path: str, *, port: int = 80, tls: bool = False,
                       auth: httpx.Auth | None = None, json: Any = None, content: bytes | None = None,
                       data: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
-                      headers: dict[str, str] | None = None, params: dict[str, Any] | None = None) -> HttpReply:
-        """One request; the whole exchange (auth round trips included) has `read_timeout` as a deadline."""
+                      headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                      timeout: float | None = None) -> HttpReply:
+        """One request; the whole exchange (auth round trips included) must end within `timeout`
+        seconds (default: the read timeout), since a slow-dripping miner never trips a per-read timeout.
+        A few firmware calls legitimately take long (a config write that restarts the miner)."""
         url = self.url(ip, port, path, tls=tls)
         client = self._get()
         limit = self.settings.max_reply_bytes
+        deadline = timeout if timeout is not None else self.settings.read_timeout
+        per_read = httpx.Timeout(deadline, connect=self.settings.connect_timeout)
         try:
-            async with asyncio.timeout(self.settings.read_timeout + self.settings.connect_timeout):
+            async with asyncio.timeout(deadline + self.settings.connect_timeout):
                 async with client.stream(method, url, auth=auth, json=json, content=content, data=data,
-                                         files=files, headers=headers, params=params) as response:
+                                         files=files, headers=headers, params=params,
+                                         timeout=per_read) as response:
                     chunks: list[bytes] = []
                     size = 0
                     async for chunk in response.aiter_raw():

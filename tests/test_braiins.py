@@ -1,0 +1,494 @@
+"""Braiins OS: parsers on captured replies, the backend against the simulator over loopback, and
+the independent clients pyasic / pyasic-rs against the simulator. Loopback range: 127.82.0.0/16."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from asicfleet._errors import MinerError, UnsupportedControlError
+from asicfleet._session import CredentialRule, Session
+from asicfleet.backends import BACKENDS, DataField, Probe
+from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.data import HashRate
+from asicfleet.discovery._identify import identify
+from asicfleet.hardware import lookup_model
+from asicfleet.sim import Fault, SimFleet
+from asicfleet.sim.braiins import _RELEASES, BraiinsSim
+from asicfleet.transport import HttpReply, TransportSettings
+from tests.conftest import FleetFactory, fixture_bytes
+
+REST_FILES = {
+    "actions_locate": "web:actions/locate", "configuration_miner": "web:configuration/miner",
+    "cooling_state": "web:cooling/state", "miner_details": "web:miner/details", "miner_errors": "web:miner/errors",
+    "miner_hw_hashboards": "web:miner/hw/hashboards", "miner_stats": "web:miner/stats", "network": "web:network",
+    "performance_tuner_state": "web:performance/tuner-state", "pools": "web:pools", "version": "web:version",
+}
+S19XP = BraiinsBackend.device_info("AntMiner", "Antminer S19 XP", "Braiins OS")
+
+
+def rest_fixtures(version: str) -> dict[str, bytes]:
+    return {key: fixture_bytes("braiins", version, f"{name}.json") for name, key in REST_FILES.items()}
+
+
+def ts(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp())
+
+
+# ----- (a) parsers on every captured reply -------------------------------------------------------
+def test_rest_25_07_every_figure() -> None:
+    data = BraiinsBackend("127.82.0.1", S19XP, Session()).parse_raw(rest_fixtures("v25_07"))
+    assert data.errors == []
+    assert data.mac == "02:EE:DA:A9:B6:4A" and data.hostname == "Antminer" and data.serial_number is None
+    assert data.firmware_version == "2025-08-06-0-3881c51d-25.07-plus"
+    assert data.api_version == "1.0.0" and data.control_board_version == "Amlogic"
+    assert data.hashrate is not None and data.hashrate.value == pytest.approx(141.46356540072063)  # 141463.565 GH/s
+    assert data.expected_hashrate is not None and data.expected_hashrate.value == pytest.approx(141.0)
+    assert data.wattage == 3137 and data.wattage_limit == 3031
+    assert data.uptime == timedelta(seconds=69725) and data.is_mining is True and data.light_flashing is False
+    assert data.tuning_target is not None and data.tuning_target.target_watts == 3031
+    assert [(f.position, f.rpm) for f in data.fans] == [(0, 5904), (1, 5874), (2, 5874), (3, 5904)]
+    assert [b.position for b in data.hashboards] == [0, 1, 2]
+    first, second, third = data.hashboards
+    assert first.hashrate is not None and first.hashrate.value == pytest.approx(50.13772942148807)
+    assert first.expected_hashrate is not None and first.expected_hashrate.value == pytest.approx(47.980850153652005)
+    assert (first.board_temperature, first.intake_temperature, first.outlet_temperature) == (55.5, 41.0, 55.5)
+    assert first.working_chips == 110 and first.expected_chips == 110 and first.active is True
+    assert first.serial_number == "NGSBYPDBCJBAG8562" and first.voltage == pytest.approx(12.93826530612245)
+    assert first.frequency == pytest.approx(486.704545)
+    assert second.board_temperature == 52.0 and second.intake_temperature == 40.0
+    assert third.frequency == pytest.approx(500.0) and third.serial_number == "NGSBYPDBCJBBA0309"
+    assert data.total_chips == 330 and data.average_temperature == pytest.approx((55.5 + 52.0 + 54.0) / 3, abs=0.01)
+    (group,) = data.pools
+    assert (group.name, group.quota, len(group.pools)) == ("foremanGroup", 1, 2)
+    main, backup = group.pools
+    assert (main.url, main.user, main.accepted_shares, main.rejected_shares, main.active, main.alive) == (
+        "stratum+tcp://example.pool.com:3333", "asic_rs.test", 10460, 18, True, True)
+    assert (backup.url, backup.accepted_shares, backup.active) == ("stratum+tcp://example.pool2.com:3333", 4, False)
+    assert len(data.messages) == 8
+    assert data.messages[0].message == 'Failed to resolve ("a830bcc3.bos.braiins.com", 3336)'
+    assert data.messages[0].timestamp == ts(2026, 3, 22, 5, 43, 43)
+    assert data.messages[3].timestamp == ts(2015, 1, 1, 0, 0, 37)
+    assert data.efficiency == pytest.approx(3137 / 141.46356540072063, abs=0.001)
+
+
+def test_rest_25_11_every_figure() -> None:
+    data = BraiinsBackend("127.82.0.1", S19XP, Session()).parse_raw(rest_fixtures("v25_11"))
+    assert data.errors == []
+    assert data.mac == "90:34:86:54:14:C0" and data.serial_number == "YNAHEAUBCJCBA03GL"
+    assert data.firmware_version == "2025-11-21-0-eb658dcd-25.11-plus" and data.api_version == "1.1.0"
+    assert data.control_board_version == "CVITek"
+    assert data.hashrate is not None and data.hashrate.value == pytest.approx(121.0154090279137)
+    # the configured power target (the limit) and the tuner's current target differ in this capture
+    assert data.wattage == 2472 and data.wattage_limit == 3031 and data.uptime == timedelta(seconds=21448)
+    assert data.tuning_target is not None and data.tuning_target.target_watts == 2431
+    assert [f.rpm for f in data.fans] == [5879, 5819, 5909, 5909]
+    assert [b.board_temperature for b in data.hashboards] == [56.5, 54.5, 56.0]
+    assert [b.intake_temperature for b in data.hashboards] == [42.0, 42.0, 44.0]
+    assert data.hashboards[2].hashrate is not None
+    assert data.hashboards[2].hashrate.value == pytest.approx(38.24462948209911)
+    assert data.hashboards[1].frequency == pytest.approx(402.727272)
+    assert data.hashboards[0].voltage == pytest.approx(12.606122448979592)
+    (group,) = data.pools
+    assert group.name == "foremanGroup" and [p.accepted_shares for p in group.pools] == [5048, 0]
+    assert group.pools[0].rejected_shares == 10 and group.pools[1].alive is True
+    assert len(data.messages) == 54 and data.messages[0].timestamp == ts(2026, 4, 8, 8, 3, 18)
+
+
+def test_rest_fallback_sources() -> None:
+    """MAC/hostname from `network`, the target from `configuration/miner` when those are all there is."""
+    backend = BraiinsBackend("127.82.0.1", S19XP, Session())
+    config = fixture_bytes("braiins", "v25_07", "configuration_miner.json")
+    data = backend.parse_raw({"web:network": fixture_bytes("braiins", "v25_07", "network.json"),
+                              "web:configuration/miner": config})
+    assert data.mac == "02:EE:DA:A9:B6:4A" and data.hostname == "Antminer"
+    assert data.tuning_target is not None and data.tuning_target.target_watts == 3031 and data.wattage_limit == 3031
+
+
+@pytest.mark.parametrize("version", ["v21_09", "v24_09", "v25_03", "v25_05"])
+def test_rpc_version_replies(version: str) -> None:
+    """The BOSer RPC `version` of every release: API version read, and the firmware recognised by it.
+    (The GraphQL replies beside them are not parsed: this backend speaks the REST API and the RPC.)"""
+    raw = fixture_bytes("braiins", version, "version.json")
+    data = BraiinsBackend("127.82.0.1", S19XP, Session()).parse_raw({"rpc:version": raw}, [DataField.API_VERSION])
+    assert data.api_version == "3.7" and data.errors == []
+    assert BraiinsBackend.matches(Probe(ip="127.82.0.1", rpc={"version": json.loads(raw)}))
+
+
+def test_matches_only_braiins_signals() -> None:
+    page = HttpReply(200, {"content-type": "text/html"}, b"<html><title>Braiins OS</title></html>")
+    assert BraiinsBackend.matches(Probe(ip="127.82.0.1", web=page))
+    stock = json.loads(fixture_bytes("antminer", "v2020", "version.json"))
+    assert not BraiinsBackend.matches(Probe(ip="127.82.0.1", rpc={"version": stock}))
+    assert not BraiinsBackend.matches(Probe(ip="127.82.0.1", web=HttpReply(200, {}, b"<title>AxeOS</title>")))
+    assert BraiinsBackend in BACKENDS
+
+
+# ----- (b) the backend against the simulator -----------------------------------------------------
+def session_for(fleet: SimFleet, **timeouts: float) -> Session:
+    return Session(settings=TransportSettings(ports=fleet.ports or TransportSettings().ports,
+                                              connect_timeout=timeouts.get("connect", 1.0),
+                                              read_timeout=timeouts.get("read", 3.0),
+                                              max_reply_bytes=int(timeouts.get("cap", 4 * 1024 * 1024))))
+
+
+def backend_for(miner: BraiinsSim, session: Session) -> BraiinsBackend:
+    device = BraiinsBackend.device_info("AntMiner", miner.model_name, "Braiins OS")
+    return BraiinsBackend(miner.state.ip, device, session)
+
+
+BuildFleet = Callable[[str, list[tuple[str, str]]], Awaitable[SimFleet]]
+
+
+@pytest.fixture
+async def braiins_fleet() -> AsyncIterator[BuildFleet]:
+    """A fleet of chosen (model, release) Braiins OS miners, on `prefix`.10, .11, ..."""
+    started: list[SimFleet] = []
+
+    async def start(prefix: str, specs: list[tuple[str, str]]) -> SimFleet:
+        miners = []
+        for index, (model, release) in enumerate(specs):
+            known = lookup_model("AntMiner", model)
+            assert known is not None
+            miner = BraiinsSim.build(f"{prefix}.{10 + index}", known, random.Random(index))
+            miner.state.firmware_version = _RELEASES[release][0]
+            miners.append(miner)
+        fleet = SimFleet(miners)
+        await fleet.start()
+        started.append(fleet)
+        return fleet
+
+    yield start
+    for fleet in started:
+        await fleet.stop()
+
+
+def sim(fleet: SimFleet, index: int = 0) -> BraiinsSim:
+    miner = list(fleet.miners.values())[index]
+    assert isinstance(miner, BraiinsSim)
+    return miner
+
+
+async def test_identification_of_every_model(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.1", [(m, r) for m, r in zip(BraiinsSim.models, sorted(_RELEASES) * 2,
+                                                                    strict=False)])
+    session = session_for(fleet)
+    for expected in fleet.inventory():
+        found = await identify(expected["ip"], session, timeout=5.0)
+        assert found.error is None and found.miner is not None, found
+        assert isinstance(found.miner.backend, BraiinsBackend)
+        assert (found.miner.make, found.miner.model, found.miner.firmware) == (
+            expected["make"], expected["model"], expected["firmware"])
+        assert found.miner.device_info.hardware.chips_per_board == lookup_model("AntMiner", expected["model"]
+                                                                                ).chips_per_board  # type: ignore[union-attr]
+    await session.aclose()
+
+
+async def test_identify_falls_back_to_graphql_model(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.2", [("Antminer S19 XP", "25.07")])
+    session = session_for(fleet)
+    no_boards = {"STATUS": [{"STATUS": "S", "Code": 69, "Msg": "Device Details"}], "DEVDETAILS": [], "id": 1}
+    device = await BraiinsBackend.identify(Probe(ip=sim(fleet).state.ip, rpc={"devdetails": no_boards}), session)
+    assert device is not None and device.model == "Antminer S19 XP" and device.firmware == "Braiins OS"
+    assert sim(fleet).requests["80:POST /graphql"] == 1
+    await session.aclose()
+
+
+async def test_get_data_equals_the_simulator_state(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet("127.82.3.0/24", 3, ["braiins"], seed=11)
+    session = session_for(fleet)
+    for miner in fleet.miners.values():
+        assert isinstance(miner, BraiinsSim)
+        s = miner.state
+        s.messages = [(0, "Failed to resolve (\"pool.example.com\", 3333)")]
+        data = await backend_for(miner, session).get_data()
+        assert data.errors == [], data.errors
+        assert data.hashrate is not None
+        assert data.hashrate.into_unit("TH/s").value == pytest.approx(miner.inventory()["hashrate_ths"], rel=0.01)
+        assert data.expected_hashrate is not None and data.expected_hashrate.value == pytest.approx(s.model.nominal_ths)
+        assert data.wattage == round(s.wattage) and data.wattage_limit == s.power_limit
+        assert (data.mac, data.hostname, data.serial_number) == (s.mac, s.hostname, s.serial)
+        assert data.firmware_version == s.firmware_version and data.api_version == miner.rest_api_version
+        assert [f.rpm for f in data.fans] == s.fan_rpms
+        assert [b.board_temperature for b in data.hashboards] == s.board_temps
+        assert sum(b.hashrate.value for b in data.hashboards if b.hashrate) == pytest.approx(s.hashrate_ths, rel=1e-6)
+        assert [b.working_chips for b in data.hashboards] == [s.model.chips_per_board] * s.model.boards
+        assert data.uptime is not None and abs(data.uptime.total_seconds() - s.uptime) <= 2
+        assert data.is_mining is True and data.light_flashing is False
+        assert [(p.url, p.user) for g in data.pools for p in g.pools] == [
+            (p.url, p.username) for g in s.pools for p in g.pools]
+        assert data.pools[0].pools[0].accepted_shares == s.accepted
+        assert [m.message for m in data.messages] == ['Failed to resolve ("pool.example.com", 3333)']
+        assert data.tuning_target is not None and data.tuning_target.target_watts == s.power_limit
+    await session.aclose()
+
+
+async def test_get_data_sends_each_command_once(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.4", [("Antminer S21", "26.04")])
+    miner = sim(fleet)
+    session = session_for(fleet)
+    backend = backend_for(miner, session)
+    await backend.get_data()
+    routes = ["miner/details", "miner/stats", "miner/hw/hashboards", "miner/errors", "cooling/state", "pools",
+              "configuration/miner", "performance/tuner-state", "actions/locate", "version"]
+    assert {k: v for k, v in miner.requests.items()} == {
+        "80:POST /api/v1/auth/login": 1, **{f"80:GET /api/v1/{r}": 1 for r in routes}}
+    miner.requests.clear()
+    await backend.get_data(fields=[DataField.HASHRATE, DataField.WATTAGE])  # the session token is reused
+    assert dict(miner.requests) == {"80:GET /api/v1/miner/stats": 1}
+    await session.aclose()
+
+
+async def test_refused_login_falls_back_to_the_rpc(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.5", [("Antminer S19j Pro", "25.11")])
+    miner = sim(fleet)
+    miner.fault = Fault.AUTH_FAILURE
+    session = session_for(fleet)
+    data = await backend_for(miner, session).get_data()
+    assert data.errors and all("refused the login" in e for e in data.errors)
+    assert data.hashrate is not None and data.hashrate.value == pytest.approx(miner.state.hashrate_ths, rel=0.01)
+    assert [f.rpm for f in data.fans] == miner.state.fan_rpms and data.wattage_limit == miner.state.power_limit
+    assert data.api_version == "3.7" and data.is_mining is True and len(data.hashboards) == 3
+    assert data.mac is None  # only the REST API tells the MAC
+    rpc = {k: v for k, v in miner.requests.items() if k.startswith("4028:")}
+    assert rpc and all(count == 1 for count in rpc.values())
+    assert miner.requests["80:POST /api/v1/auth/login"] == 2  # both default logins tried, once each
+    await session.aclose()
+
+
+async def test_every_fault_is_an_error_without_hanging(sim_fleet: FleetFactory) -> None:
+    faults: list[Fault] = [f for f in Fault if f is not Fault.NONE]
+    fleet = await sim_fleet("127.82.6.0/24", len(faults), ["braiins"], seed=6)
+    session = session_for(fleet, connect=0.5, read=1.0, cap=256 * 1024)
+    miners = [m for m in fleet.miners.values() if isinstance(m, BraiinsSim)]
+    for miner, assigned in zip(miners, faults, strict=True):
+        miner.fault = assigned
+        miner.slow_seconds, miner.oversized_bytes = 2.5, 2 * 1024 * 1024
+
+    async def outcome(miner: BraiinsSim) -> tuple[Fault, bool, bool]:
+        found = await identify(miner.state.ip, session, timeout=3.0)
+        identified_clean = found.error is None and found.miner is not None
+        try:
+            data = await backend_for(miner, session).get_data()
+            read_error = bool(data.errors)
+        except MinerError:
+            read_error = True
+        return miner.fault, identified_clean, read_error
+
+    start = time.monotonic()
+    results = await asyncio.gather(*(outcome(m) for m in miners))
+    assert time.monotonic() - start < 20
+    for fault, identified_clean, read_error in results:
+        assert read_error, f"{fault}: get_data reported no error"
+        # identification needs no login, so only a refused login leaves it clean
+        assert identified_clean is (fault is Fault.AUTH_FAILURE), fault
+    await session.aclose()
+
+
+async def test_fault_light_pause_and_resume(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.7", [("Antminer S19 XP", "25.07")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    assert await backend.set_fault_light(True) is True
+    assert miner.state.fault_light and (await backend.get_data([DataField.LIGHT_FLASHING])).light_flashing is True
+    assert await backend.set_fault_light(False) is True and not miner.state.fault_light
+    assert await backend.pause() is True
+    data = await backend.get_data([DataField.IS_MINING, DataField.HASHRATE])
+    assert miner.state.mining is False and data.is_mining is False
+    assert data.hashrate is not None and data.hashrate.value == 0
+    assert await backend.resume() is True
+    assert (await backend.get_data([DataField.IS_MINING])).is_mining is True
+    await session.aclose()
+
+
+async def test_power_limit_and_tuning_change_only_the_target(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.8", [("Antminer S21", "25.11")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    pools_before, fan_before = list(miner.state.pools), miner.state.fan
+    assert await backend.set_power_limit(3000.0) is True
+    data = await backend.get_data([DataField.WATTAGE_LIMIT, DataField.TUNING_TARGET, DataField.POOLS])
+    assert miner.state.power_limit == 3000 and data.wattage_limit == 3000
+    assert data.tuning_target is not None and data.tuning_target.target_watts == 3000
+    assert await backend.get_tuning_config() == TuningConfig.power(3000)
+    target = HashRate(value=180.0, unit="TH/s")
+    assert await backend.set_tuning_config(TuningConfig.hashrate(target)) is True
+    assert await backend.get_tuning_config() == TuningConfig.hashrate(target)
+    data = await backend.get_data([DataField.TUNING_TARGET, DataField.WATTAGE_LIMIT])
+    assert data.tuning_target is not None and data.tuning_target.target_hashrate == target
+    assert data.wattage_limit == 3000  # the power target stays as it was
+    assert await backend.set_tuning_config(TuningConfig.power(3400)) is True and miner.state.power_limit == 3400
+    assert miner.state.pools == pools_before and miner.state.fan == fan_before
+    with pytest.raises(UnsupportedControlError):
+        await backend.set_tuning_config(TuningConfig.mode("low"))
+    with pytest.raises(MinerError):
+        await backend.set_power_limit(100)  # below the firmware's bounds: refused, nothing changed
+    assert miner.state.power_limit == 3400
+    await session.aclose()
+
+
+async def test_pools_round_trip(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.9", [("Antminer S19j Pro", "26.04")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    limit_before = miner.state.power_limit
+    groups = [PoolGroup(name="main", quota=2, pools=[
+        Pool(url="stratum+tcp://eu.example.net:3333", username="farm.a1"),
+        Pool(url="stratum2+tcp://v2.example.net:3336/9awtMD5KQgvRUh2yFbjVeT7b6hjipWcAsQHd6wEhgtDT9soosna",
+             username="farm.a1")]),
+        PoolGroup(name="backup", quota=1, pools=[Pool(url="stratum+tcp://us.example.net:443", username="farm.b")])]
+    assert await backend.get_pools_config() == [PoolGroup(name="default", quota=1, pools=[
+        Pool(url=p.url, username=p.username) for p in miner.state.pools[0].pools])]
+    assert await backend.set_pools_config(groups) is True
+    assert await backend.get_pools_config() == groups
+    assert miner.state.pools == groups and miner.state.power_limit == limit_before
+    data = await backend.get_data([DataField.POOLS])
+    assert [(g.name, g.quota, [p.url for p in g.pools]) for g in data.pools] == [
+        (g.name, g.quota, [p.url for p in g.pools]) for g in groups]
+    await session.aclose()
+
+
+async def test_fan_config_round_trip(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.10", [("Antminer S19 Pro", "25.07")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    limit_before = miner.state.power_limit
+    assert await backend.get_fan_config() == FanConfig.auto()
+    assert await backend.set_fan_config(FanConfig.manual(70)) is True
+    assert await backend.get_fan_config() == FanConfig.manual(70) and miner.state.fan == FanConfig.manual(70)
+    data = await backend.get_data([DataField.FANS])
+    assert [f.rpm for f in data.fans] == miner.state.fan_rpms == [4620] * 4
+    assert await backend.set_fan_config(FanConfig.auto(target_temp=72.0, idle_speed=20)) is True
+    assert await backend.get_fan_config() == FanConfig.auto(target_temp=72.0, idle_speed=20)
+    assert miner.state.power_limit == limit_before
+    await session.aclose()
+
+
+async def test_scaling_config_round_trip(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.11", [("Antminer S19 XP", "26.04")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    assert await backend.get_scaling_config() == ScalingConfig(step=10, minimum=25, shutdown=False,
+                                                               shutdown_duration=3)
+    wanted = ScalingConfig(step=5, minimum=60, shutdown=True, shutdown_duration=4)
+    assert await backend.set_scaling_config(wanted) is True
+    assert await backend.get_scaling_config() == wanted
+    assert miner.state.extra["dps"]["power_step"] == {"watt": round(3010 * 0.05)}
+    assert miner.state.power_limit == 3010 and miner.state.fan == FanConfig.auto()
+    await session.aclose()
+
+
+async def test_change_password(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.12", [("Antminer S21", "25.07")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    assert await backend.change_password("n3w-secret") is True and miner.state.password == "n3w-secret"
+    fresh = backend_for(miner, session_for(fleet))  # defaults only: refused now
+    assert any("refused the login" in e for e in (await fresh.get_data([DataField.MAC])).errors)
+    told = session_for(fleet)
+    told.credentials.add(CredentialRule(family="braiins", passwords=["n3w-secret"]))
+    assert (await backend_for(miner, told).get_data([DataField.MAC])).mac == miner.state.mac
+    backend._token = None  # the session that changed it remembers the new password
+    assert (await backend.get_data([DataField.MAC])).mac == miner.state.mac
+    await asyncio.gather(session.aclose(), fresh.session.aclose(), told.aclose())
+
+
+async def test_logs_reset_and_upgrade_on_26_04(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.13", [("Antminer S19j Pro", "26.04")])
+    miner, session = sim(fleet), session_for(fleet)
+    miner.restart_seconds = 0.2
+    backend = backend_for(miner, session)
+    logs = await backend.read_logs()
+    assert "bosminer" in logs and "Antminer S19J Pro" in logs
+    image = b"BOS-UPGRADE" * 1000
+    assert await backend.upgrade_firmware(image, "braiins-os_am2-s19_ssh.tar") is True
+    assert miner.state.extra["last_upgrade"] == {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}
+    await asyncio.sleep(0.5)
+    await backend.set_power_limit(2900)
+    await backend.set_fan_config(FanConfig.manual(50))
+    assert await backend.factory_reset() is True
+    await asyncio.sleep(0.5)
+    assert miner.state.power_limit == 3068 and miner.state.fan == FanConfig.auto()
+    assert (await backend.get_data([DataField.WATTAGE_LIMIT])).wattage_limit == 3068
+    await session.aclose()
+
+
+async def test_restart_reboots(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.14", [("Antminer S19 XP", "25.11")])
+    miner, session = sim(fleet), session_for(fleet)
+    miner.restart_seconds = 0.3
+    backend = backend_for(miner, session)
+    assert (await backend.get_data([DataField.UPTIME])).uptime > timedelta(hours=1)  # type: ignore[operator]
+    assert await backend.restart() is True
+    await asyncio.sleep(0.7)
+    data = await backend.get_data([DataField.UPTIME])
+    assert data.uptime is not None and data.uptime < timedelta(seconds=30), data.errors
+    await session.aclose()
+
+
+async def test_older_release_lacks_the_newer_controls(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.15", [("Antminer S19 XP", "25.07")])
+    miner, session = sim(fleet), session_for(fleet)
+    backend = backend_for(miner, session)
+    assert all(BraiinsBackend.supports(c) for c in ("restart", "pause", "resume", "set_fault_light",
+                                                     "set_power_limit", "change_password", "read_logs",
+                                                     "factory_reset", "upgrade_firmware", "set_pools_config",
+                                                     "set_fan_config", "set_tuning_config", "set_scaling_config"))
+    with pytest.raises(UnsupportedControlError):
+        await backend.read_logs()
+    with pytest.raises(UnsupportedControlError):
+        await backend.factory_reset()
+    with pytest.raises(UnsupportedControlError):
+        await backend.upgrade_firmware(b"x" * 10, "image.tar")
+    assert miner.state.extra.get("last_upgrade") is None and miner.state.mining
+    await session.aclose()
+
+
+# ----- (c) the independent clients ---------------------------------------------------------------
+@pytest.mark.interop
+async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) -> None:
+    """pyasic and pyasic-rs against each simulated model, on the real ports.
+
+    pyasic identifies the family from the page and the BOSer RPC, the model from `devdetails`, and
+    picks its BOSer handler; that handler reads hash rate, uptime and mining state over the CGMiner
+    RPC but details, boards, fans, power and pools over the BOS+ gRPC API on port 50051, which the
+    simulator does not serve (gRPC is HTTP/2 + protobuf). Its full `get_data()` therefore stops at
+    the first gRPC read, so only the RPC-backed fields are asked for and checked here.
+    pyasic-rs reads everything over the REST API after a GraphQL model/version query.
+    """
+    import pyasic  # type: ignore[import-untyped]
+    from pyasic_rs import MinerFactory
+
+    fleet = await braiins_fleet("127.82.20", [(m, r) for m, r in zip(BraiinsSim.models, ["26.04", "25.07", "25.11",
+                                                                                          "25.07"], strict=True)])
+    if fleet.ports is None or fleet.ports.overrides:
+        pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
+    for expected in fleet.inventory():
+        known = lookup_model("AntMiner", expected["model"])
+        assert known is not None
+        found = await pyasic.get_miner(expected["ip"])
+        assert found is not None
+        data = await found.get_data(include=["hashrate", "uptime", "is_mining", "api_ver"])
+        assert (data.make, data.firmware) == ("AntMiner", "BOS+")
+        assert lookup_model("AntMiner", data.model) == known
+        assert data.hashrate is not None and float(data.hashrate) == pytest.approx(expected["hashrate_ths"], rel=0.01)
+        assert data.is_mining is True and data.api_ver == "3.7"
+
+        rs_miner = await MinerFactory().get_miner(expected["ip"])
+        assert rs_miner is not None
+        rs_data = await rs_miner.get_data()
+        info = rs_data.device_info
+        assert (info.make.lower(), info.firmware) == ("antminer", "Braiins")
+        assert lookup_model("AntMiner", info.model) == known
+        assert rs_data.hashrate is not None
+        assert rs_data.hashrate.value == pytest.approx(expected["hashrate_ths"], rel=0.01)
+        assert rs_data.mac == expected["mac"] and rs_data.hostname == expected["hostname"]
+        assert rs_data.firmware_version == expected["firmware_version"]
