@@ -176,6 +176,12 @@ def api_generation(get_version: Mapping[str, Any]) -> ApiGeneration:
 
 
 # ----- API v3 transport ------------------------------------------------------------------------------
+V3_AUTH_CODE = -4  # a write whose account/token the miner refuses
+_V2_AUTH_CODES = frozenset({23, 135, 137})  # undecipherable request / token check failed / bad base64
+_V2_WRITE_DISABLED = 45  # "permission denied": the write API is switched off (WhatsMinerTool)
+_V3_ACCOUNTS = ("super", "user", "admin")
+
+
 def v3_frame(request: Mapping[str, Any]) -> bytes:
     body = orjson.dumps(request)
     return struct.pack("<I", len(body)) + body
@@ -211,11 +217,6 @@ async def v3_request(ip: str, request: Mapping[str, Any], *, settings: Transport
         raise error(f"{command}: {message} (code {code})")
     return reply
 
-
-V3_AUTH_CODE = -4  # a write whose account/token the miner refuses
-_V2_AUTH_CODES = frozenset({23, 135, 137})  # undecipherable request / token check failed / bad base64
-_V2_WRITE_DISABLED = 45  # "permission denied": the write API is switched off (WhatsMinerTool)
-_V3_ACCOUNTS = ("super", "user", "admin")
 
 # ----- command keys --------------------------------------------------------------------------------
 SUMMARY, DEVS, POOLS = "rpc:summary", "rpc:devs", "rpc:pools"
@@ -577,11 +578,12 @@ class WhatsMinerBackend(Backend):
         if not isinstance(msg, dict) or "fw_ver" not in msg:
             return None  # not btminer
         reported: Any = None
-        with contextlib.suppress(MinerError, LookupError, TypeError):
-            if api_generation(version) == "v3":
+        if api_generation(version) == "v3":
+            with contextlib.suppress(MinerError, LookupError, TypeError):
                 info = await v3_request(probe.ip, {"cmd": "get.device.info", "param": "miner"}, settings=settings)
                 reported = info["msg"]["miner"]["type"]
-            else:
+        if not reported:  # v1/v2, or a v3 firmware whose 4433 did not answer: 4028 still knows the model
+            with contextlib.suppress(MinerError, LookupError, TypeError):
                 details = await rpc_call(probe.ip, "devdetails", settings=settings)
                 reported = details["DEVDETAILS"][0]["Model"]
         model = whatsminer_model(str(reported)) if reported else "Unknown"

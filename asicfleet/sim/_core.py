@@ -130,6 +130,7 @@ class SimMiner:
     firmware: ClassVar[str]
     models: ClassVar[tuple[str, ...]]  # model names from the hardware table this firmware runs on
     services: ClassVar[tuple[Service, ...]]
+    http_server_header: ClassVar[str | None] = "lighttpd/1.4.32"  # None: the firmware sends no Server header
     default_password: ClassVar[str] = "root"
     default_username: ClassVar[str] = "root"
 
@@ -142,6 +143,7 @@ class SimMiner:
         self.oversized_bytes = 64 * 1024 * 1024
         self.restart_seconds = 2.0
         self.on_restart: Callable[[float], None] | None = None  # set by the fleet
+        self.connections: set[Any] = set()  # open client connections (StreamWriters), dropped at restart
 
     # ----- bookkeeping ------------------------------------------------------------------------
     def count(self, key: str) -> None:

@@ -115,10 +115,12 @@ class SimFleet:
         self._servers[miner.state.ip] = servers
 
     async def _unbind(self, ip: str) -> None:
+        """Stops listening and drops the open connections too, as a reboot does."""
         for server in self._servers.pop(ip, []):
             server.close()
-            if hasattr(server, "close_clients"):
-                server.close_clients()
+        miner = self.miners.get(ip)
+        for writer in list(miner.connections if miner else ()):
+            writer.transport.abort()
         await asyncio.sleep(0)
 
     async def start(self) -> PortMap:

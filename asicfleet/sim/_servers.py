@@ -180,8 +180,8 @@ async def _send_response(miner: SimMiner, conn: h11.Connection, writer: asyncio.
     if miner.fault is Fault.MALFORMED and response.is_json:
         body = _corrupt(body)
     headers = [("Content-Type", response.content_type), *response.headers.items()]
-    if not any(name.lower() == "server" for name in response.headers):
-        headers.append(("Server", "lighttpd/1.4.32"))
+    if miner.http_server_header and not any(name.lower() == "server" for name in response.headers):
+        headers.append(("Server", miner.http_server_header))
     if miner.fault is Fault.SLOW:
         await asyncio.sleep(miner.slow_seconds)
     if miner.fault is Fault.OVERSIZED and response.is_json:
@@ -210,6 +210,7 @@ def connection_handler(miner: SimMiner, service: Service):  # type: ignore[no-un
     serve = _SERVERS[service.kind]
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        miner.connections.add(writer)
         try:
             await serve(miner, service, reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, h11.LocalProtocolError):
@@ -217,6 +218,7 @@ def connection_handler(miner: SimMiner, service: Service):  # type: ignore[no-un
         except asyncio.CancelledError:
             pass  # the fleet is stopping (or the miner restarting) while a client keeps a connection open
         finally:
+            miner.connections.discard(writer)
             writer.close()
             with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

@@ -254,6 +254,7 @@ class BitaxeSim(SimMiner):
     firmware: ClassVar[str] = "Stock"  # what pyasic ("Stock") and pyasic-rs ("Bitaxe Stock") call AxeOS
     models: ClassVar[tuple[str, ...]] = ("BM1366", "BM1368", "BM1370")
     services: ClassVar[tuple[Service, ...]] = (Service(80, "http"),)
+    http_server_header: ClassVar[str | None] = None  # ESP-IDF's httpd names no server
 
     # ----- construction -----------------------------------------------------------------------
     @classmethod
@@ -480,10 +481,6 @@ class BitaxeSim(SimMiner):
 
     # ----- HTTP ---------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
-        if time.time() < self.state.boot_time:
-            # rebooting: a connection kept alive from before would have died with the old boot; the
-            # fleet cannot close it on Python < 3.13 (no Server.close_clients), so drop it here
-            raise ConnectionResetError("the miner is rebooting")
         if self.generation == "legacy":
             return self._legacy_route(request)
         return self._current_route(request)
