@@ -196,17 +196,15 @@ async def _timed(coro: Awaitable[Any], limit: float) -> tuple[Any, float, float]
     return result, time.perf_counter() - start, cpu_seconds() - cpu
 
 
-async def run(args: argparse.Namespace, client: Client, out: dict[str, Any]) -> None:
-    inventory = json.loads(Path(args.inventory).read_text())
-    ports = port_map(inventory)
-    if args.control:
-        control(args.control, "reset")
+async def run(args: argparse.Namespace, client: Client, out: dict[str, Any], ports: dict[int, int]) -> None:
+    sim_cpu = control(args.control, "reset")["_cpu"] if args.control else None
     miners, seconds, cpu = await _timed(client.discover(args.subnet, args.concurrency, ports), args.phase_timeout)
     out["discovery"] = {"seconds": seconds, "cpu_seconds": cpu, "found": [client.describe(m) for m in miners],
                         "rss_mib": current_rss_mib()}
     if args.control:
         out["discovery"]["sim"] = control(args.control, "counts")
-        control(args.control, "reset")
+        out["discovery"]["sim"]["_cpu_start"] = sim_cpu
+        sim_cpu = control(args.control, "reset")["_cpu"]
     if args.collect and not isinstance(client, Bare):
         limit = asyncio.Semaphore(args.concurrency)
 
@@ -222,6 +220,7 @@ async def run(args: argparse.Namespace, client: Client, out: dict[str, Any]) -> 
         out["collection"] = {"seconds": seconds, "cpu_seconds": cpu, "reads": reads}
         if args.control:
             out["collection"]["sim"] = control(args.control, "counts")
+            out["collection"]["sim"]["_cpu_start"] = sim_cpu
     await client.close()
 
 
@@ -239,20 +238,21 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     check_subnet(args.subnet)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     out: dict[str, Any] = {"client": args.client, "loop": args.loop, "concurrency": args.concurrency,
                            "subnet": args.subnet, "rss_start_mib": peak_rss_mib()}
+    ports = port_map(json.loads(Path(args.inventory).read_text()))
     client = CLIENTS[args.client]()
     out.update(version=client.version, rss_after_import_mib=current_rss_mib())
     try:
         if args.loop == "uvloop":
             import uvloop
 
-            uvloop.run(run(args, client, out))
+            uvloop.run(run(args, client, out, ports))
         else:
-            asyncio.run(run(args, client, out))
+            asyncio.run(run(args, client, out, ports))
     except Exception as exc:
         out["failed"] = f"{type(exc).__name__}: {exc}"[:500]
     out["peak_rss_mib"] = peak_rss_mib()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,22 +164,25 @@ def judge_model(expected: str, found: str | None) -> str:
         return "missing"
     if want == got:
         return "ok"
-    if _ALIASES.get(want) == got:
-        return "alias"
+    if _ALIASES.get(want) == got or (want.lstrip("a") == got.lstrip("a") and want[-1:].isdigit()):
+        return "alias"  # a known other name, or Avalon `A1466` named `1466`
     if got.startswith(want) or want.startswith(got):
         return "variant"
     return "wrong"
 
 
-def judge_figure(expected: float | None, found: float | None, tolerance: float = 0.01) -> str:
-    """ok | missing | wrong, relative `tolerance`."""
+def judge_figure(expected: float | None, found: float | None, tolerance: float = 0.01,
+                 rounding: float = 0.0) -> str:
+    """ok | rounded (off by more than `tolerance` but within `rounding` absolute: a whole-unit
+    rounding of the same figure) | missing | wrong."""
     if found is None:
         return "missing"
     if expected is None:
         return "ok"
-    if expected == 0:
-        return "ok" if abs(found) < 1e-9 else "wrong"
-    return "ok" if abs(found - expected) / abs(expected) <= tolerance else "wrong"
+    error = abs(found - expected)
+    if error <= tolerance * abs(expected):
+        return "ok"
+    return "rounded" if error <= rounding else "wrong"
 
 
 def env_for_children() -> dict[str, str]:
@@ -188,11 +190,3 @@ def env_for_children() -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONWARNINGS", "ignore")
     return env
-
-
-@contextlib.contextmanager
-def raised_fd_limit() -> Iterator[None]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    yield

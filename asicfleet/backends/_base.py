@@ -173,10 +173,14 @@ class Backend:
             return await self.rpc(name, param or None)
         raise NotImplementedError(f"{type(self).__name__} cannot send {command!r}")
 
+    def joinable(self, command: str) -> bool:
+        """Whether `command` may go into a joined `a+b` RPC request (parameterless RPC reads)."""
+        return self.RPC_BATCHABLE and command.startswith("rpc:") and "|" not in command
+
     async def send_many(self, commands: Collection[str]) -> dict[str, Any]:
         """Sends each command once; returns {key: reply or the exception it raised}."""
-        plain_rpc = [c for c in commands if c.startswith("rpc:") and "|" not in c]
-        batched = plain_rpc if self.RPC_BATCHABLE and len(plain_rpc) > 1 else []
+        joinable = [c for c in commands if self.joinable(c)]
+        batched = joinable if len(joinable) > 1 else []
         others = [c for c in commands if c not in batched]
         results: dict[str, Any] = {}
 

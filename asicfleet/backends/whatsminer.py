@@ -23,7 +23,7 @@ import hashlib
 import re
 import struct
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -56,7 +56,7 @@ from asicfleet.data import (
     TuningTarget,
 )
 from asicfleet.hardware import Make
-from asicfleet.transport import TransportSettings, close_quietly, decode_json, open_tcp, rpc_call, rpc_multi, rpc_raw
+from asicfleet.transport import TransportSettings, close_quietly, decode_json, open_tcp, rpc_call, rpc_raw
 
 ApiGeneration = Literal["v1", "v2", "v3"]
 
@@ -602,27 +602,9 @@ class WhatsMinerBackend(Backend):
             return await self.v3(name, param or None)
         return await super().send(command)
 
-    async def send_many(self, commands: Collection[str]) -> dict[str, Any]:
-        """Joins the CGMiner-style reads (`summary+devs+pools`); btminer's own commands go one by one."""
-        joinable = [c for c in commands if c.startswith("rpc:") and c[4:] in _JOINABLE]
-        batched = joinable if len(joinable) > 1 else []
-        results: dict[str, Any] = {}
-
-        async def one(key: str) -> None:
-            try:
-                results[key] = await self.send(key)
-            except (MinerError, ValueError) as exc:
-                results[key] = exc
-
-        async def batch() -> None:
-            try:
-                replies = await rpc_multi(self.ip, [c[4:] for c in batched], settings=self.session.settings)
-                results.update({f"rpc:{k}": v for k, v in replies.items()})
-            except MinerError as exc:
-                results.update({c: exc for c in batched})
-
-        await asyncio.gather(*(one(c) for c in commands if c not in batched), *([batch()] if batched else []))
-        return results
+    def joinable(self, command: str) -> bool:
+        """The CGMiner-style reads join (`summary+devs+pools`); btminer's own commands go one by one."""
+        return command.startswith("rpc:") and command[4:] in _JOINABLE
 
     async def detect_api(self) -> tuple[ApiGeneration, dict[str, Any]]:
         """The API generation (cached), with the `get_version` reply when it was read just now."""

@@ -176,25 +176,41 @@ class SimMiner:
         """Answers one (non-joined) RPC command with a JSON-able reply."""
         return rpc_error(14, "Invalid command")
 
-    def rpc_reply(self, request: bytes, port: int) -> bytes:
-        """The bytes answering one RPC request; joins `a+b` commands the CGMiner way."""
+    @staticmethod
+    def decode_rpc_request(request: bytes) -> dict[str, Any] | None:
+        """The JSON object of an RPC request, or None when it is not one."""
         try:
             body = orjson.loads(request.rstrip(b"\x00").strip() or b"null")
         except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
-            self.count(f"{port}:invalid")
-            return orjson.dumps(rpc_error(23, "Invalid JSON"))
-        command: str = body["command"]
-        parameter = body.get("parameter")
-        parts = command.split("+")
+            return None
+        return body if isinstance(body, dict) else None
+
+    def rpc_invalid_request(self) -> Any:
+        """The reply to a request that is not `{"command": ...}` JSON."""
+        return rpc_error(23, "Invalid JSON")
+
+    def rpc_join(self, parts: list[str], parameter: Any, port: int) -> dict[str, Any]:
+        """A joined `a+b` request, answered the CGMiner way: {"a": [reply], "b": [reply], "id": 1}."""
+        joined: dict[str, Any] = {}
         for part in parts:
             self.count(f"{port}:{part}")
-        if len(parts) == 1:
-            return orjson.dumps(self.handle_rpc(command, parameter, port))
-        joined: dict[str, Any] = {part: [self.handle_rpc(part, parameter, port)] for part in parts}
-        joined["id"] = 1  # CGMiner puts the request id beside the joined replies
-        return orjson.dumps(joined)
+            joined[part] = [self.handle_rpc(part, parameter, port)]
+        joined["id"] = 1
+        return joined
+
+    def rpc_reply(self, request: bytes, port: int) -> bytes:
+        """The bytes answering one RPC request (empty: close without a reply, as some firmwares do)."""
+        body = self.decode_rpc_request(request)
+        if body is None or not isinstance(body.get("command"), str):
+            self.count(f"{port}:invalid")
+            return orjson.dumps(self.rpc_invalid_request())
+        command: str = body["command"]
+        parameter = body.get("parameter")
+        if "+" in command:
+            return orjson.dumps(self.rpc_join(command.split("+"), parameter, port))
+        self.count(f"{port}:{command}")
+        reply = self.handle_rpc(command, parameter, port)
+        return b"" if reply is None else orjson.dumps(reply)
 
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=404, body=b"not found", content_type="text/plain")

@@ -25,8 +25,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
-
 from asicfleet.config import Pool, PoolGroup
 from asicfleet.sim._core import (
     HttpRequest,
@@ -169,23 +167,13 @@ class AvalonSim(SimMiner):
         super().restart()
 
     # ----- RPC ----------------------------------------------------------------------------------
-    def rpc_reply(self, request: bytes, port: int) -> bytes:
-        """CGMiner's join: `a+b` answers {"a": [reply], "b": [reply], "id": 1}; writes are not joinable."""
-        try:
-            body = orjson.loads(request.rstrip(b"\x00").strip() or b"null")
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
-            self.count(f"{port}:invalid")
-            return orjson.dumps(_error(23, "Invalid JSON"))
-        command: str = body["command"]
-        parameter = body.get("parameter")
-        if "+" not in command:
-            self.count(f"{port}:{command}")
-            reply = self.handle_rpc(command, parameter, port)
-            return b"" if reply is None else orjson.dumps(reply)
+    def rpc_invalid_request(self) -> Any:
+        return _error(23, "Invalid JSON")
+
+    def rpc_join(self, parts: list[str], parameter: Any, port: int) -> dict[str, Any]:
+        """CGMiner's join, as Canaan's API does it: each command once, no parameter, writes refused."""
         joined: dict[str, Any] = {}
-        for part in command.split("+"):
+        for part in parts:
             if not part or part in joined:
                 continue
             self.count(f"{port}:{part}")
@@ -194,7 +182,7 @@ class AvalonSim(SimMiner):
             else:
                 joined[part] = [self.handle_rpc(part, None, port)]
         joined["id"] = 1
-        return orjson.dumps(joined)
+        return joined
 
     def _commands(self) -> set[str]:
         return {*_JOINABLE, "ascset", "setpool", "check", "restart", "switchpool", "enablepool", "disablepool",

@@ -177,24 +177,8 @@ class BraiinsSim(SimMiner):
     def _reply(self, code: int, message: str, name: str, body: list[dict[str, Any]] | list[bool]) -> dict[str, Any]:
         return {"STATUS": self._status(code, message), name: _sorted(body), "id": 1}
 
-    def rpc_reply(self, request: bytes, port: int) -> bytes:
-        """BOSer joins `a+b` replies as {"a": [reply], "b": [reply], "id": 1}."""
-        try:
-            body = orjson.loads(request.rstrip(b"\x00").strip() or b"null")
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
-            self.count(f"{port}:invalid")
-            return orjson.dumps({"STATUS": self._status(23, "Invalid JSON", "E"), "id": 1})
-        parts = body["command"].split("+")
-        for part in parts:
-            self.count(f"{port}:{part}")
-        parameter = body.get("parameter")
-        if len(parts) == 1:
-            return orjson.dumps(self.handle_rpc(parts[0], parameter, port))
-        joined: dict[str, Any] = {part: [self.handle_rpc(part, parameter, port)] for part in parts}
-        joined["id"] = 1
-        return orjson.dumps(joined)
+    def rpc_invalid_request(self) -> Any:
+        return {"STATUS": self._status(23, "Invalid JSON", "E"), "id": 1}
 
     def handle_rpc(self, command: str, parameter: Any, port: int) -> Any:
         handler = {

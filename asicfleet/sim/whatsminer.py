@@ -305,11 +305,8 @@ class WhatsMinerSim(SimMiner):
 
     # ----- 4028: encrypted writes -------------------------------------------------------------
     def rpc_reply(self, request: bytes, port: int) -> bytes:
-        try:
-            body = orjson.loads(request.rstrip(b"\x00").strip() or b"null")
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict) and "enc" in body:
+        body = self.decode_rpc_request(request)
+        if body is not None and "enc" in body:
             return self._encrypted_reply(body, port)
         return super().rpc_reply(request, port)
 
