@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +22,7 @@ from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_targe
 from asicfleet.transport import PortMap
 from orchestrator import render
 from orchestrator._loop import run_async
-from orchestrator.sites import DiscoveryOptions, check_site_name, site_queue
+from orchestrator.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
 
 if TYPE_CHECKING:
     from orchestrator.scan import Orchestrator
@@ -261,7 +262,8 @@ def workers(
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="worker processes (one chunk each)")] = 2,
     name: Annotated[str | None, typer.Option(help="worker name (unique per host)")] = None,
     loglevel: Annotated[str, typer.Option()] = "info",
-    beat: Annotated[bool, typer.Option(help="also run Celery beat (scheduled site scans, reaping)")] = False,
+    beat: Annotated[bool, typer.Option(help="also run Celery beat (scheduled site scans, reaping); the worker "
+                                            "then also takes the default queue, where those are planned")] = False,
 ) -> None:
     """Start a Celery worker (broker and Redis from ASICFLEET_REDIS_URL / ASICFLEET_BROKER_URL)."""
     if site is not None:
@@ -272,12 +274,13 @@ def workers(
     from workers.app import app as celery_app
 
     worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}"
-    argv = ["worker", "--queues", site_queue(site), "--concurrency", str(concurrency), "--hostname",
+    queues = [site_queue(site)] + ([DEFAULT_QUEUE] if beat and site else [])
+    argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency), "--hostname",
             f"{worker_name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle",
             "--task-events", "--prefetch-multiplier", "1"]
     if beat:
-        argv += ["--beat", "--schedule", str(Path.home() / ".cache" / "asicfleet-beat-schedule")]
-        (Path.home() / ".cache").mkdir(parents=True, exist_ok=True)
+        schedule = Path(tempfile.gettempdir()) / f"asicfleet-beat-{worker_name}"
+        argv += ["--beat", "--schedule", str(schedule)]
     celery_app.worker_main(argv)
 
 

@@ -26,7 +26,8 @@ class ClusterStartError(RuntimeError):
 
 
 def start_workers(redis_url: str, count: int, site: str | None, concurrency: int = 1,
-                  extra_env: dict[str, str] | None = None) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+                  extra_env: dict[str, str] | None = None, beat: bool = False
+                  ) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
     """Starts `count` worker processes; returns them with their (unique) worker names."""
     env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url}
     env.pop("ASICFLEET_BROKER_URL", None)  # the local cluster's broker is its own Redis unless told otherwise
@@ -34,7 +35,8 @@ def start_workers(redis_url: str, count: int, site: str | None, concurrency: int
     names = [f"local{i}-{secrets.token_hex(4)}" for i in range(count)]
     processes = [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "workers", "--concurrency",
                                    str(concurrency), "--name", name, *(["--site", site] if site else []),
-                                   "--loglevel", "warning"], env=env, stdout=subprocess.DEVNULL)
+                                   *(["--beat"] if beat else []), "--loglevel", "warning"],
+                                  env=env, stdout=subprocess.DEVNULL)
                  for name in names]
     return processes, names
 

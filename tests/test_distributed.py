@@ -69,8 +69,9 @@ def _settings(redis_url: str, **extra: object) -> FleetSettings:
 class Workers:
     """Worker processes for one queue, each with one pool process (one chunk at a time)."""
 
-    def __init__(self, redis_url: str, count: int, site: str | None = None, env: dict[str, str] | None = None):
-        self.processes, names = start_workers(redis_url, count, site, extra_env={
+    def __init__(self, redis_url: str, count: int, site: str | None = None, env: dict[str, str] | None = None,
+                 beat: bool = False):
+        self.processes, names = start_workers(redis_url, count, site, beat=beat, extra_env={
             "ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS, **(env or {})})
         wait_for_workers(redis_url, names, self.processes)
 
@@ -187,6 +188,29 @@ def test_sites_take_only_their_own_chunks(redis_url: str, fleet: list[dict[str, 
         assert [c.state for c in west] == [ChunkState.QUEUED], "an east worker took a west chunk"
     finally:
         east.stop()
+
+
+def test_beat_runs_a_site_scan_on_schedule(redis_url: str, fleet: list[dict[str, object]], tmp_path: Path) -> None:
+    ports = _options(fleet).ports
+    sites = tmp_path / "sites.yaml"
+    sites.write_text("sites:\n  north:\n    ranges: ['127.78.3.0/24']\n    every_minutes: 0.05\n"
+                     f"    discovery: {{ports: '{ports}'}}\n")
+    orchestrator = Orchestrator(_settings(redis_url))
+    known = {s.scan_id for s in orchestrator.scans(1000)}
+    workers = Workers(redis_url, 1, "north", env={"ASICFLEET_SITES_FILE": str(sites)}, beat=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            finished = [s for s in orchestrator.scans(1000)
+                        if s.scan_id not in known and s.site == "north" and s.status.value == "done"]
+            if finished:
+                break
+            assert time.monotonic() < deadline, "no scheduled scan finished within 90 s"
+            time.sleep(0.5)
+    finally:
+        workers.stop()
+    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith("127.78.3.")}
+    assert {str(m.ip) for m in orchestrator.inventory(finished[0].scan_id)} == expected
 
 
 def test_bad_input_is_refused_before_anything_is_queued(redis_url: str) -> None:
