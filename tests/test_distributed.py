@@ -285,3 +285,47 @@ def test_only_json_crosses_the_broker(redis_url: str) -> None:
     app = Orchestrator(_settings(redis_url)).app
     assert app.conf.accept_content == ["json"] and app.conf.task_serializer == "json"
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+
+
+def test_flower_requires_basic_auth_and_shows_chunk_tasks(redis_url: str, fleet: list[dict[str, object]]) -> None:
+    import httpx
+
+    from orchestrator.redis_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url, "ASICFLEET_FLOWER_USER": "ops",
+           "ASICFLEET_FLOWER_PASSWORD": "s3cret-flower"}
+    env.pop("ASICFLEET_BROKER_URL", None)
+    flower = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "flower", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = Workers(redis_url, 1, "flowertest")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                anonymous = httpx.get(f"{url}/api/workers", timeout=2)
+                break
+            except httpx.TransportError:
+                assert flower.poll() is None and time.monotonic() < deadline, "Flower did not start"
+                time.sleep(0.3)
+        assert anonymous.status_code == 401
+        assert httpx.get(f"{url}/api/workers", auth=("ops", "wrong"), timeout=5).status_code == 401
+        orchestrator = Orchestrator(_settings(redis_url))
+        scan_id = orchestrator.start_scan(["127.78.4.0/24"], site="flowertest", options=_options(fleet))
+        orchestrator.watch(scan_id, timeout=120)
+        deadline = time.monotonic() + 30
+        while True:
+            tasks = httpx.get(f"{url}/api/tasks", auth=("ops", "s3cret-flower"), timeout=5)
+            assert tasks.status_code == 200
+            shown = [t for t in tasks.json().values() if t.get("name") == "asicfleet.scan_chunk"
+                     and scan_id in str(t.get("kwargs"))]
+            if shown:
+                break
+            assert time.monotonic() < deadline, "Flower never showed the chunk task"
+            time.sleep(0.5)
+        assert "127.78.4.0/24" in str(shown[0]["kwargs"]) and "flowertest" in str(shown[0]["kwargs"])
+        assert "password" not in str(tasks.json()).lower()
+    finally:
+        workers.stop()
+        stop_processes([flower])
