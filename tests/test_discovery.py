@@ -118,3 +118,23 @@ async def test_guide_example_runs_unchanged(sim_fleet: FleetFactory) -> None:
         if miner.supports_set_power_limit:
             assert await miner.set_power_limit(3200.0) in (True, False)
     await factory.aclose()
+
+
+async def test_credentials_per_range_with_fallbacks_are_never_shown(
+        sim_fleet: FleetFactory, caplog: pytest.LogCaptureFixture) -> None:
+    fleet = await sim_fleet("127.95.0.0/28", 2, ["antminer"], seed=11)
+    changed, default = sorted(fleet.miners)
+    fleet.miners[changed].state.password = "farm-Secret-77"  # this farm changed the default on one miner
+    assert fleet.ports is not None
+    factory = (_factory("127.95.0.0/28", fleet.ports)
+               .with_credentials("antminer", "root", ["wrong-one", "farm-Secret-77"], network=f"{changed}/32"))
+    caplog.set_level("DEBUG")
+    miners = {str(m.ip): m for m in await factory.scan()}
+    for ip in (changed, default):
+        data = await miners[ip].get_data()
+        assert data.mac == fleet.miners[ip].state.mac, (ip, data.errors)  # the MAC needs the web login
+        assert not data.errors
+    assert "farm-Secret-77" not in repr(factory.session.credentials)
+    assert "farm-Secret-77" not in caplog.text
+    assert "farm-Secret-77" not in (await miners[changed].get_data()).model_dump_json()
+    await factory.aclose()
