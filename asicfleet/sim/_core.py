@@ -74,10 +74,11 @@ class HttpResponse:
 @dataclass(frozen=True)
 class Service:
     """One port a simulated miner serves. `kind` picks the server: CGMiner-style RPC (a JSON request,
-    a JSON reply, close), HTTP, HTTP over TLS, or a framed stream the family reads itself."""
+    a JSON reply, close), HTTP, HTTP over TLS, a framed stream the family reads itself, or a whole
+    connection the family serves itself (`serve_connection`, e.g. HTTP/2 for gRPC)."""
 
     port: int
-    kind: Literal["rpc", "http", "https", "stream"]
+    kind: Literal["rpc", "http", "https", "stream", "connection"]
 
 
 @dataclass
@@ -221,6 +222,10 @@ class SimMiner:
 
     async def read_stream_request(self, reader: Any, port: int) -> bytes | None:
         """Reads one framed request on a `stream` service; None at end of stream."""
+        raise NotImplementedError
+
+    async def serve_connection(self, reader: Any, writer: Any, port: int) -> None:
+        """Serves one whole connection on a `connection` service (the family speaks the protocol)."""
         raise NotImplementedError
 
     def auth_refused(self) -> bool:

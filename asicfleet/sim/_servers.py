@@ -203,7 +203,15 @@ async def _send_response(miner: SimMiner, conn: h11.Connection, writer: asyncio.
     return True
 
 
-_SERVERS = {"rpc": serve_rpc, "http": serve_http, "https": serve_http, "stream": serve_stream}
+async def serve_connection(miner: SimMiner, service: Service, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> None:
+    if await _connection_faults(miner, reader, writer):
+        return
+    await miner.serve_connection(reader, writer, service.port)
+
+
+_SERVERS = {"rpc": serve_rpc, "http": serve_http, "https": serve_http, "stream": serve_stream,
+            "connection": serve_connection}
 
 
 def connection_handler(miner: SimMiner, service: Service):  # type: ignore[no-untyped-def]
