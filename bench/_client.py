@@ -6,6 +6,7 @@ Clients:
 - pyasic: `pyasic.network.MinerNetwork.from_subnet(s).scan()` with settings `network_scan_semaphore = c`
 - pyasic_rs: `pyasic_rs.MinerFactory.from_subnet(s).with_concurrent_limit(c).scan()`
 - bare: the machine's limit: `asyncio.open_connection(ip, 80)` then close, for each address, c at once
+  (bare_waitfor: the same with `asyncio.wait_for` as the connect deadline)
 
 `--loop uvloop` runs the same code on uvloop (asicfleet's CLI and workers do); default: asyncio.
 
@@ -39,6 +40,8 @@ class Client:
 
     name = "?"
     version = "?"
+
+    connect_timeout: float | None = None  # None: the client's own default
 
     async def discover(self, subnet: str, concurrency: int, ports: dict[int, int]) -> list[Any]:
         raise NotImplementedError
@@ -79,6 +82,8 @@ class Asicfleet(Client):
 
     async def discover(self, subnet: str, concurrency: int, ports: dict[int, int]) -> list[Any]:
         factory = self.factory_type.from_subnet(subnet).with_concurrent_limit(concurrency)
+        if self.connect_timeout is not None:
+            factory = factory.with_connectivity_timeout_secs(self.connect_timeout)
         if ports:
             factory = factory.with_port_map(ports)
         self.factory = factory
@@ -113,6 +118,8 @@ class Pyasic(Client):
         if ports:
             raise RuntimeError("pyasic speaks to the standard ports only; the simulator is not on them")
         self.settings.update("network_scan_semaphore", concurrency)  # read when the network is built
+        if self.connect_timeout is not None:
+            self.settings.update("network_ping_timeout", max(1, round(self.connect_timeout)))  # whole seconds
         return list(await self.network_type.from_subnet(subnet).scan())
 
     def describe(self, miner: Any) -> Found:
@@ -141,7 +148,10 @@ class PyasicRs(Client):
     async def discover(self, subnet: str, concurrency: int, ports: dict[int, int]) -> list[Any]:
         if ports:
             raise RuntimeError("pyasic-rs speaks to the standard ports only; the simulator is not on them")
-        return list(await self.factory_type.from_subnet(subnet).with_concurrent_limit(concurrency).scan())
+        factory = self.factory_type.from_subnet(subnet).with_concurrent_limit(concurrency)
+        if self.connect_timeout is not None:
+            factory = factory.with_connectivity_timeout_secs(max(1, round(self.connect_timeout)))  # whole seconds
+        return list(await factory.scan())
 
     def describe(self, miner: Any) -> Found:
         return {"ip": str(miner.ip), "make": _text(miner.make), "model": _text(miner.model),
@@ -154,10 +164,24 @@ class PyasicRs(Client):
 
 
 class Bare(Client):
-    """Connect to port 80 and close: what the machine allows, with no identification at all."""
+    """Connect to port 80 and close: what the machine allows, with no identification at all.
+
+    Each connect is bounded (1 s unless --connect-timeout) with `asyncio.timeout` (the cheapest
+    bounded form); `bare_waitfor` bounds it with `asyncio.wait_for` instead, as asicfleet's `open_tcp`
+    does (on Python 3.11 wait_for wraps the connect in one more Task)."""
 
     name = "bare"
     version = f"python {sys.version.split()[0]}"
+    use_wait_for = False
+
+    async def _connect(self, ip: str, port: int) -> asyncio.StreamWriter:
+        timeout = self.connect_timeout or 1.0
+        if self.use_wait_for:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout)
+            return writer
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(ip, port)
+        return writer
 
     async def discover(self, subnet: str, concurrency: int, ports: dict[int, int]) -> list[Any]:
         network = ipaddress.IPv4Network(subnet, strict=False)
@@ -170,7 +194,7 @@ class Bare(Client):
             for number in addresses:
                 ip = str(ipaddress.IPv4Address(number))
                 try:
-                    _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 1.0)
+                    writer = await self._connect(ip, port)
                 except (OSError, TimeoutError):
                     continue
                 accepted.append(ip)
@@ -185,8 +209,13 @@ class Bare(Client):
         return {"ip": str(miner), "make": "", "model": "", "firmware": ""}
 
 
+class BareWaitFor(Bare):
+    name = "bare_waitfor"
+    use_wait_for = True
+
+
 CLIENTS: dict[str, Callable[[], Client]] = {"asicfleet": Asicfleet, "pyasic": Pyasic, "pyasic_rs": PyasicRs,
-                                            "bare": Bare}
+                                            "bare": Bare, "bare_waitfor": BareWaitFor}
 
 
 async def _timed(coro: Awaitable[Any], limit: float) -> tuple[Any, float, float]:
@@ -235,6 +264,7 @@ def main() -> None:
     parser.add_argument("--no-collect", dest="collect", action="store_false")
     parser.add_argument("--phase-timeout", type=float, default=300.0)
     parser.add_argument("--read-timeout", type=float, default=60.0, help="per-miner get_data deadline")
+    parser.add_argument("--connect-timeout", type=float, default=None, help="seconds; default: each client's own")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     check_subnet(args.subnet)
@@ -245,6 +275,7 @@ def main() -> None:
                            "subnet": args.subnet, "rss_start_mib": peak_rss_mib()}
     ports = port_map(json.loads(Path(args.inventory).read_text()))
     client = CLIENTS[args.client]()
+    client.connect_timeout = args.connect_timeout
     out.update(version=client.version, rss_after_import_mib=current_rss_mib())
     try:
         if args.loop == "uvloop":

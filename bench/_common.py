@@ -9,6 +9,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,17 +38,26 @@ def host_count(network: ipaddress.IPv4Network) -> int:
 
 
 # ----- memory ---------------------------------------------------------------------------------------
+def _status_mib(field: str) -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def peak_rss_mib() -> float:
-    """Peak resident set of this process (every thread), MiB; Linux reports ru_maxrss in KiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set of this process (every thread), MiB.
+
+    VmHWM, the high-water mark of this address space: unlike getrusage's ru_maxrss, which Linux keeps
+    across execve, it does not start from the RSS of the parent that forked this process."""
+    peak = _status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_rss_mib() -> float:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    current = _status_mib("VmRSS")
+    return current if current is not None else float("nan")
 
 
 def cpu_seconds() -> float:
@@ -121,9 +131,7 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        for name in ("inventory.json", "control.sock"):
-            with contextlib.suppress(OSError):
-                (self.workdir / name).unlink()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> SimProcess:
         return self

@@ -13,9 +13,13 @@ does, plus a control socket for request counts); each client then runs in its ow
 A bare asyncio connect loop (open_connection to port 80, close) over the same subnet gives the
 machine's limit. Ratios are asicfleet over each peer, >1 = asicfleet better (RSS: peer / asicfleet).
 
+With --silent the whole run happens in a private network namespace where empty addresses do not
+answer at all (bench/_netns.py), so each costs a connect timeout (1 s for every client unless
+--connect-timeout says otherwise).
+
 Run (as root, so the simulator binds the real ports the peers need):
     .venv/bin/python bench/compare.py [--miners 300] [--subnet 127.88.0.0/16] [--concurrency 1000] \
-        [--repeat 1] [--json out.json]
+        [--repeat 1] [--connect-timeout S] [--silent] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _netns
 from bench._common import (
     PYTHON,
     ROOT,
@@ -51,7 +56,7 @@ from bench._common import (
 )
 
 PEERS = ("pyasic", "pyasic_rs")
-DEFAULT_CLIENTS = "asicfleet,pyasic,pyasic_rs,bare,asicfleet@uvloop,bare@uvloop"
+DEFAULT_CLIENTS = "asicfleet,pyasic,pyasic_rs,asicfleet@uvloop,bare,bare@uvloop,bare_waitfor,bare_waitfor@uvloop"
 ANNOTATIONS = ("auth:",)  # simulator counter keys that annotate a request already counted
 
 
@@ -62,6 +67,8 @@ def run_client(spec: str, args: argparse.Namespace, sim: SimProcess, workdir: Pa
     command = [PYTHON, "-m", "bench._client", "--client", name, "--loop", loop or "asyncio", "--subnet",
                args.subnet, "--concurrency", str(args.concurrency), "--inventory", str(sim.inventory_path),
                "--control", sim.control_path, "--out", str(out), "--phase-timeout", str(args.phase_timeout)]
+    if args.connect_timeout is not None:
+        command += ["--connect-timeout", str(args.connect_timeout)]
     started = time.monotonic()
     try:
         process = subprocess.run(command, cwd=ROOT, env=env_for_children(), timeout=2 * args.phase_timeout + 60,
@@ -114,7 +121,7 @@ def judge(result: dict[str, Any], inventory: list[dict[str, Any]], addresses: in
     by_ip = {m["ip"]: m for m in inventory}
     disc = result["discovery"]
     found = {f["ip"]: f for f in disc["found"]}
-    is_bare = result["client"] == "bare"
+    is_bare = result["client"].startswith("bare")
     make_status: Counter[str] = Counter()
     model_status: Counter[str] = Counter()
     differences: Counter[str] = Counter()
@@ -191,7 +198,7 @@ def flags(entry: dict[str, Any]) -> list[str]:
         out.append(f"found {disc['found']}/{disc['expected']} miners")
     if disc["extra_count"]:
         out.append(f"{disc['extra_count']} non-miners reported")
-    if entry["client"] == "bare":
+    if entry["client"].startswith("bare"):
         return out
     bad_make = sum(n for s, n in disc["make"].items() if s != "ok")
     bad_model = sum(n for s, n in disc["model"].items() if s in ("wrong", "missing"))
@@ -256,11 +263,11 @@ def table(entries: list[dict[str, Any]]) -> str:
     row("discovery s", lambda e: fmt(e["discovery"]["seconds"], 2))
     row("discovery addr/s", lambda e: fmt(e["discovery"]["addresses_per_s"], 0))
     row("miners found", lambda e: f"{e['discovery']['found']}/{e['discovery']['expected']}")
-    row("make ok", lambda e: "-" if e["client"] == "bare" else str(e["discovery"]["make"].get("ok", 0)))
-    row("model ok/var/alias", lambda e: "-" if e["client"] == "bare" else
-        "/".join(str(e["discovery"]["model"].get(k, 0)) for k in ("ok", "variant", "alias")))
-    row("model wrong/missing", lambda e: "-" if e["client"] == "bare" else
-        "/".join(str(e["discovery"]["model"].get(k, 0)) for k in ("wrong", "missing")))
+    row("make ok", lambda e: str(e["discovery"]["make"].get("ok", 0)))
+    row("model ok/var/alias", lambda e: "/".join(str(e["discovery"]["model"].get(k, 0))
+                                                for k in ("ok", "variant", "alias")))
+    row("model wrong/missing", lambda e: "/".join(str(e["discovery"]["model"].get(k, 0))
+                                                 for k in ("wrong", "missing")))
     row("disc. requests/miner", lambda e: fmt(e["discovery"]["sim"]["requests_per_miner"], 1))
     row("disc. conns/miner", lambda e: fmt(e["discovery"]["sim"]["connections_per_miner"], 1))
     row("disc. client CPU s", lambda e: fmt(e["discovery"]["client_cpu_seconds"], 1))
@@ -291,6 +298,19 @@ def table(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def limit_text(entries: list[dict[str, Any]]) -> str:
+    lines = ["the machine's limit (connect to port 80 and close, no identification):"]
+    for e in entries:
+        disc = e.get("discovery")
+        if disc:
+            lines.append(f"  {label(e):<20} {disc['addresses_per_s']:>9,.0f} addr/s  ({disc['seconds']:.2f} s, "
+                         f"{disc['found']} accepted, client CPU {disc['client_cpu_seconds']:.1f} s, "
+                         f"peak RSS {e['peak_rss_mib']:.1f} MiB)")
+        else:
+            lines.append(f"  {label(e):<20} FAILED {e.get('failed', '')[:200]}")
+    return "\n".join(lines)
+
+
 def ratios(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """asicfleet over each peer (>1: asicfleet better); RSS as peer / asicfleet (>1: asicfleet smaller)."""
     by_label = {label(e): e for e in entries}
@@ -314,11 +334,13 @@ def ratios(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             entry["discovery_requests"] = (theirs["discovery"]["sim"]["requests_per_miner"]
                                            / ours["discovery"]["sim"]["requests_per_miner"])
         out[peer] = entry
-    for loop in ("", "@uvloop"):
-        mine, bare = by_label.get("asicfleet" + loop), by_label.get("bare" + loop)
-        if mine and bare and "discovery" in mine and "discovery" in bare:
-            out[f"bare{loop or '@asyncio'}"] = {
-                "asicfleet_share_of_bare": mine["discovery"]["addresses_per_s"] / bare["discovery"]["addresses_per_s"]}
+    for e in entries:
+        if not e["client"].startswith("bare") or "discovery" not in e:
+            continue
+        mine = by_label.get("asicfleet" + ("" if e.get("loop") in (None, "asyncio") else f"@{e['loop']}"))
+        if mine and "discovery" in mine:
+            out[label(e)] = {"asicfleet_share": mine["discovery"]["addresses_per_s"]
+                             / e["discovery"]["addresses_per_s"], "asicfleet": label(mine)}
     return out
 
 
@@ -326,8 +348,7 @@ def ratio_text(result: dict[str, dict[str, Any]]) -> str:
     lines = ["ratios: asicfleet over peer (>1 = asicfleet better; RSS = peer/asicfleet)"]
     for peer, r in result.items():
         if peer.startswith("bare"):
-            lines.append(f"  asicfleet{peer[4:].replace('@asyncio', '')} discovery rate = "
-                         f"{100 * r['asicfleet_share_of_bare']:.1f} % of the bare connect loop ({peer})")
+            lines.append(f"  {r['asicfleet']} discovery rate = {100 * r['asicfleet_share']:.1f} % of {peer}")
             continue
         mark = " (peer NOT correct: " + "; ".join(r["peer_flags"]) + ")" if r["peer_flags"] else ""
         mine = " (asicfleet NOT correct: " + "; ".join(r["asicfleet_flags"]) + ")" if r["asicfleet_flags"] else ""
@@ -379,22 +400,39 @@ def family_table(entries: list[dict[str, Any]]) -> str:
 # ----- main ---------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--miners", type=int, default=300)
-    parser.add_argument("--subnet", default="127.88.0.0/16")
+    parser.add_argument("--miners", type=int, default=None, help="default 300 (--silent: 100)")
+    parser.add_argument("--subnet", default=None, help="default 127.88.0.0/16 (--silent: 127.88.0.0/20)")
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--clients", default=DEFAULT_CLIENTS,
                         help=f"comma-separated; name@uvloop runs on uvloop (default {DEFAULT_CLIENTS})")
     parser.add_argument("--repeat", type=int, default=1, help="runs per client (the median run is reported)")
     parser.add_argument("--phase-timeout", type=float, default=240.0, help="limit for each client phase, s")
+    parser.add_argument("--connect-timeout", type=float, default=None,
+                        help="connect timeout for every client, s (default: each client's own; --silent: 1)")
+    parser.add_argument("--default-timeouts", action="store_true",
+                        help="with --silent: keep each client's own connect timeout instead of 1 s for all")
+    parser.add_argument("--silent", action="store_true",
+                        help="empty addresses stay silent (a private network namespace; root): timeouts dominate")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
+    if args.silent and not _netns.inside():
+        raise SystemExit(_netns.reexec_inside([str(Path(__file__).resolve()), *sys.argv[1:]]))
+    args.miners = args.miners if args.miners is not None else (100 if args.silent else 300)
+    args.subnet = args.subnet or ("127.88.0.0/20" if args.silent else "127.88.0.0/16")
+    if args.silent and args.connect_timeout is None and not args.default_timeouts:
+        args.connect_timeout = 1.0
     network = check_subnet(args.subnet)
     addresses = host_count(network)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     started = time.monotonic()
     print(f"compare: {args.miners} simulated miners on {args.subnet} ({addresses} addresses), concurrency "
-          f"{args.concurrency}, clients {', '.join(clients)}, {args.repeat} run(s) each", flush=True)
-    with SimProcess(args.subnet, args.miners) as sim, tempfile.TemporaryDirectory() as tmp:
+          f"{args.concurrency}, clients {', '.join(clients)}, {args.repeat} run(s) each, connect timeout "
+          f"{args.connect_timeout if args.connect_timeout is not None else 'each client default'}"
+          + (", SILENT empty addresses (private network namespace)" if args.silent else ""), flush=True)
+    sim = SimProcess(args.subnet, args.miners)
+    if args.silent:
+        _netns.setup(args.subnet, _netns.fleet_addresses(args.subnet, args.miners, sim.mix, sim.seed))
+    with sim, tempfile.TemporaryDirectory() as tmp:
         inventory = sim.start()
         if port_map(inventory) and os.geteuid() != 0:
             print("the simulator could not bind ports below 1024 (not root): pyasic and pyasic-rs need them; "
@@ -415,23 +453,29 @@ def main() -> None:
                       + (f"; FAILED {judged['failed'][:200]}" if judged.get("failed") else ""), flush=True)
     entries = [median_run(runs[spec]) for spec in clients]
     ratio = ratios(entries)
+    clients_only = [e for e in entries if not e["client"].startswith("bare")]
     print()
-    print(table(entries))
+    print(table(clients_only))
+    print()
+    print(limit_text([e for e in entries if e["client"].startswith("bare")]))
     print()
     print(ratio_text(ratio))
     print()
-    print(family_table(entries))
+    print(family_table(clients_only))
     text = notes(entries)
     if text:
         print("\nnotes:\n" + text)
     elapsed = time.monotonic() - started
-    print(f"\ntotal {elapsed:.0f}s")
+    print(f"\ntotal {elapsed:.0f}s, load average"
+          f" {os.getloadavg()[0]:.2f} (1 min; other work on this machine skews the figures)")
     if args.json:
         report = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
+                        "load_average_at_end": os.getloadavg()},
             "subnet": args.subnet, "addresses": addresses, "miners": args.miners, "concurrency": args.concurrency,
-            "repeat": args.repeat, "clients": entries, "ratios": ratio, "seconds": elapsed,
+            "connect_timeout": args.connect_timeout, "silent": args.silent, "repeat": args.repeat,
+            "clients": entries, "ratios": ratio, "seconds": elapsed,
         }
         args.json.write_text(json.dumps(report, indent=1, default=str))
         print(f"wrote {args.json}")

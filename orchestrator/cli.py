@@ -22,6 +22,7 @@ from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_targe
 from asicfleet.transport import PortMap
 from orchestrator import render
 from orchestrator._loop import run_async
+from orchestrator.rollout_cli import register as register_controls
 from orchestrator.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
 
 if TYPE_CHECKING:
@@ -383,6 +384,9 @@ def demo(
 
 def main() -> None:
     app()
+
+
+register_controls(app)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Braiins OS: parsers on captured replies, the backend against the simulator over loopback, and
-the independent clients pyasic / pyasic-rs against the simulator. Loopback range: 127.82.0.0/16."""
+"""Braiins OS: parsers on captured replies, the backend against the simulator over loopback, the
+simulator's BOS+ gRPC API (protobuf codec, calls over HTTP/2), and the independent clients pyasic /
+pyasic-rs against the simulator. Loopback range: 127.82.0.0/16."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import asyncio
 import hashlib
 import json
 import random
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
 from asicfleet._errors import MinerError, UnsupportedControlError
@@ -22,7 +28,24 @@ from asicfleet.data import HashRate
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet
-from asicfleet.sim.braiins import _RELEASES, BraiinsSim
+from asicfleet.sim._grpc import (
+    GrpcError,
+    GrpcStatus,
+    MessageType,
+    ProtobufError,
+    decode,
+    decode_fields,
+    decode_varint,
+    encode,
+    encode_varint,
+    frame,
+    nested,
+    oneof,
+    scalar,
+    unframe,
+    wrapper,
+)
+from asicfleet.sim.braiins import _LOGIN_REQUEST, _LOGIN_RESPONSE, _MINER_DETAILS, _MINER_STATS, _RELEASES, BraiinsSim
 from asicfleet.transport import HttpReply, TransportSettings
 from tests.conftest import FleetFactory, fixture_bytes
 
@@ -452,17 +475,175 @@ async def test_older_release_lacks_the_newer_controls(braiins_fleet: BuildFleet)
     await session.aclose()
 
 
+# ----- the BOS+ gRPC API (port 50051): codec, then calls over loopback ---------------------------
+POINT = MessageType("Point", {"x": scalar(1, "uint32"), "label": scalar(2, "string"),
+                              "weight": scalar(3, "double"), "offset": scalar(4, "int64"),
+                              "seen": scalar(5, "bool", optional=True), "tags": scalar(6, "string", repeated=True),
+                              "codes": scalar(7, "uint32", repeated=True), "ratio": scalar(8, "float")})
+SHAPE = MessageType("Shape", {"name": scalar(1, "string"), "points": nested(2, POINT, repeated=True),
+                              "count": nested(3, wrapper("uint32"), wraps=True), "kind": oneof("circle", "square"),
+                              "circle": nested(4, POINT), "square": nested(5, POINT)})
+
+
+def test_protobuf_encoding_is_the_wire_format() -> None:
+    """Bytes worked out by hand from the protobuf encoding rules."""
+    assert encode_varint(150) == b"\x96\x01" and decode_varint(b"\x96\x01", 0) == (150, 2)
+    assert encode(POINT, {"x": 150}) == b"\x08\x96\x01"
+    assert encode(POINT, {"label": "testing"}) == b"\x12\x07testing"
+    assert encode(POINT, {"weight": 1.5}) == b"\x19" + struct.pack("<d", 1.5)  # field 3, fixed64
+    assert encode(POINT, {"offset": -1}) == b"\x20" + b"\xff" * 9 + b"\x01"  # ten bytes of two's complement
+    # proto3: defaults stay off the wire unless the field has explicit presence
+    assert encode(POINT, {"x": 0, "label": "", "weight": 0.0, "seen": False}) == b"\x28\x00"
+    # fields go out in field-number order; repeated strings one by one
+    assert encode(POINT, {"tags": ["a", "b"], "x": 1}) == b"\x08\x01\x32\x01a\x32\x01b"
+    assert encode(SHAPE, {"count": 3}) == b"\x1a\x02\x08\x03"  # a wrapper: a nested message around the value
+    # a oneof nested under its name is written as its member
+    assert encode(SHAPE, {"kind": {"square": {"x": 2}}}) == b"\x2a\x02\x08\x02"
+    assert frame(b"\x08\x01") == b"\x00\x00\x00\x00\x02\x08\x01" and unframe(frame(b"ab") + frame(b"")) == [b"ab", b""]
+
+
+def test_protobuf_round_trip() -> None:
+    value = {"name": "hexagon", "count": 6, "kind": {"circle": {"x": 7, "weight": 0.25}},
+             "points": [{"x": 1, "label": "é", "weight": -2.5, "offset": -(2**40), "seen": False, "tags": ["p", "q"],
+                         "codes": [1, 300, 70000], "ratio": 0.5}, {"x": 2**32 - 1}]}
+    decoded = decode(SHAPE, encode(SHAPE, value))
+    assert decoded == {"name": "hexagon", "count": 6, "circle": {"x": 7, "weight": 0.25}, "points": value["points"]}
+    assert decode(SHAPE, encode(SHAPE, {"count": 0})) == {"count": 0}  # a set wrapper keeps its zero
+    # packed repeated numbers (what other encoders send) decode too; unknown fields are skipped
+    packed = b"\x3a\x05\x01\xac\x02\x02\x03" + b"\xa0\x06\x01"  # codes [1, 300, 2, 3], then field 100
+    assert decode(POINT, packed) == {"codes": [1, 300, 2, 3]}
+    assert decode_fields(b"\x08\x96\x01\x12\x01z") == [(1, 0, 150), (2, 2, b"z")]
+    for broken in (b"\x08", b"\x12\x05ab", b"\x0f", b"\x0a\x01\xff"):
+        with pytest.raises(ProtobufError):
+            decode(POINT, broken)
+    with pytest.raises(GrpcError):
+        unframe(b"\x00\x00\x00\x00\x09abc")
+
+
+@dataclass
+class GrpcResult:
+    status: int | None  # None: the connection ended before a grpc-status came
+    message: str
+    headers: dict[str, str]
+    messages: list[bytes]
+
+
+async def grpc_call(ip: str, path: str, request: bytes = b"", token: str | None = None,
+                    timeout: float = 3.0) -> GrpcResult:
+    """One unary call with a bare HTTP/2 client, as any gRPC client makes it."""
+    reader, writer = await asyncio.open_connection(ip, 50051)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    headers = [(":method", "POST"), (":scheme", "http"), (":authority", f"{ip}:50051"), (":path", path),
+               ("content-type", "application/grpc"), ("te", "trailers")]
+    stream = conn.get_next_available_stream_id()
+    conn.send_headers(stream, headers + ([("authorization", token)] if token else []))
+    conn.send_data(stream, frame(request), end_stream=True)
+    writer.write(conn.data_to_send())
+    received: dict[str, str] = {}
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            while "grpc-status" not in received:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+                        received.update({str(k): str(v) for k, v in event.headers or []})
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                writer.write(conn.data_to_send())
+    finally:
+        writer.close()
+    status = int(received["grpc-status"]) if "grpc-status" in received else None
+    messages = unframe(bytes(body)) if status == 0 else []
+    return GrpcResult(status, received.get("grpc-message", ""), received, messages)
+
+
+LOGIN = "/braiins.bos.v1.AuthenticationService/Login"
+DETAILS = "/braiins.bos.v1.MinerService/GetMinerDetails"
+
+
+async def grpc_login(ip: str, username: str = "root", password: str = "root") -> GrpcResult:
+    return await grpc_call(ip, LOGIN, encode(_LOGIN_REQUEST, {"username": username, "password": password}))
+
+
+async def test_grpc_login_and_reads(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.16", [("Antminer S19j Pro", "25.11")])
+    miner = sim(fleet)
+    s, ip = miner.state, miner.state.ip
+    login = await grpc_login(ip)
+    assert login.status == 0 and login.headers["content-type"] == "application/grpc"
+    token = login.headers["authorization"]
+    assert decode(_LOGIN_RESPONSE, login.messages[0]) == {"token": token, "timeout_s": 3600}
+    unauthenticated = await grpc_call(ip, DETAILS)
+    assert unauthenticated.status == GrpcStatus.UNAUTHENTICATED and unauthenticated.messages == []
+    details = decode(_MINER_DETAILS, (await grpc_call(ip, DETAILS, token=token)).messages[0])
+    assert (details["hostname"], details["mac_address"], details["serial_number"]) == (s.hostname, s.mac.lower(),
+                                                                                       s.serial)
+    assert details["bos_version"]["current"] == s.firmware_version and details["status"] == 2
+    assert details["miner_identity"]["name"] == "Antminer S19J Pro" and details["psu_info"]["version"] == 117
+    stats = decode(_MINER_STATS, (await grpc_call(ip, "/braiins.bos.v1.MinerService/GetMinerStats",
+                                                  token=token)).messages[0])
+    assert stats["miner_stats"]["real_hashrate"]["last_5s"]["gigahash_per_second"] == pytest.approx(
+        s.hashrate_ths * 1000)
+    assert stats["power_stats"]["approximated_consumption"]["watt"] == round(s.wattage)
+    assert stats["pool_stats"]["accepted_shares"] == s.accepted
+    # a control: the locate LED, seen by the REST API too
+    locate = await grpc_call(ip, "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus", b"\x08\x01", token=token)
+    assert locate.status == 0 and locate.messages == [b"\x08\x01"] and s.fault_light is True
+    unknown = await grpc_call(ip, "/braiins.bos.v1.MinerService/NoSuchMethod", token=token)
+    assert unknown.status == GrpcStatus.UNIMPLEMENTED
+    # the REST rule for logins: any password while none is set, only the set one afterwards
+    s.password = "s3cret"
+    assert (await grpc_login(ip)).status == GrpcStatus.UNAUTHENTICATED
+    assert (await grpc_login(ip, password="s3cret")).status == 0
+    assert (await grpc_login(ip, username="admin", password="s3cret")).status == GrpcStatus.UNAUTHENTICATED
+    miner.fault = Fault.AUTH_FAILURE
+    refused = await grpc_login(ip, password="s3cret")
+    assert refused.status == GrpcStatus.UNAUTHENTICATED and "authorization" not in refused.headers
+    assert (await grpc_call(ip, DETAILS, token=token)).status == GrpcStatus.UNAUTHENTICATED
+    assert miner.requests[f"50051:{LOGIN}"] == 5 and miner.requests[f"50051:{DETAILS}"] == 3
+
+
+async def test_grpc_faults(braiins_fleet: BuildFleet) -> None:
+    fleet = await braiins_fleet("127.82.17", [("Antminer S19 XP", "25.07")] * 4)
+    slow, malformed, truncated, oversized = (sim(fleet, i) for i in range(4))
+    for miner, fault in ((slow, Fault.SLOW), (malformed, Fault.MALFORMED), (truncated, Fault.TRUNCATED),
+                         (oversized, Fault.OVERSIZED)):
+        miner.fault, miner.slow_seconds, miner.oversized_bytes = fault, 0.5, 1024 * 1024
+    start = time.monotonic()
+    late = await grpc_login(slow.state.ip)
+    assert late.status == 0 and time.monotonic() - start >= 0.5
+    garbled = await grpc_login(malformed.state.ip)
+    assert garbled.status == 0
+    with pytest.raises(ProtobufError):
+        decode(_LOGIN_RESPONSE, garbled.messages[0])
+    cut = await grpc_login(truncated.state.ip)
+    assert cut.status is None and cut.headers[":status"] == "200"  # headers, half a message, then nothing
+    huge = await grpc_login(oversized.state.ip)
+    assert huge.status is None  # a megabyte of one field, and the connection closes without trailers
+
+
 # ----- (c) the independent clients ---------------------------------------------------------------
+PYASIC_GRPC_READS = {  # what pyasic's BOSer handler asks for over gRPC in a full get_data()
+    "/braiins.bos.v1.MinerService/GetMinerDetails", "/braiins.bos.v1.MinerService/GetHashboards",
+    "/braiins.bos.v1.MinerService/GetMinerStats", "/braiins.bos.v1.PerformanceService/GetActivePerformanceMode",
+    "/braiins.bos.v1.CoolingService/GetCoolingState", "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus",
+    "/braiins.bos.v1.PoolService/GetPoolGroups", "/braiins.bos.v1.ConfigurationService/GetMinerConfiguration",
+}
+
+
 @pytest.mark.interop
 async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) -> None:
     """pyasic and pyasic-rs against each simulated model, on the real ports.
 
-    pyasic identifies the family from the page and the BOSer RPC, the model from `devdetails`, and
-    picks its BOSer handler; that handler reads hash rate, uptime and mining state over the CGMiner
-    RPC but details, boards, fans, power and pools over the BOS+ gRPC API on port 50051, which the
-    simulator does not serve (gRPC is HTTP/2 + protobuf). Its full `get_data()` therefore stops at
-    the first gRPC read, so only the RPC-backed fields are asked for and checked here.
-    pyasic-rs reads everything over the REST API after a GraphQL model/version query.
+    pyasic identifies the family from the page and the BOSer RPC and the model from `devdetails`;
+    its BOSer handler then reads hash rate, uptime, mining state and tuner errors over the CGMiner RPC
+    and everything else over the BOS+ gRPC API on 50051 (a Login per call, then the eight reads in
+    PYASIC_GRPC_READS). pyasic-rs reads everything over the REST API after a GraphQL model/version query.
     """
     import pyasic  # type: ignore[import-untyped]
     from pyasic_rs import MinerFactory
@@ -472,15 +653,40 @@ async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) 
     if fleet.ports is None or fleet.ports.overrides:
         pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
     for expected in fleet.inventory():
+        miner = fleet.miners[expected["ip"]]
+        assert isinstance(miner, BraiinsSim)
+        s = miner.state
+        s.fault_light = expected["ip"].endswith(".11")  # one of them blinks
         known = lookup_model("AntMiner", expected["model"])
         assert known is not None
         found = await pyasic.get_miner(expected["ip"])
         assert found is not None
-        data = await found.get_data(include=["hashrate", "uptime", "is_mining", "api_ver"])
+        miner.requests.clear()
+        data = await found.get_data()
         assert (data.make, data.firmware) == ("AntMiner", "BOS+")
         assert lookup_model("AntMiner", data.model) == known
         assert data.hashrate is not None and float(data.hashrate) == pytest.approx(expected["hashrate_ths"], rel=0.01)
-        assert data.is_mining is True and data.api_ver == "3.7"
+        assert float(data.expected_hashrate) == pytest.approx(known.nominal_ths)
+        assert (data.mac, data.hostname, data.serial_number) == (s.mac, s.hostname, s.serial)
+        assert data.fw_ver == miner.release and data.api_ver == "3.7"
+        assert data.wattage == round(s.wattage) and data.wattage_limit == s.power_limit
+        assert [f.speed for f in data.fans] == s.fan_rpms
+        assert len(data.hashboards) == known.boards
+        assert [b.temp for b in data.hashboards] == [int(t) for t in s.board_temps]
+        assert [b.chips for b in data.hashboards] == [known.chips_per_board] * known.boards
+        assert [b.serial_number for b in data.hashboards] == miner.board_serials
+        assert sum(float(b.hashrate) for b in data.hashboards) == pytest.approx(s.hashrate_ths, rel=1e-6)
+        assert [(str(p.url), p.user, p.active) for p in data.pools] == [
+            (p.url, p.username, i == 0) for i, p in enumerate(s.pools[0].pools)]
+        assert (data.pools[0].accepted, data.pools[0].rejected) == (s.accepted, s.rejected)
+        assert data.fault_light is s.fault_light and data.is_mining is True and data.errors == []
+        assert abs(data.uptime - s.uptime) <= 2
+        assert data.config is not None and data.config.mining_mode.power == s.power_limit
+        assert [(p.url, p.user) for p in data.config.pools.groups[0].pools] == [
+            (p.url, p.username) for p in s.pools[0].pools]
+        grpc = {k.removeprefix("50051:"): v for k, v in miner.requests.items() if k.startswith("50051:")}
+        assert grpc.pop("/braiins.bos.v1.AuthenticationService/Login") >= 1
+        assert grpc == dict.fromkeys(PYASIC_GRPC_READS, 1)
 
         rs_miner = await MinerFactory().get_miner(expected["ip"])
         assert rs_miner is not None
@@ -492,3 +698,32 @@ async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) 
         assert rs_data.hashrate.value == pytest.approx(expected["hashrate_ths"], rel=0.01)
         assert rs_data.mac == expected["mac"] and rs_data.hostname == expected["hostname"]
         assert rs_data.firmware_version == expected["firmware_version"]
+
+
+@pytest.mark.interop
+async def test_pyasic_controls_over_grpc(braiins_fleet: BuildFleet) -> None:
+    """pyasic's BOSer controls (gRPC): each one changes the simulator's state, and reads show it."""
+    import pyasic  # type: ignore[import-untyped]
+
+    fleet = await braiins_fleet("127.82.21", [("Antminer S21", "26.04")])
+    if fleet.ports is None or fleet.ports.overrides:
+        pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
+    miner = sim(fleet)
+    s = miner.state
+    found = await pyasic.get_miner(s.ip)
+    assert await found.fault_light_on() is True and s.fault_light is True
+    assert await found.fault_light_off() is True and s.fault_light is False
+    assert await found.stop_mining() is True and s.mining is False
+    assert await found.resume_mining() is True and s.mining is True
+    assert await found.set_power_limit(3200) is True and s.power_limit == 3200
+    config = await found.get_config()
+    assert config.mining_mode.power == 3200
+    config.pools.groups[0].pools[0].url = "stratum+tcp://new.example.com:3333"
+    await found.send_config(config)
+    assert [p.url for p in s.pools[0].pools] == ["stratum+tcp://new.example.com:3333",
+                                                 "stratum+tcp://backup.example.com:3333"]
+    assert s.power_limit == 3200 and s.fan == FanConfig.auto()
+    # the REST API sees what gRPC set
+    backend = backend_for(miner, session_for(fleet))
+    assert (await backend.get_pools_config())[0].pools[0].url == "stratum+tcp://new.example.com:3333"
+    await backend.session.aclose()

@@ -15,10 +15,11 @@ from celery.schedules import crontab
 from kombu.entity import Queue
 
 from orchestrator.sites import DEFAULT_QUEUE, load_sites
-from orchestrator.store import ChunkState, chunk_key, worker_key
+from orchestrator.store import PREFIX, ChunkState, chunk_key, worker_key
 from workers.settings import FleetSettings, get_settings
 
 SCAN_CHUNK = "asicfleet.scan_chunk"
+APPLY_BATCH = "asicfleet.apply_batch"
 SCHEDULED_SCAN = "asicfleet.scheduled_scan"
 REAP = "asicfleet.reap_scans"
 
@@ -46,7 +47,7 @@ def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
 
 
 def create_app(settings: FleetSettings) -> Celery:
-    app = Celery("asicfleet", broker=settings.broker, include=["workers.tasks"])
+    app = Celery("asicfleet", broker=settings.broker, include=["workers.tasks", "workers.rollout_tasks"])
     app.conf.update(
         task_serializer="json", accept_content=["json"], result_serializer="json", event_serializer="json",
         task_ignore_result=True,  # results live in Redis in the documented shape, not in the backend
@@ -104,14 +105,24 @@ return 0
 """
 
 
+def _reserved_key(name: str | None, kwargs: dict[str, Any]) -> str | None:
+    """The Redis hash that records which worker holds this task's work (a scan chunk, a rollout batch)."""
+    if name == SCAN_CHUNK:
+        return chunk_key(kwargs["scan_id"], kwargs["chunk"])
+    if name == APPLY_BATCH:
+        return f"{PREFIX}:rollout:{kwargs['rollout_id']}:batch:{kwargs['batch']}"
+    return None
+
+
 @signals.task_received.connect
 def _mark_reserved(sender: Any = None, request: Any = None, **_: Any) -> None:
-    if request is None or getattr(request, "name", None) != SCAN_CHUNK:
+    if request is None:
         return
-    kwargs = request.kwargs or {}
     hostname = str(getattr(request, "hostname", None) or getattr(sender, "hostname", ""))
     with contextlib.suppress(redis.RedisError, KeyError):
+        key = _reserved_key(getattr(request, "name", None), request.kwargs or {})
+        if key is None:
+            return
         client = redis.Redis.from_url(get_settings().redis_url, socket_connect_timeout=2, socket_timeout=2)
         with contextlib.closing(client):
-            client.eval(_RESERVE, 1, chunk_key(kwargs["scan_id"], kwargs["chunk"]), ChunkState.RESERVED.value,
-                        hostname)
+            client.eval(_RESERVE, 1, key, ChunkState.RESERVED.value, hostname)

@@ -1,0 +1,375 @@
+"""Command line for controls and rollouts: `asicfleet apply`, single controls, `asicfleet rollout ...`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from asicfleet import InvalidTargetError
+from asicfleet.data import MinerData
+from orchestrator._loop import run_async
+from orchestrator.controls import (
+    BaseControl,
+    FactoryResetControl,
+    FaultLightControl,
+    FirmwareControl,
+    MiningControl,
+    PasswordControl,
+    PowerLimitControl,
+    ReadLogsControl,
+    RestartControl,
+    control_from_file_content,
+)
+from orchestrator.rollout import RolloutPlan, RolloutProgress, Rollouts, RolloutStatus, spread_pause
+from orchestrator.sites import DiscoveryOptions
+from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
+
+stderr = Console(stderr=True)
+rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args_is_help=True)
+
+Target = Annotated[list[str], typer.Option("--target", "-t", help="a scan id, or CIDRs/ranges/IPs to scan first")]
+Filters = Annotated[list[str] | None,
+                    typer.Option("--filter", help="make=, model=, firmware=, site=, ip= (repeatable)")]
+SCAN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{6}$")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _percent(text: str) -> float:
+    value = text.strip()
+    number = float(value[:-1]) / 100 if value.endswith("%") else float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"--max-fail {text!r} must be between 0% and 100%")
+    return number
+
+
+@contextmanager
+def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
+    """Rollouts on the configured Redis (with `local_workers`, a local cluster for the duration)."""
+    from orchestrator.local import ClusterStartError, local_cluster
+    from orchestrator.redis_server import reachable
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    try:
+        with local_cluster(settings.redis_url, local_workers, site) as url:
+            if not reachable(url):
+                raise _fail(f"no Redis answers at {url}: set ASICFLEET_REDIS_URL, or pass --local-workers N")
+            yield Rollouts(settings.model_copy(update={"redis_url": url}))
+    except ClusterStartError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: DiscoveryOptions,
+                     rollouts: Rollouts | None) -> tuple[list[MinerData], str | None]:
+    """Scan ids are read from Redis; anything else is scanned first. Returns the miners and the site."""
+    inventory: list[MinerData] = []
+    site: str | None = None
+    addresses: list[str] = []
+    for target in targets:
+        if SCAN_ID.match(target) and rollouts is not None:
+            from orchestrator.scan import Orchestrator
+
+            orchestrator = Orchestrator(rollouts.settings, rollouts.app)
+            info = orchestrator.store.scan(target)
+            if info is None:
+                raise _fail(f"no scan {target!r} in Redis (never started, or expired)")
+            site = site or info.site
+            inventory += orchestrator.inventory(target)
+        else:
+            addresses.append(target)
+    if addresses:
+        inventory += run_async(scan_targets(addresses, options))
+    return filter_inventory(inventory, filters, site), site
+
+
+def _show_plan(plan: RolloutPlan, dry_run: bool) -> None:
+    table = Table(title=("dry run: nothing will be sent" if dry_run else "rollout plan"))
+    for heading in ("IP", "Make", "Model", "Firmware", "Change" if not dry_run else "Current -> new", "Skipped"):
+        table.add_column(heading, overflow="fold")
+    for miner in plan.miners:
+        change = ""
+        if miner.desired is not None:
+            from orchestrator.controls import parse_control
+
+            wanted = parse_control(miner.desired).describe()
+            change = f"{_short(miner.current)} -> {wanted}" if dry_run else wanted
+        table.add_row(miner.ip, miner.make, miner.model, miner.firmware, change, miner.skip_reason or "")
+    batches = plan.batches()
+    Console().print(table)
+    stderr.print(f"{sum(m.skip_reason is None for m in plan.miners)} miners to change in {len(batches)} batches "
+                 f"(canary {plan.canary}, then {plan.batch_size}), "
+                 f"{sum(m.skip_reason is not None for m in plan.miners)} skipped")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "pools" in value[0]:
+        return "; ".join(f"{p.get('url')} {p.get('username')}" for g in value for p in g["pools"])
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _follow(rollouts: Rollouts, rollout_id: str, resume: bool) -> RolloutProgress:
+    bar = Progress(TextColumn(f"[bold]{rollout_id}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("miners · batch {task.fields[batch]} · {task.fields[counts]}"), TimeElapsedColumn(),
+                   console=stderr)
+    with bar:
+        task = bar.add_task("rollout", total=None, batch="-", counts="")
+
+        def update(p: RolloutProgress) -> None:
+            counts = ", ".join(f"{n} {step}" for step, n in sorted(p.counts.items()))
+            bar.update(task, total=p.total, completed=p.finished, counts=counts,
+                       batch=f"{p.batches_done}/{p.batches_total}")
+
+        return (rollouts.resume if resume else rollouts.run)(rollout_id, update)
+
+
+def _ledger_table(rollouts: Rollouts, rollout_id: str) -> Table:
+    table = Table(title=f"rollout {rollout_id}")
+    for heading in ("IP", "Make", "Model", "State", "Detail"):
+        table.add_column(heading, overflow="fold")
+    for ip, miner in sorted(rollouts.ledger.miners(rollout_id).items(),
+                            key=lambda kv: tuple(int(p) for p in kv[0].split("."))):
+        style = {"verified": "green", "failed": "red", "unverified": "yellow", "skipped": "dim"}.get(miner["state"])
+        table.add_row(ip, miner.get("make", ""), miner.get("model", ""),
+                      f"[{style}]{miner['state']}[/]" if style else miner["state"], miner.get("detail", "")[:300])
+    return table
+
+
+def _finish(rollouts: Rollouts, rollout_id: str, final: RolloutProgress) -> None:
+    Console().print(_ledger_table(rollouts, rollout_id))
+    info = rollouts.ledger.info(rollout_id)
+    summary = ", ".join(f"{n} {step}" for step, n in sorted(final.counts.items()))
+    stderr.print(f"rollout {rollout_id}: {final.status.value} ({summary})")
+    if final.status is RolloutStatus.STOPPED:
+        raise _fail(f"stopped: {info.get('stopped_reason', '')}", code=1)
+    if final.counts.get("failed"):
+        raise typer.Exit(1)
+
+
+def run_control(control: BaseControl, targets: list[str], filters: list[str] | None, batch: int, canary: int,
+                max_fail: str, pause: float, spread_minutes: float | None, verify_timeout: float, dry_run: bool,
+                local_workers: int, ports: str, site: str | None) -> None:
+    """Plans (validating everything before any change), shows the plan, then runs it on the workers."""
+    try:
+        limit = _percent(max_fail)
+        parsed_filters = [MinerFilter.parse(f) for f in filters or []]
+        options = DiscoveryOptions(ports=ports)
+        control.placeholders()
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with ExitStack() as stack:
+        # a dry run of addresses needs no Redis; anything else records a rollout (or reads a scan)
+        needs_redis = not dry_run or any(SCAN_ID.match(t) for t in targets)
+        rollouts = stack.enter_context(_rollouts(0 if dry_run else local_workers, site)) if needs_redis else None
+        try:
+            inventory, scan_site = _resolve_targets(targets, parsed_filters, options, rollouts)
+        except InvalidTargetError as exc:
+            raise _fail(str(exc)) from None
+        if not inventory:
+            raise _fail("no miner matches the targets and filters")
+        plan = run_async(plan_rollout(control, inventory, options=options, batch_size=batch, canary=canary,
+                                      pause_seconds=pause, max_fail=limit, verify_timeout=verify_timeout,
+                                      site=site or scan_site, read_current=dry_run))
+        if spread_minutes is not None:
+            plan.pause_seconds = spread_pause(sum(m.skip_reason is None for m in plan.miners) - plan.canary,
+                                              batch, spread_minutes)
+        _show_plan(plan, dry_run)
+        if dry_run:
+            return
+        assert rollouts is not None
+        rollout_id = rollouts.create(plan)
+        stderr.print(f"rollout {rollout_id} started (status: asicfleet rollout status {rollout_id})")
+        _finish(rollouts, rollout_id, _follow(rollouts, rollout_id, resume=False))
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the control commands to the `asicfleet` command line."""
+
+    @app.command()
+    def apply(
+        config: Annotated[Path, typer.Argument(help="YAML/JSON: {pools: [...]}, {fan: ...}, {tuning: ...}, "
+                                                    "{scaling: ...}, {power_limit: W} or a full control")],
+        target: Target,
+        filter_: Filters = None,
+        batch: Annotated[int, typer.Option(min=1, help="miners per batch")] = 50,
+        canary: Annotated[int, typer.Option(min=0, help="miners in the first batch")] = 5,
+        max_fail: Annotated[str, typer.Option(help="stop when a batch fails more than this (e.g. 10%)")] = "10%",
+        pause: Annotated[float, typer.Option(min=0, help="seconds between batches")] = 0.0,
+        spread_minutes: Annotated[float | None, typer.Option(min=0, help="spread the batches over N minutes")] = None,
+        verify_timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for a change to show")] = 120.0,
+        dry_run: Annotated[bool, typer.Option(help="show current -> new per miner; send nothing")] = False,
+        local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+        ports: Annotated[str, typer.Option(help="port map, e.g. 80=10080,443=10443")] = "",
+        site: Annotated[str | None, typer.Option(help="run on this site's workers")] = None,
+    ) -> None:
+        """Roll a configuration out to a target set: canary, batches, verification, automatic stop."""
+        try:
+            text = config.read_text()
+            raw = json.loads(text) if config.suffix == ".json" else yaml.safe_load(text)
+            control = control_from_file_content(raw)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise _fail(f"{config}: {exc}") from None
+        run_control(control, target, filter_, batch, canary, max_fail, pause, spread_minutes, verify_timeout,
+                    dry_run, local_workers, ports, site)
+
+    def single(name: str, make: Any, help_text: str) -> None:
+        def command(
+            target: Target,
+            filter_: Filters = None,
+            batch: Annotated[int, typer.Option(min=1)] = 50,
+            canary: Annotated[int, typer.Option(min=0)] = 5,
+            max_fail: Annotated[str, typer.Option()] = "10%",
+            pause: Annotated[float, typer.Option(min=0)] = 0.0,
+            spread_minutes: Annotated[float | None, typer.Option(min=0)] = None,
+            verify_timeout: Annotated[float, typer.Option(min=1)] = 120.0,
+            dry_run: Annotated[bool, typer.Option()] = False,
+            local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+            ports: Annotated[str, typer.Option()] = "",
+            site: Annotated[str | None, typer.Option()] = None,
+        ) -> None:
+            run_control(make(), target, filter_, batch, canary, max_fail, pause, spread_minutes, verify_timeout,
+                        dry_run, local_workers, ports, site)
+
+        command.__doc__ = help_text
+        app.command(name)(command)
+
+    single("restart", RestartControl, "Restart the target miners (verified by their uptime).")
+    single("pause", lambda: MiningControl(mining=False), "Stop hashing on the target miners.")
+    single("resume", lambda: MiningControl(mining=True), "Resume hashing on the target miners.")
+    single("factory-reset", FactoryResetControl, "Reset the target miners to factory settings.")
+    single("logs", ReadLogsControl, "Read the target miners' logs into the rollout ledger.")
+
+    @app.command("fault-light")
+    def fault_light(state: Annotated[str, typer.Argument(help="on or off")], target: Target,
+                    filter_: Filters = None, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+                    ports: Annotated[str, typer.Option()] = "", dry_run: Annotated[bool, typer.Option()] = False,
+                    batch: Annotated[int, typer.Option(min=1)] = 50) -> None:
+        """Turn the fault (locate) light on or off."""
+        if state not in ("on", "off"):
+            raise _fail("the fault light is 'on' or 'off'")
+        run_control(FaultLightControl(on=state == "on"), target, filter_, batch, 0, "100%", 0, None, 60, dry_run,
+                    local_workers, ports, None)
+
+    @app.command("power-limit")
+    def power_limit(watts: Annotated[float, typer.Argument(min=1)], target: Target, filter_: Filters = None,
+                    batch: Annotated[int, typer.Option(min=1)] = 50, canary: Annotated[int, typer.Option(min=0)] = 5,
+                    max_fail: Annotated[str, typer.Option()] = "10%",
+                    spread_minutes: Annotated[float | None, typer.Option(min=0)] = None,
+                    dry_run: Annotated[bool, typer.Option()] = False,
+                    local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+                    ports: Annotated[str, typer.Option()] = "") -> None:
+        """Set a power limit (watts) on the target miners."""
+        run_control(PowerLimitControl(watts=watts), target, filter_, batch, canary, max_fail, 0, spread_minutes,
+                    120, dry_run, local_workers, ports, None)
+
+    @app.command()
+    def curtail(direction: Annotated[str, typer.Argument(help="down (pause) or up (resume)")], target: Target,
+                over: Annotated[float, typer.Option(min=0, help="minutes to spread the change over")] = 10.0,
+                steps: Annotated[int, typer.Option(min=1, help="how many steps")] = 10, filter_: Filters = None,
+                dry_run: Annotated[bool, typer.Option()] = False,
+                local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+                ports: Annotated[str, typer.Option()] = "") -> None:
+        """Power a target set down or up in steps spread over N minutes, so a site never jumps its load."""
+        if direction not in ("down", "up"):
+            raise _fail("curtail 'down' or 'up'")
+        try:
+            options = DiscoveryOptions(ports=ports)
+            parsed = [MinerFilter.parse(f) for f in filter_ or []]
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        with _rollouts(0, None) as rollouts:
+            count = len(_resolve_targets(target, parsed, options, rollouts)[0])
+        per_step = max(1, -(-count // steps))
+        run_control(MiningControl(mining=direction == "up"), target, filter_, per_step, 0, "100%", 0, over, 120,
+                    dry_run, local_workers, ports, None)
+
+    @app.command()
+    def password(target: Target, from_env: Annotated[str, typer.Option(help="variable holding the new password "
+                                                                            "(on the workers)")] =
+                 "ASICFLEET_NEW_MINER_PASSWORD", filter_: Filters = None,
+                 local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+                 ports: Annotated[str, typer.Option()] = "") -> None:
+        """Change the miners' password; the new one is read from the environment, never from the command line."""
+        run_control(PasswordControl(password_env=from_env), target, filter_, 50, 5, "10%", 0, None, 60, False,
+                    local_workers, ports, None)
+
+    @app.command()
+    def firmware(image: Annotated[str, typer.Argument(help="image file (readable by the workers) or http(s) URL")],
+                 target: Target, make: Annotated[str, typer.Option(help="the make the image is for")],
+                 model: Annotated[list[str], typer.Option(help="a model the image is for (repeatable)")],
+                 version: Annotated[str, typer.Option(help="the version the miners report once upgraded")],
+                 sha256: Annotated[str | None, typer.Option()] = None, filter_: Filters = None,
+                 batch: Annotated[int, typer.Option(min=1)] = 20, canary: Annotated[int, typer.Option(min=0)] = 2,
+                 max_fail: Annotated[str, typer.Option()] = "5%",
+                 verify_timeout: Annotated[float, typer.Option(min=1)] = 900.0,
+                 dry_run: Annotated[bool, typer.Option()] = False,
+                 local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
+                 ports: Annotated[str, typer.Option()] = "") -> None:
+        """Upgrade firmware: only miners of the image's make and models get it; verified by the new version."""
+        try:
+            control = FirmwareControl(source=image, make=make, models=model, version=version, sha256=sha256)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        run_control(control, target, filter_, batch, canary, max_fail, 0, None, verify_timeout, dry_run,
+                    local_workers, ports, None)
+
+    @rollout_app.command("status")
+    def status(rollout_id: str) -> None:
+        """Show a rollout's ledger and counts (live: run again to refresh)."""
+        with _rollouts(0, None) as rollouts:
+            try:
+                progress = rollouts.progress(rollout_id)
+            except KeyError as exc:
+                raise _fail(str(exc.args[0])) from None
+            Console().print(_ledger_table(rollouts, rollout_id))
+        counts = ", ".join(f"{n} {step}" for step, n in sorted(progress.counts.items()))
+        stderr.print(f"{progress.status.value}: batch {progress.batches_done}/{progress.batches_total}; {counts}")
+
+    @rollout_app.command("resume")
+    def resume(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:
+        """Continue an interrupted rollout; miners already done are not sent to again."""
+        with _rollouts(local_workers, None) as rollouts:
+            try:
+                final = _follow(rollouts, rollout_id, resume=True)
+            except KeyError as exc:
+                raise _fail(str(exc.args[0])) from None
+            _finish(rollouts, rollout_id, final)
+
+    @rollout_app.command("rollback")
+    def rollback(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:
+        """Restore each changed miner's previous setting (a new rollout, recorded like any other)."""
+        with _rollouts(local_workers, None) as rollouts:
+            try:
+                plan = rollouts.rollback_plan(rollout_id)
+            except (KeyError, ValueError) as exc:
+                raise _fail(str(exc.args[0])) from None
+            new_id = rollouts.create(plan)
+            stderr.print(f"rollback {new_id} of {rollout_id} started")
+            _finish(rollouts, new_id, _follow(rollouts, new_id, resume=False))
+
+    @rollout_app.command("list")
+    def list_rollouts(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+        """Recent rollouts."""
+        with _rollouts(0, None) as rollouts:
+            table = Table(title="recent rollouts")
+            for heading in ("id", "status", "control", "miners", "batches", "parent"):
+                table.add_column(heading, overflow="fold")
+            for info in rollouts.ledger.recent(limit):
+                table.add_row(info["id"], info["status"], json.loads(info["control"]).get("kind", ""), info["total"],
+                              info["batches"], info.get("parent", ""))
+            Console().print(table)
+
+    app.add_typer(rollout_app, name="rollout")
