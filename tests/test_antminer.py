@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from asicfleet._errors import AuthenticationError, MinerConnectionError, UnsupportedControlError
+from asicfleet._errors import AuthenticationError, MinerAPIError, MinerConnectionError, UnsupportedControlError
 from asicfleet._session import CredentialRule, Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock, model_from_type
@@ -23,7 +23,7 @@ from asicfleet.config import FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import MessageSeverity
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import lookup_model
-from asicfleet.sim import Fault, SimFleet
+from asicfleet.sim import Fault, SimFleet, make_sim_image
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json
 from tests.conftest import FleetFactory, fixture_bytes
@@ -447,12 +447,17 @@ async def test_restart_and_firmware_upgrade(antminers: Start) -> None:
     up = await backend.get_data([DataField.UPTIME])
     assert up.uptime is not None and up.uptime.total_seconds() <= 2
 
-    image = b"\xab" * 4096
+    with pytest.raises(MinerAPIError, match="invalid firmware image"):  # the miner checks what it is sent
+        await backend.upgrade_firmware(b"\xab" * 4096, "random.bmu")
+    with pytest.raises(MinerAPIError, match="not this"):
+        await backend.upgrade_firmware(make_sim_image("2099", "AntMiner", ["Antminer S19"]), "s19.bmu")
+    image = make_sim_image("2099-01-01", "AntMiner", ["Antminer S21"])
     assert await backend.upgrade_firmware(image, "Antminer-S21-release.bmu") is True
     assert sim.state.extra["upgrades"][-1]["filename"] == "Antminer-S21-release.bmu"
     assert sim.state.extra["upgrades"][-1]["bytes"] == len(image)
     await asyncio.sleep(sim.restart_seconds + 0.4)
-    assert (await backend.get_data([DataField.HASHRATE])).hashrate is not None
+    after = await backend.get_data([DataField.HASHRATE, DataField.FIRMWARE_VERSION])
+    assert after.hashrate is not None and after.firmware_version == "2099-01-01"
 
 
 @pytest.mark.parametrize("fault", [f for f in Fault if f is not Fault.NONE])

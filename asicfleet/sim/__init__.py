@@ -17,6 +17,8 @@ from asicfleet.sim._core import (
     SimMiner,
     digest_challenge,
     digest_ok,
+    make_sim_image,
+    read_sim_image,
     rpc_error,
     rpc_status,
 )
@@ -50,7 +52,9 @@ __all__ = [
     "SimMiner",
     "digest_challenge",
     "digest_ok",
+    "make_sim_image",
     "raise_fd_limit",
+    "read_sim_image",
     "rpc_error",
     "rpc_status",
 ]

@@ -228,6 +228,17 @@ class SimMiner:
         """Serves one whole connection on a `connection` service (the family speaks the protocol)."""
         raise NotImplementedError
 
+    def install_image(self, content: bytes) -> str | None:
+        """Checks a simulated firmware image as a miner checks its signature and hardware; installs its
+        version (shown after the reboot). Returns the refusal text, or None when accepted."""
+        header = read_sim_image(content)
+        if header is None:
+            return "invalid firmware image"
+        if header.get("make") != self.make or self.model_name not in header.get("models", []):
+            return f"image is for {header.get('make')} {header.get('models')}, not this {self.model_name}"
+        self.state.firmware_version = header["version"]
+        return None
+
     def auth_refused(self) -> bool:
         return self.fault is Fault.AUTH_FAILURE
 
@@ -262,6 +273,27 @@ class SimMiner:
     @classmethod
     def default_firmware_version(cls, rng: random.Random) -> str:
         return "1.0.0"
+
+
+# Simulated firmware images: a header naming the version and the hardware it is built for, then filler.
+# (Bitaxe images use the real ESP-IDF app descriptor instead.)
+SIM_IMAGE_MAGIC = b"ASICFLEET-SIM-IMAGE\n"
+
+
+def make_sim_image(version: str, make: str, models: list[str], size: int = 64 * 1024) -> bytes:
+    header = orjson.dumps({"version": version, "make": make, "models": models})
+    return SIM_IMAGE_MAGIC + header + b"\n" + bytes(range(256)) * max(1, size // 256)
+
+
+def read_sim_image(content: bytes) -> dict[str, Any] | None:
+    if not content.startswith(SIM_IMAGE_MAGIC):
+        return None
+    line = content[len(SIM_IMAGE_MAGIC):].split(b"\n", 1)[0]
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return header if isinstance(header, dict) and isinstance(header.get("version"), str) else None
 
 
 def rpc_error(code: int, message: str) -> dict[str, Any]:

@@ -370,7 +370,7 @@ class AntminerStockSim(SimMiner):
         return _json({"minertype": self.model_name, "nettype": "DHCP", "netdevice": "eth0", "macaddr": s.mac,
                       "hostname": s.hostname, "ipaddress": s.ip, "netmask": "255.255.255.0", "gateway": "",
                       "dnsservers": "", "system_mode": "GNU/Linux", "system_kernel_version": build.kernel,
-                      "system_filesystem_version": build.filesystem_version, "firmware_type": "Release",
+                      "system_filesystem_version": s.firmware_version, "firmware_type": "Release",
                       "serinum": s.serial})
 
     def _network_info(self, request: HttpRequest) -> HttpResponse:
@@ -475,6 +475,9 @@ class AntminerStockSim(SimMiner):
         if image is None or not image[1]:
             return _json({"stats": "error", "code": "U001", "msg": "No firmware file"})
         name, content = image
+        refusal = self.install_image(content)
+        if refusal is not None:
+            return _json({"stats": "error", "code": "U002", "msg": refusal})
         self.state.extra["upgrades"].append({"filename": name, "bytes": len(content),
                                              "sha256": hashlib.sha256(content).hexdigest()})
         self.restart()  # the firmware flashes and reboots
