@@ -35,7 +35,7 @@ import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
 from asicfleet.sim import _grpc as pb
-from asicfleet.sim._core import HttpRequest, HttpResponse, MinerState, Service, SimMiner
+from asicfleet.sim._core import HttpRequest, HttpResponse, MinerState, Service, SimMiner, read_sim_image
 from asicfleet.sim._grpc import GrpcCall, GrpcError, GrpcReply, GrpcStatus, MessageType, nested, oneof, scalar
 
 # firmware builds this simulator can present: (version string, REST API version)
@@ -1125,6 +1125,10 @@ class BraiinsSim(SimMiner):
         image = parts["data"]
         if int(metadata["size"]) != len(image) or metadata["hash"].lower() != hashlib.sha256(image).hexdigest():
             raise ValueError("image size or hash does not match the metadata")
+        if read_sim_image(image) is not None:  # a simulated image names its version (BOS's full version string)
+            refusal = self.install_image(image)
+            if refusal is not None:
+                raise ValueError(refusal)
         self.state.extra["last_upgrade"] = {"size": len(image), "hash": metadata["hash"].lower()}
         self._reboot()
         return HttpResponse(status=204, content_type="application/json")
