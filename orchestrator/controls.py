@@ -121,8 +121,22 @@ class PoolsControl(BaseControl):
 
     def matches(self, current: Any) -> bool:
         # firmwares do not return pool passwords: URLs and workers, in order, decide
-        got = [(p["url"], p["username"]) for g in current for p in g["pools"]]
-        return got == [(p.url, p.username) for g in self.groups for p in g.pools]
+        return self._configured(current)[: len(self._wanted())] == self._wanted()
+
+    def _wanted(self) -> list[tuple[str, str]]:
+        return [(p.url, p.username) for g in self.groups for p in g.pools]
+
+    @staticmethod
+    def _configured(current: Any) -> list[tuple[str, str]]:
+        return [(p["url"], p["username"]) for g in current for p in g["pools"]]
+
+    async def verify(self, miner: Miner, sent_at: float) -> Outcome:
+        outcome = await super().verify(miner, sent_at)
+        if outcome.state == "verified":
+            extra = self._configured(await self.read_current(miner))[len(self._wanted()):]
+            if extra:  # some firmwares (Avalon) cannot empty a pool slot: say so rather than hide it
+                outcome.detail = "the miner keeps further pools it cannot drop: " + ", ".join(u for u, _ in extra)
+        return outcome
 
     def restore(self, previous: Any) -> PoolsControl | None:
         return PoolsControl(groups=[PoolGroup.model_validate(g) for g in previous]) if previous else None

@@ -43,3 +43,31 @@ async def sim_fleet() -> AsyncIterator[FleetFactory]:
     yield start
     for fleet in started:
         await fleet.stop()
+
+
+class ThreadedFleet:
+    """A SimFleet served by an event loop of its own in a thread, for tests whose code blocks (rollout
+    drivers, Celery): `with ThreadedFleet(SimFleet.generate(...)) as fleet: fleet.miners[ip].state`."""
+
+    def __init__(self, fleet: SimFleet) -> None:
+        import asyncio
+        import threading
+
+        self.fleet = fleet
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sim-fleet", daemon=True)
+
+    def __enter__(self) -> SimFleet:
+        import asyncio
+
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fleet.start(), self._loop).result(timeout=120)
+        return self.fleet
+
+    def __exit__(self, *exc: object) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.fleet.stop(), self._loop).result(timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()

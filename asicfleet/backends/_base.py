@@ -296,11 +296,16 @@ class Backend:
         defaults = [Credentials(username=u, password=p) for u, p in self.DEFAULT_CREDENTIALS]
         return self.session.credentials.candidates(self.ip, self.family, defaults)
 
-    async def with_credentials(self, call: Callable[[Credentials], Awaitable[T]], *, remember: bool = True) -> T:
+    async def with_credentials(self, call: Callable[[Credentials], Awaitable[T]], *, remember: bool = True,
+                               first: Callable[[Credentials], bool] | None = None) -> T:
         """Runs `call` with each candidate login until one is not refused; remembers the winner
-        (not wanted when the call itself changes the password)."""
+        (not wanted when the call itself changes the password). Candidates for which `first` is true
+        are tried before the others (a refused login costs a request, and may count toward a lockout)."""
         last: AuthenticationError | None = None
-        for creds in self.credential_candidates():
+        candidates = self.credential_candidates()
+        if first is not None:
+            candidates.sort(key=lambda c: not first(c))  # stable: the configured order holds within each part
+        for creds in candidates:
             try:
                 result = await call(creds)
             except AuthenticationError as exc:

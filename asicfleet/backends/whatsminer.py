@@ -706,7 +706,7 @@ class WhatsMinerBackend(Backend):
                 request["param"] = aes_encrypt(digest, orjson.dumps(param)) if command == "set.miner.pools" else param
             return await v3_request(self.ip, request, settings=self.session.settings)
 
-        return await self.with_credentials(attempt)
+        return await self.with_credentials(attempt, first=lambda c: c.username == "super")  # the v3 write account
 
     async def _read(self, *commands: str) -> dict[str, Any]:
         """Reads `commands` (keys as in DATA), raising the first failure."""

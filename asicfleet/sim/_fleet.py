@@ -134,7 +134,11 @@ class SimFleet:
     def _restart_hook(self, miner: SimMiner):  # type: ignore[no-untyped-def]
         def hook(seconds: float) -> None:
             async def cycle() -> None:
-                await asyncio.sleep(0.05)  # let the reply to the restart command leave first
+                # the reply to the restart command leaves first (a slow miner sends it late)
+                patience = 1.0 + (miner.slow_seconds if miner.fault is Fault.SLOW else 0.0)
+                deadline = asyncio.get_running_loop().time() + patience
+                while miner.restart_requested and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.01)
                 await self._unbind(miner.state.ip)
                 await asyncio.sleep(seconds)
                 await self._bind(miner)
