@@ -7,6 +7,7 @@ family gets every fault mode for free.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import secrets
@@ -145,7 +146,7 @@ class SimMiner:
         self.restart_seconds = 2.0
         self.on_restart: Callable[[float], None] | None = None  # set by the fleet
         self.connections: set[Any] = set()  # open client connections (StreamWriters), dropped at restart
-        self.restart_requested = False  # set by restart(); cleared once a connection finished its reply
+        self.restart_reply_left = asyncio.Event()  # set once the reply to a restart command has been sent
 
     # ----- bookkeeping ------------------------------------------------------------------------
     def count(self, key: str) -> None:
@@ -158,7 +159,7 @@ class SimMiner:
     def restart(self) -> None:
         """Unreachable for `restart_seconds`, then back with a fresh uptime (as a reboot)."""
         self.state.boot_time = time.time() + self.restart_seconds
-        self.restart_requested = True
+        self.restart_reply_left.clear()
         if self.on_restart is not None:
             self.on_restart(self.restart_seconds)
 

@@ -136,9 +136,8 @@ class SimFleet:
             async def cycle() -> None:
                 # the reply to the restart command leaves first (a slow miner sends it late)
                 patience = 1.0 + (miner.slow_seconds if miner.fault is Fault.SLOW else 0.0)
-                deadline = asyncio.get_running_loop().time() + patience
-                while miner.restart_requested and asyncio.get_running_loop().time() < deadline:
-                    await asyncio.sleep(0.01)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(miner.restart_reply_left.wait(), patience)
                 await self._unbind(miner.state.ip)
                 await asyncio.sleep(seconds)
                 await self._bind(miner)

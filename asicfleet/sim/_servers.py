@@ -77,7 +77,7 @@ async def _write_reply(miner: SimMiner, writer: asyncio.StreamWriter, body: byte
         return False
     writer.write(body)
     await writer.drain()
-    miner.restart_requested = False  # the reply to a restart command (if this was one) has left
+    miner.restart_reply_left.set()  # the reply to a restart command (if this was one) has left
     return True
 
 
@@ -201,7 +201,7 @@ async def _send_response(miner: SimMiner, conn: h11.Connection, writer: asyncio.
         return False
     writer.write(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
     await writer.drain()
-    miner.restart_requested = False  # the reply to a restart command (if this was one) has left
+    miner.restart_reply_left.set()  # the reply to a restart command (if this was one) has left
     return True
 
 
@@ -229,7 +229,7 @@ def connection_handler(miner: SimMiner, service: Service):  # type: ignore[no-un
             pass  # the fleet is stopping (or the miner restarting) while a client keeps a connection open
         finally:
             miner.connections.discard(writer)
-            miner.restart_requested = False  # whatever this connection answered has left
+            miner.restart_reply_left.set()  # whatever this connection answered has left
             writer.close()
             with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
