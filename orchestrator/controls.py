@@ -19,9 +19,10 @@ from typing import Annotated, Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from asicfleet import Miner, UnsupportedControlError
+from asicfleet import Miner, MinerConnectionError, UnsupportedControlError
 from asicfleet.backends import DataField
 from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.data import MinerData
 
 _TEMPLATE_FIELDS = ("mac", "ip", "hostname", "serial")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -47,6 +48,15 @@ def template_values(ip: str, mac: str | None, hostname: str | None, serial: str 
     if serial:
         values["serial"] = _UNSAFE.sub("_", serial)
     return values
+
+
+async def read_fields(miner: Miner, *fields: DataField) -> MinerData:
+    """Reads `fields`, raising when a read failed (a rebooting miner), so that a failed read is never
+    taken for a firmware that does not report the field."""
+    data = await miner.get_data(include=list(fields))
+    if data.errors:
+        raise MinerConnectionError("; ".join(data.errors))
+    return data
 
 
 class BaseControl(BaseModel):
@@ -89,7 +99,7 @@ class BaseControl(BaseModel):
             return Outcome("verified")
         return Outcome("failed", f"read back {current!r}")
 
-    def check_compatible(self, make: str, model: str) -> str | None:
+    def check_compatible(self, make: str, model: str, firmware: str) -> str | None:
         """A reason this miner must not get this change, or None."""
         return None
 
@@ -220,7 +230,7 @@ class PowerLimitControl(BaseControl):
     reversible: ClassVar[bool] = True
 
     async def read_current(self, miner: Miner) -> Any:
-        return await miner.get_wattage_limit()
+        return (await read_fields(miner, DataField.WATTAGE_LIMIT)).wattage_limit
 
     def describe(self) -> str:
         return f"{self.watts:g} W"
@@ -243,7 +253,7 @@ class FaultLightControl(BaseControl):
     reversible: ClassVar[bool] = True
 
     async def read_current(self, miner: Miner) -> Any:
-        return await miner.get_light_flashing()
+        return (await read_fields(miner, DataField.LIGHT_FLASHING)).light_flashing
 
     def describe(self) -> str:
         return "fault light " + ("on" if self.on else "off")
@@ -268,7 +278,7 @@ class MiningControl(BaseControl):
     reversible: ClassVar[bool] = True
 
     async def read_current(self, miner: Miner) -> Any:
-        return await miner.get_is_mining()
+        return (await read_fields(miner, DataField.IS_MINING)).is_mining
 
     def describe(self) -> str:
         return "resume mining" if self.mining else "pause mining"
@@ -292,7 +302,7 @@ class RestartControl(BaseControl):
     capability: ClassVar[str] = "supports_restart"
 
     async def read_current(self, miner: Miner) -> Any:
-        uptime = await miner.get_uptime()
+        uptime = (await read_fields(miner, DataField.UPTIME)).uptime
         return uptime.total_seconds() if uptime is not None else None
 
     def describe(self) -> str:
@@ -377,6 +387,7 @@ class FirmwareControl(BaseControl):
     source: str = Field(min_length=1, description="path or http(s) URL of the image")
     make: str = Field(min_length=1)
     models: list[str] = Field(min_length=1)
+    firmware: str = Field(min_length=1, description="the firmware family the image belongs to, e.g. Stock")
     version: str = Field(min_length=1, description="the version the miner reports once upgraded")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     capability: ClassVar[str] = "supports_upgrade_firmware"
@@ -392,16 +403,18 @@ class FirmwareControl(BaseControl):
     def describe(self) -> str:
         return f"firmware {self.version} from {Path(self.source).name}"
 
-    def check_compatible(self, make: str, model: str) -> str | None:
+    def check_compatible(self, make: str, model: str, firmware: str) -> str | None:
         def norm(text: str) -> str:
             return re.sub(r"[\s_\-]+", "", text).lower()
 
         if norm(make) != norm(self.make) or norm(model) not in {norm(m) for m in self.models}:
             return f"the image is for {self.make} {', '.join(self.models)}, not {make} {model}"
+        if norm(firmware) != norm(self.firmware):
+            return f"the image is {self.firmware} firmware; this miner runs {firmware}"
         return None
 
     async def read_current(self, miner: Miner) -> Any:
-        return await miner.get_firmware_version()
+        return (await read_fields(miner, DataField.FIRMWARE_VERSION)).firmware_version
 
     async def load(self) -> bytes:
         if self.source.startswith(("http://", "https://")):
@@ -425,7 +438,7 @@ class FirmwareControl(BaseControl):
         return None
 
     async def verify(self, miner: Miner, sent_at: float) -> Outcome:
-        data = await miner.get_data(include=[DataField.FIRMWARE_VERSION, DataField.IS_MINING])
+        data = await read_fields(miner, DataField.FIRMWARE_VERSION, DataField.IS_MINING)
         if data.firmware_version is None:
             return Outcome("unverified", "the miner does not report its firmware version")
         if self.version not in data.firmware_version:

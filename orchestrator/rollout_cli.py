@@ -310,6 +310,7 @@ def register(app: typer.Typer) -> None:
     def firmware(image: Annotated[str, typer.Argument(help="image file (readable by the workers) or http(s) URL")],
                  target: Target, make: Annotated[str, typer.Option(help="the make the image is for")],
                  model: Annotated[list[str], typer.Option(help="a model the image is for (repeatable)")],
+                 for_firmware: Annotated[str, typer.Option(help="the firmware the image is, e.g. Stock")],
                  version: Annotated[str, typer.Option(help="the version the miners report once upgraded")],
                  sha256: Annotated[str | None, typer.Option()] = None, filter_: Filters = None,
                  batch: Annotated[int, typer.Option(min=1)] = 20, canary: Annotated[int, typer.Option(min=0)] = 2,
@@ -320,7 +321,8 @@ def register(app: typer.Typer) -> None:
                  ports: Annotated[str, typer.Option()] = "") -> None:
         """Upgrade firmware: only miners of the image's make and models get it; verified by the new version."""
         try:
-            control = FirmwareControl(source=image, make=make, models=model, version=version, sha256=sha256)
+            control = FirmwareControl(source=image, make=make, models=model, firmware=for_firmware, version=version,
+                                      sha256=sha256)
         except ValueError as exc:
             raise _fail(str(exc)) from None
         run_control(control, target, filter_, batch, canary, max_fail, 0, None, verify_timeout, dry_run,

@@ -81,7 +81,7 @@ async def plan_rollout(control: BaseControl, targets: list[MinerData], *, option
             if not getattr(miner, control.capability):
                 planned.skip_reason = f"{miner.make} {miner.model} ({miner.firmware}) cannot do this control"
                 return planned
-            incompatible = control.check_compatible(miner.make, miner.model)
+            incompatible = control.check_compatible(miner.make, miner.model, miner.firmware)
             if incompatible:
                 planned.skip_reason = incompatible
                 return planned

@@ -6,18 +6,31 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from asicfleet.data import MinerData
-from asicfleet.sim import Fault, SimFleet, SimMiner
+from asicfleet.sim import Fault, SimFleet, SimMiner, make_sim_image
 from orchestrator._loop import run_async
-from orchestrator.controls import PoolsControl, PowerLimitControl, control_from_file_content, parse_control
+from orchestrator.controls import (
+    FirmwareControl,
+    PasswordControl,
+    PoolsControl,
+    PowerLimitControl,
+    control_from_file_content,
+    parse_control,
+)
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.rollout import MinerStep, RolloutPlan, Rollouts, RolloutStatus
+from orchestrator.scan import Orchestrator
 from orchestrator.sites import DiscoveryOptions
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from tests.conftest import ThreadedFleet
@@ -273,3 +286,127 @@ def test_a_sigkilled_worker_loses_no_step_and_sends_no_change_twice(redis_url: s
         if entry["state"] == MinerStep.UNVERIFIED:
             assert "not resent" in entry["detail"]
     assert final.counts[MinerStep.VERIFIED] > 0 and final.counts[MinerStep.FAILED] == 0
+
+
+def _cli(redis_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url, "COLUMNS": "250", **(env or {})}
+    full_env.pop("ASICFLEET_BROKER_URL", None)
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=full_env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.usefixtures("workers")
+def test_cli_apply_to_a_scan_with_a_filter_then_status_and_rollback(
+        redis_url: str, fleet: SimFleet, tmp_path: Path) -> None:
+    orchestrator = Orchestrator(FleetSettings(redis_url=redis_url))
+    scan_id = orchestrator.start_scan(["127.98.2.0/24"], options=_options(fleet))
+    orchestrator.watch(scan_id, timeout=120)
+    config = tmp_path / "pools.yaml"
+    config.write_text("pools:\n  - url: stratum+tcp://cli.pool.example:3333\n    username: cli.{hostname}\n")
+    antminers = {str(m.ip) for m in orchestrator.inventory(scan_id) if m.make == "AntMiner"}
+    dry = _cli(redis_url, "apply", str(config), "--target", scan_id, "--filter", "make=AntMiner", "--dry-run",
+               "--ports", str(fleet.ports))
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout and "cli.pool.example" in dry.stdout and "->" in dry.stdout
+    assert all(fleet.miners[ip].state.pools[0].pools[0].url != "stratum+tcp://cli.pool.example:3333"
+               for ip in antminers)
+    run = _cli(redis_url, "apply", str(config), "--target", scan_id, "--filter", "make=AntMiner", "--batch", "4",
+               "--canary", "2", "--max-fail", "10%", "--verify-timeout", "10", "--ports", str(fleet.ports))
+    assert run.returncode == 0, run.stderr
+    rollout_id = run.stderr.split("rollout ", 1)[1].split()[0]
+    for ip in antminers:  # only the filtered make was touched
+        sim = fleet.miners[ip]
+        assert sim.state.pools[0].pools[0].url == "stratum+tcp://cli.pool.example:3333"
+        assert sim.state.pools[0].pools[0].username == f"cli.{sim.state.hostname}"
+    others = [ip for ip in fleet.miners if ip.startswith("127.98.2.") and ip not in antminers]
+    assert all(fleet.miners[ip].state.pools[0].pools[0].url != "stratum+tcp://cli.pool.example:3333" for ip in others)
+    status = _cli(redis_url, "rollout", "status", rollout_id)
+    assert status.returncode == 0 and status.stdout.count("verified") == len(antminers)
+    again = _cli(redis_url, "rollout", "resume", rollout_id)  # a finished rollout sends nothing again
+    assert again.returncode == 0 and f"rollout {rollout_id}: done" in again.stderr
+    back = _cli(redis_url, "rollout", "rollback", rollout_id)
+    assert back.returncode == 0, back.stderr
+    assert all(fleet.miners[ip].state.pools[0].pools[0].url != "stratum+tcp://cli.pool.example:3333"
+               for ip in antminers)
+    listing = _cli(redis_url, "rollout", "list")
+    assert rollout_id in listing.stdout
+
+
+def test_new_passwords_never_reach_redis(redis_url: str, fleet: SimFleet) -> None:
+    secret = "Farm-New-Secret-4242"
+    processes, names = start_workers(redis_url, 1, "pwsite", extra_env={
+        "ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS, "ASICFLEET_NEW_MINER_PASSWORD": secret})
+    wait_for_workers(redis_url, names, processes)
+    targets = [m for m in _inventory(fleet, "127.98.1.") if m.make == "AntMiner" and m.firmware == "Stock"][:3]
+    assert targets
+    try:
+        plan = _plan(fleet, targets, PasswordControl(), canary=0)
+        plan.site = "pwsite"
+        rollouts = _rollouts(redis_url)
+        rollout_id = rollouts.create(plan)
+        final = rollouts.run(rollout_id, timeout=120)
+    finally:
+        stop_processes(processes)
+    assert final.counts[MinerStep.VERIFIED] == len(targets)
+    for miner in targets:
+        assert fleet.miners[str(miner.ip)].state.password == secret
+        fleet.miners[str(miner.ip)].state.password = "root"  # back to the default for the other tests
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == b"hash":
+            blob = repr(client.hgetall(key))
+        elif kind == b"stream":
+            blob = repr(client.xrange(key))
+        elif kind == b"zset":
+            blob = repr(client.zrange(key, 0, -1))
+        else:
+            blob = repr(client.get(key)) if kind == b"string" else ""
+        assert secret not in blob, f"the new password leaked into {key!r}"
+
+
+@pytest.mark.usefixtures("workers")
+def test_firmware_goes_only_to_the_models_it_is_for(redis_url: str, fleet: SimFleet, tmp_path: Path) -> None:
+    inventory = _inventory(fleet, "127.98.2.")
+    s21 = [m for m in inventory if m.make == "AntMiner" and m.firmware == "Stock" and m.model == "Antminer S21"]
+    assert s21, "the fleet has no stock S21 in this range"
+    image = tmp_path / "Antminer-S21-2099.bmu"
+    image.write_bytes(make_sim_image("2099-01-01", "AntMiner", ["Antminer S21"]))
+    control = FirmwareControl(source=str(image), make="AntMiner", models=["Antminer S21"], firmware="Stock",
+                              version="2099-01-01")
+    plan = _plan(fleet, inventory, control, canary=1, verify_timeout=20.0)
+    skipped = {m.ip: m.skip_reason for m in plan.miners if m.skip_reason}
+    assert set(skipped) == {str(m.ip) for m in inventory} - {str(m.ip) for m in s21}
+    braiins_s21 = [ip for ip in skipped if fleet.miners[ip].family == "braiins"
+                   and fleet.miners[ip].state.model.name == "Antminer S21"]
+    for ip in braiins_s21:  # the same hardware, another firmware: refused too
+        assert "Braiins OS" in (skipped[ip] or "")
+    rollouts = _rollouts(redis_url)
+    rollout_id = rollouts.create(plan)
+    final = rollouts.run(rollout_id, timeout=300)
+    ledger = rollouts.ledger.miners(rollout_id)
+    assert final.counts[MinerStep.VERIFIED] == len(s21), [ledger[str(m.ip)] for m in s21]
+    for miner in s21:
+        assert fleet.miners[str(miner.ip)].state.firmware_version == "2099-01-01"
+    for ip in skipped:
+        assert fleet.miners[ip].state.firmware_version != "2099-01-01"
+
+
+@pytest.mark.usefixtures("workers")
+def test_curtailment_spreads_the_load_change_over_time(redis_url: str, fleet: SimFleet) -> None:
+    targets = [ip for ip in fleet.miners if ip.startswith("127.98.1.")]
+    start = time.time()
+    down = _cli(redis_url, "curtail", "down", "--target", *[a for ip in targets for a in ("--target", ip)][1:],
+                "--over", "0.05", "--steps", "3", "--ports", str(fleet.ports))
+    assert down.returncode == 0, down.stderr
+    rollout_id = down.stderr.split("rollout ", 1)[1].split()[0]
+    ledger = _rollouts(redis_url).ledger.miners(rollout_id)
+    paused = [ip for ip, e in ledger.items() if e["state"] == MinerStep.VERIFIED]
+    assert paused and all(fleet.miners[ip].state.mining is False for ip in paused)
+    sent = sorted(float(ledger[ip]["sent_at"]) for ip in paused)
+    assert sent[-1] - sent[0] >= 2.0, "the miners were all paused at once"
+    assert sent[0] >= start
+    up = _cli(redis_url, "curtail", "up", "--target", *[a for ip in paused for a in ("--target", ip)][1:],
+              "--over", "0", "--steps", "1", "--ports", str(fleet.ports))
+    assert up.returncode == 0, up.stderr
+    assert all(fleet.miners[ip].state.mining is True for ip in paused)

@@ -88,7 +88,7 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
             await run.advance(state, MinerStep.SKIPPED, detail=f"{miner.make} {miner.model} ({miner.firmware}) "
                                                                  f"cannot do {control.describe()}")
             return
-        incompatible = control.check_compatible(miner.make, miner.model)
+        incompatible = control.check_compatible(miner.make, miner.model, miner.firmware)
         if incompatible:
             await run.advance(state, MinerStep.SKIPPED, detail=incompatible)
             return
