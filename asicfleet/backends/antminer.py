@@ -14,8 +14,9 @@ hash rate target or power scaling: those controls stay unsupported.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -284,6 +285,7 @@ class AntminerStock(Backend):
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
         super().__init__(ip, device, session)
         self._digest: dict[tuple[str, str], httpx.DigestAuth] = {}
+        self._challenge_known = False  # a CGI call has succeeded: the digest auth holds a challenge
 
     # ----- identification ---------------------------------------------------------------------
     @classmethod
@@ -333,6 +335,21 @@ class AntminerStock(Backend):
         return out
 
     # ----- sending ----------------------------------------------------------------------------
+    async def send_many(self, commands: Collection[str]) -> dict[str, Any]:
+        """The first CGI call learns the digest challenge alone; sent together, every one of them would
+        first be answered 401. The RPC commands go meanwhile."""
+        web = [c for c in commands if c.startswith("web:")]
+        if len(web) < 2 or self._challenge_known:
+            return await super().send_many(commands)
+
+        async def web_calls() -> dict[str, Any]:
+            first = await super(AntminerStock, self).send_many(web[:1])
+            return first | await super(AntminerStock, self).send_many(web[1:])
+
+        rest = [c for c in commands if c not in web]
+        web_replies, rest_replies = await asyncio.gather(web_calls(), super().send_many(rest))
+        return web_replies | rest_replies
+
     async def send(self, command: str) -> Any:
         if command.startswith("web:"):
             reply = await self.web("GET", command[4:])
@@ -354,6 +371,7 @@ class AntminerStock(Backend):
             reply = await self.http(method, path, auth=self._auth(creds), **kwargs)
             if reply.status == 401:
                 raise AuthenticationError(f"{self.ip}: {path} refused the login for {creds.username!r}")
+            self._challenge_known = True
             if reply.status != 200:
                 raise MinerAPIError(f"{self.ip}: {method} {path} answered HTTP {reply.status}")
             return reply

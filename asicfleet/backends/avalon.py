@@ -96,8 +96,23 @@ def expand_stats_reply(reply: Mapping[str, Any]) -> dict[str, Any]:
     return expanded
 
 
+_PARSED: dict[int, tuple[Mapping[str, Any], AvalonStats]] = {}
+
+
 class AvalonStats:
     """The device figures of one stats reply, whichever layout the firmware uses."""
+
+    @classmethod
+    def of(cls, reply: Mapping[str, Any]) -> AvalonStats:
+        """The parse of `reply`, made once however many fields read it (it costs ~0.5 ms)."""
+        hit = _PARSED.get(id(reply))
+        if hit is not None and hit[0] is reply:
+            return hit[1]
+        stats = cls(reply)
+        if len(_PARSED) >= 256:
+            _PARSED.clear()
+        _PARSED[id(reply)] = (reply, stats)  # holding the reply keeps its id from being reused
+        return stats
 
     def __init__(self, reply: Mapping[str, Any]) -> None:
         expanded = expand_stats_reply(reply)
@@ -204,11 +219,11 @@ def parse_summary_hashrate(summary: Mapping[str, Any]) -> HashRate | None:
 
 
 def parse_expected_hashrate(reply: Mapping[str, Any]) -> HashRate | None:
-    return hashrate_from(AvalonStats(reply).number("GHSmm"), "GH/s")
+    return hashrate_from(AvalonStats.of(reply).number("GHSmm"), "GH/s")
 
 
 def parse_hashboards(reply: Mapping[str, Any]) -> list[BoardData]:
-    stats = AvalonStats(reply)
+    stats = AvalonStats.of(reply)
     boards = []
     for index in range(stats.board_count()):
         rate = hashrate_from(stats.per_board("MGHS", index), "GH/s")
@@ -251,7 +266,7 @@ def parse_hashboards(reply: Mapping[str, Any]) -> list[BoardData]:
 
 
 def parse_fans(reply: Mapping[str, Any]) -> list[FanData]:
-    stats = AvalonStats(reply)
+    stats = AvalonStats.of(reply)
     numbered = sorted((int(m.group(1)), key) for key in stats.fields if (m := re.fullmatch(r"Fan(\d+)", key)))
     return [FanData(position=number - 1, rpm=stats.number(key)) for number, key in numbered]
 
@@ -262,7 +277,7 @@ def parse_wattage(reply: Mapping[str, Any]) -> float | None:
     PS is [error, ?, output V x100, output A, output W, set V x100, input W]: in the captures output
     V x A equals output W, and input W is output W over a plausible PSU efficiency (91-96 %).
     """
-    stats = AvalonStats(reply)
+    stats = AvalonStats.of(reply)
     wall = _positive(stats.number("WALLPOWER"))
     if wall is not None:
         return wall
@@ -276,11 +291,11 @@ def parse_wattage(reply: Mapping[str, Any]) -> float | None:
 
 def parse_wattage_limit(reply: Mapping[str, Any]) -> float | None:
     """`MPO`: the power the PSU may deliver (the limit `worklevel` sets)."""
-    return _positive(AvalonStats(reply).number("MPO"))
+    return _positive(AvalonStats.of(reply).number("MPO"))
 
 
 def parse_is_mining(reply: Mapping[str, Any]) -> bool | None:
-    stats = AvalonStats(reply)
+    stats = AvalonStats.of(reply)
     status = stats.fields.get("SYSTEMSTATU")
     if isinstance(status, str):
         if "In Work" in status:
@@ -292,12 +307,12 @@ def parse_is_mining(reply: Mapping[str, Any]) -> bool | None:
 
 
 def parse_light(reply: Mapping[str, Any]) -> bool | None:
-    led = AvalonStats(reply).number("Led")
+    led = AvalonStats.of(reply).number("Led")
     return None if led is None else led != 0
 
 
 def parse_tuning_target(reply: Mapping[str, Any]) -> TuningTarget | None:
-    mode = AvalonStats(reply).number("WORKMODE")
+    mode = AvalonStats.of(reply).number("WORKMODE")
     if mode is None:
         return None
     return TuningTarget(target_mode=_WORK_MODES.get(int(mode), str(int(mode))))
@@ -305,7 +320,7 @@ def parse_tuning_target(reply: Mapping[str, Any]) -> TuningTarget | None:
 
 def parse_messages(reply: Mapping[str, Any]) -> list[MinerMessage]:
     """Non-zero error codes: `ECMM` (controller) and `ECHU` (one per hash board)."""
-    stats = AvalonStats(reply)
+    stats = AvalonStats.of(reply)
     messages = []
     controller = stats.number("ECMM")
     if controller:

@@ -55,8 +55,10 @@ class HttpClient:
                 verify=False,
                 follow_redirects=False,
                 timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+                # few idle connections: a miner's reads reuse one, and httpx walks its whole pool on
+                # every request, so hundreds of idle ones (one per miner read) cost more than reconnecting
                 limits=httpx.Limits(max_connections=self.max_connections,
-                                    max_keepalive_connections=min(self.max_connections, 200),
+                                    max_keepalive_connections=min(self.max_connections, 32),
                                     keepalive_expiry=5.0),
                 trust_env=False,
             )

@@ -25,7 +25,8 @@ _CHUNK = 65536
 async def open_tcp(ip: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Opens a TCP connection, mapping every failure to MinerConnectionError/MinerTimeoutError."""
     try:
-        return await asyncio.wait_for(asyncio.open_connection(ip, port, limit=_CHUNK), timeout)
+        async with asyncio.timeout(timeout):  # no extra task per connect, unlike wait_for on 3.11
+            return await asyncio.open_connection(ip, port, limit=_CHUNK)
     except TimeoutError:
         raise MinerTimeoutError(f"connect to {ip}:{port} timed out after {timeout:g}s") from None
     except OSError as exc:
