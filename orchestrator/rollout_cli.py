@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -121,7 +122,8 @@ def _short(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def _follow(rollouts: Rollouts, rollout_id: str, resume: bool) -> RolloutProgress:
+@contextmanager
+def _progress_bar(rollout_id: str) -> Iterator[Callable[[RolloutProgress], None]]:
     bar = Progress(TextColumn(f"[bold]{rollout_id}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("miners · batch {task.fields[batch]} · {task.fields[counts]}"), TimeElapsedColumn(),
                    console=stderr)
@@ -133,7 +135,23 @@ def _follow(rollouts: Rollouts, rollout_id: str, resume: bool) -> RolloutProgres
             bar.update(task, total=p.total, completed=p.finished, counts=counts,
                        batch=f"{p.batches_done}/{p.batches_total}")
 
+        yield update
+
+
+def _follow(rollouts: Rollouts, rollout_id: str, resume: bool) -> RolloutProgress:
+    with _progress_bar(rollout_id) as update:
         return (rollouts.resume if resume else rollouts.run)(rollout_id, update)
+
+
+def _watch(rollouts: Rollouts, rollout_id: str) -> RolloutProgress:
+    """Follows a rollout another process drives, until it is no longer running."""
+    with _progress_bar(rollout_id) as update:
+        while True:
+            progress = rollouts.progress(rollout_id)
+            update(progress)
+            if progress.status is not RolloutStatus.RUNNING:
+                return progress
+            time.sleep(0.5)
 
 
 def _ledger_table(rollouts: Rollouts, rollout_id: str) -> Table:
@@ -329,13 +347,17 @@ def register(app: typer.Typer) -> None:
                     local_workers, ports, None)
 
     @rollout_app.command("status")
-    def status(rollout_id: str) -> None:
-        """Show a rollout's ledger and counts (live: run again to refresh)."""
+    def status(rollout_id: str,
+               follow: Annotated[bool, typer.Option(help="a live progress bar while the rollout runs")] = True,
+               ) -> None:
+        """Show a rollout's progress live while it runs, then its ledger and counts."""
         with _rollouts(0, None) as rollouts:
             try:
                 progress = rollouts.progress(rollout_id)
             except KeyError as exc:
                 raise _fail(str(exc.args[0])) from None
+            if follow and progress.status is RolloutStatus.RUNNING:
+                progress = _watch(rollouts, rollout_id)
             Console().print(_ledger_table(rollouts, rollout_id))
         counts = ", ".join(f"{n} {step}" for step, n in sorted(progress.counts.items()))
         stderr.print(f"{progress.status.value}: batch {progress.batches_done}/{progress.batches_total}; {counts}")

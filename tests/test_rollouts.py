@@ -54,7 +54,7 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[SimFleet]:
-    sim = SimFleet.generate(SUBNET, 150, ["antminer", "braiins", "whatsminer", "avalon", "bitaxe"], seed=4)
+    sim = SimFleet.generate(SUBNET, 300, ["antminer", "braiins", "whatsminer", "avalon", "bitaxe"], seed=4)
     with ThreadedFleet(sim) as served:
         yield served
 
@@ -128,7 +128,7 @@ def test_dry_run_shows_current_and_new_and_sends_nothing(redis_url: str, fleet: 
 
 @pytest.mark.usefixtures("workers")
 def test_pools_rollout_goes_on_past_a_few_failures_and_matches_the_simulator(redis_url: str, fleet: SimFleet) -> None:
-    inventory = _inventory(fleet, "127.98.1.")
+    inventory = _inventory(fleet, "127.98.1.") + _inventory(fleet, "127.98.2.")  # ~150 miners, 5 firmwares
     plan = _plan(fleet, inventory, control_from_file_content(POOLS))
     batches = plan.batches()
     assert len(batches) >= 3
