@@ -7,6 +7,8 @@ import io
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 
+from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
 from asicfleet.data import MinerData
@@ -48,24 +50,31 @@ def records_from(inventory: Iterable[MinerData], errors: dict[str, str]) -> list
     return sorted(records, key=lambda r: r.ip)
 
 
+_MIN_WIDTH = {"ip": 15, "hashrate_ths": 6, "wattage": 4, "efficiency": 4, "temp_avg": 4}  # an IP is never cut
+_NARROWEST = ("ip", "model", "firmware", "hashrate_ths", "wattage", "temp_avg")
 _NARROW = ("ip", "make", "model", "firmware", "hashrate_ths", "wattage", "efficiency", "temp_avg", "errors")
 
 
-def table(records: list[ScanRecord], title: str | None = None, width: int = 200) -> Table:
-    """The fleet as a table; below 160 columns of terminal only the essential columns are shown."""
+def table(records: list[ScanRecord], title: str | None = None, width: int = 200) -> RenderableType:
+    """The fleet as a table. Below 160 columns of terminal only the essential columns are shown, and
+    below 120 the errors follow the table as lines of their own."""
     found = sum(r.data is not None for r in records)
     failed = sum(r.error is not None for r in records)
-    keys = list(COLUMNS) if width >= 160 else list(_NARROW)
-    out = Table(title=title or f"{found} miners" + (f", {failed} hosts with errors" if failed else ""),
-                caption=f"{found} miners" + (f", {failed} hosts with errors" if failed else ""))
+    keys = list(COLUMNS) if width >= 160 else list(_NARROW) if width >= 120 else list(_NARROWEST)
+    # the summary sits under the table, where a long listing ends
+    out = Table(title=title, caption=f"{found} miners" + (f", {failed} hosts with errors" if failed else ""))
     for key in keys:
         out.add_column(COLUMNS[key], justify="right" if key in _NUMERIC else "left",
                        no_wrap=key != "errors", overflow="fold" if key == "errors" else "ellipsis",
-                       style="red" if key == "errors" else None, ratio=3 if key == "errors" else None)
+                       style="red" if key == "errors" else None, ratio=3 if key == "errors" else None,
+                       min_width=_MIN_WIDTH.get(key))
+    notes: list[str] = []
     for record in records:
         values = row(record)
         out.add_row(*(values[k] for k in keys))
-    return out
+        if "errors" not in keys and values["errors"]:
+            notes.append(f"[red]{values['ip']}[/]: {escape(values['errors'])}")
+    return Group(out, *notes) if notes else out
 
 
 def json_lines(records: list[ScanRecord]) -> str:
