@@ -16,7 +16,15 @@ class MinerError(AsicFleetError):
 
 
 class MinerConnectionError(MinerError):
-    """The miner could not be reached or closed the connection early."""
+    """The miner could not be reached or closed the connection early.
+
+    `nothing_listens` is true when the address refused the connection or is unreachable: no miner there,
+    as opposed to a host that accepted and then reset the connection.
+    """
+
+    def __init__(self, message: str, *, nothing_listens: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_listens = nothing_listens
 
 
 class MinerTimeoutError(MinerError):

@@ -219,18 +219,26 @@ def flags(entry: dict[str, Any]) -> list[str]:
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median discovery rate; the others' rates are kept for the spread."""
+    """One entry for a client: the run with the median discovery rate (its correctness figures), with
+    every rate and the peak RSS replaced by the median over the runs; the spread is kept in `runs`."""
     ok = [r for r in runs if r.get("discovery")]
     if not ok:
         return runs[-1]
     ok.sort(key=lambda r: r["discovery"]["addresses_per_s"])
-    chosen = dict(ok[len(ok) // 2])
+    chosen = json.loads(json.dumps(ok[len(ok) // 2]))  # a copy
     chosen["runs"] = [{"addresses_per_s": r["discovery"]["addresses_per_s"],
                        "miners_per_s": (r.get("collection") or {}).get("miners_per_s"),
-                       "peak_rss_mib": r.get("peak_rss_mib")} for r in runs if r.get("discovery")]
-    if len(ok) > 1:
-        chosen["collection_miners_per_s_median"] = statistics.median(
-            r["collection"]["miners_per_s"] for r in ok if r.get("collection"))
+                       "peak_rss_mib": r.get("peak_rss_mib"), "flags": flags(r)} for r in runs if r.get("discovery")]
+    chosen["discovery"]["addresses_per_s"] = statistics.median(r["discovery"]["addresses_per_s"] for r in ok)
+    chosen["discovery"]["seconds"] = statistics.median(r["discovery"]["seconds"] for r in ok)
+    chosen["peak_rss_mib"] = statistics.median(r["peak_rss_mib"] for r in ok)
+    collected = [r["collection"] for r in ok if r.get("collection")]
+    if collected and chosen.get("collection"):
+        chosen["collection"]["miners_per_s"] = statistics.median(c["miners_per_s"] for c in collected)
+        chosen["collection"]["seconds"] = statistics.median(c["seconds"] for c in collected)
+    bad = [f for r in chosen["runs"] for f in r["flags"]]
+    if bad and not flags(chosen):
+        chosen["other_runs_flags"] = sorted(set(bad))
     return chosen
 
 
@@ -245,6 +253,13 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return str(value)
+
+
+def spread(entry: dict[str, Any], key: str) -> str:
+    values = [r[key] for r in entry.get("runs", []) if r.get(key) is not None]
+    if len(values) < 2:
+        return "-"
+    return f"{min(values):,.0f}-{max(values):,.0f}"
 
 
 def table(entries: list[dict[str, Any]]) -> str:
@@ -262,6 +277,7 @@ def table(entries: list[dict[str, Any]]) -> str:
     row("version", lambda e: e.get("version") or "-")
     row("discovery s", lambda e: fmt(e["discovery"]["seconds"], 2))
     row("discovery addr/s", lambda e: fmt(e["discovery"]["addresses_per_s"], 0))
+    row("  range over runs", lambda e: spread(e, "addresses_per_s"))
     row("miners found", lambda e: f"{e['discovery']['found']}/{e['discovery']['expected']}")
     row("make ok", lambda e: str(e["discovery"]["make"].get("ok", 0)))
     row("model ok/var/alias", lambda e: "/".join(str(e["discovery"]["model"].get(k, 0))
@@ -273,6 +289,7 @@ def table(entries: list[dict[str, Any]]) -> str:
     row("disc. client CPU s", lambda e: fmt(e["discovery"]["client_cpu_seconds"], 1))
     row("collection s", lambda e: fmt(e["collection"]["seconds"], 2))
     row("collection miners/s", lambda e: fmt(e["collection"]["miners_per_s"], 0))
+    row("  range over runs", lambda e: spread(e, "miners_per_s"))
     row("coll. requests/miner", lambda e: fmt(e["collection"]["sim"]["requests_per_miner"], 1))
     row("coll. conns/miner", lambda e: fmt(e["collection"]["sim"]["connections_per_miner"], 1))
     row("coll. simulator CPU s", lambda e: fmt(e["collection"]["sim"]["sim_cpu_seconds"], 2))
@@ -284,7 +301,8 @@ def table(entries: list[dict[str, Any]]) -> str:
     row("reads with errors", lambda e: str(e["collection"]["errors_count"]))
     row("RSS after import MiB", lambda e: fmt(e["rss_after_import_mib"], 1))
     row("peak RSS MiB", lambda e: fmt(e["peak_rss_mib"], 1))
-    row("correct?", lambda e: "yes" if not flags(e) else "NO (see notes)")
+    row("correct?", lambda e: ("yes" if not flags(e) else "NO (see notes)")
+        + (" (not every run)" if e.get("other_runs_flags") else ""))
     headers = ["", *[label(e) for e in entries]]
     widths = [max(len(headers[0]), *(len(r[0]) for r in rows))]
     for i in range(len(entries)):
@@ -367,6 +385,8 @@ def notes(entries: list[dict[str, Any]]) -> str:
         name = label(e)
         for flag in flags(e):
             lines.append(f"  {name}: {flag}")
+        for flag in e.get("other_runs_flags", []):
+            lines.append(f"  {name}: in another run: {flag}")
         disc = e.get("discovery") or {}
         if disc.get("missing"):
             lines.append(f"  {name}: not found: {', '.join(disc['missing'][:8])}"
@@ -451,6 +471,8 @@ def main() -> None:
                       f"collection {fmt(coll.get('miners_per_s'), 0):>5} miners/s; "
                       f"peak RSS {fmt(judged.get('peak_rss_mib'), 1)} MiB"
                       + (f"; FAILED {judged['failed'][:200]}" if judged.get("failed") else ""), flush=True)
+    if args.json:  # the raw runs first, so a failure below loses nothing
+        args.json.with_suffix(".runs.json").write_text(json.dumps(runs, indent=1, default=str))
     entries = [median_run(runs[spec]) for spec in clients]
     ratio = ratios(entries)
     clients_only = [e for e in entries if not e["client"].startswith("bare")]

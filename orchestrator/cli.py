@@ -4,8 +4,11 @@ Flower, and the fleet simulator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import secrets
+import select
 import signal
 import sys
 import tempfile
@@ -40,11 +43,32 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def write_out(text: str) -> None:
+    """Writes all of `text` to stdout, even when something left the descriptor non-blocking (seen with
+    large JSON output into a slow pipe: a plain write lost the tail without an error)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        sys.stdout.write(text)  # not a real file (a test runner's capture)
+        return
+    sys.stdout.flush()
+    with contextlib.suppress(OSError):
+        os.set_blocking(fd, True)
+    view = memoryview(text.encode())
+    while view:
+        try:
+            view = view[os.write(fd, view[:65536]):]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+
+
 def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | None = None) -> None:
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.set_blocking(sys.stdout.fileno(), True)  # see write_out
     if as_json:
-        sys.stdout.write(render.json_lines(records))
+        write_out(render.json_lines(records))
     elif as_csv:
-        sys.stdout.write(render.csv_text(records))
+        write_out(render.csv_text(records))
     else:
         console = Console()
         console.print(render.table(records, title, width=console.width))

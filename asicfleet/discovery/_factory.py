@@ -13,6 +13,7 @@ from types import TracebackType
 from pydantic import SecretStr
 
 from asicfleet._errors import InvalidTargetError
+from asicfleet._limits import raise_fd_limit
 from asicfleet._miner import Miner
 from asicfleet._session import CredentialRule, Session
 from asicfleet.discovery._identify import Identified, identify
@@ -173,6 +174,7 @@ class MinerFactory:
         """Every target address with its outcome, as each finishes (not in address order)."""
         if len(self.targets) == 0:
             raise InvalidTargetError("nothing to scan: no targets were given")
+        raise_fd_limit()  # a thousand probes at once need more than the usual 1024 descriptors
         addresses = iter(self.targets)
         results: asyncio.Queue[Identified | None] = asyncio.Queue(maxsize=self.concurrent_limit * 2)
         workers = min(self.concurrent_limit, len(self.targets))

@@ -41,8 +41,10 @@ async def _probe(ip: str, session: Session, retries: int) -> Probe | None:
         except MinerTimeoutError:
             if attempt == retries:
                 return None  # silent: nothing there (or a firewall); not a miner we can reach
-        except MinerConnectionError:
-            return None  # refused: nothing listens
+        except MinerConnectionError as exc:
+            if exc.nothing_listens:
+                return None  # refused or unreachable: nothing listens
+            raise  # accepted, then reset: something is there and misbehaves
     probe = Probe(ip=ip)
 
     async def web() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from asicfleet._limits import raise_fd_limit
 from asicfleet.sim._core import (
     Fault,
     HttpRequest,
@@ -22,7 +23,7 @@ from asicfleet.sim._core import (
     rpc_error,
     rpc_status,
 )
-from asicfleet.sim._fleet import SimFleet, raise_fd_limit
+from asicfleet.sim._fleet import SimFleet
 
 
 def _all_families() -> dict[str, type[SimMiner]]:

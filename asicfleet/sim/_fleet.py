@@ -7,30 +7,19 @@ import contextlib
 import ipaddress
 import json
 import random
-import resource
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from asicfleet._limits import raise_fd_limit
 from asicfleet.hardware import lookup_model
 from asicfleet.sim._core import Fault, SimMiner
 from asicfleet.sim._servers import connection_handler, tls_context
 from asicfleet.transport import PortMap
 
 UNPRIVILEGED_OFFSET = 10000  # 80 -> 10080, 443 -> 10443 when binding below 1024 is not allowed
-
-
-def raise_fd_limit() -> int:
-    """Raises the soft open-files limit to the hard one (every simulated port is a socket)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            return target
-    return soft
 
 
 def _loopback_network(subnet: str) -> ipaddress.IPv4Network:

@@ -117,8 +117,12 @@ async def probe_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=64 * 1024)
     request = h11.Request(method="GET", target=path, headers=[("Host", host), ("User-Agent", "asicfleet"),
                                                               ("Accept", "*/*"), ("Connection", "close")])
-    writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
-    await writer.drain()
+    try:
+        writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
+        await writer.drain()
+    except (OSError, RuntimeError) as exc:  # uvloop raises RuntimeError on a transport the peer closed
+        raise MinerConnectionError(f"GET {path}: the connection closed before the request went out ({exc})") \
+            from None
     status = 0
     headers: dict[str, str] = {}
     body = bytearray()

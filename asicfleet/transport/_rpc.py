@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from asicfleet.transport._json import decode_json
 from asicfleet.transport._settings import TransportSettings
 
 RPC_PORT = 4028
+_NOTHING_THERE = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
 _CHUNK = 65536
 
 
@@ -30,7 +32,9 @@ async def open_tcp(ip: str, port: int, timeout: float) -> tuple[asyncio.StreamRe
     except TimeoutError:
         raise MinerTimeoutError(f"connect to {ip}:{port} timed out after {timeout:g}s") from None
     except OSError as exc:
-        raise MinerConnectionError(f"connect to {ip}:{port} failed: {exc.strerror or exc}") from None
+        absent = isinstance(exc, ConnectionRefusedError) or exc.errno in _NOTHING_THERE
+        raise MinerConnectionError(f"connect to {ip}:{port} failed: {exc.strerror or exc}",
+                                   nothing_listens=absent) from None
 
 
 async def close_quietly(writer: asyncio.StreamWriter) -> None:
@@ -76,8 +80,8 @@ async def rpc_raw(ip: str, command: str, parameter: str | int | None = None, *,
         return await asyncio.wait_for(read_capped(reader, settings.max_reply_bytes), settings.read_timeout)
     except TimeoutError:
         raise MinerTimeoutError(f"{command}: no complete reply within {settings.read_timeout:g}s") from None
-    except OSError as exc:
-        raise MinerConnectionError(f"{command}: {exc.strerror or exc}") from None
+    except (OSError, RuntimeError) as exc:  # uvloop raises RuntimeError on a transport the peer closed
+        raise MinerConnectionError(f"{command}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
         await close_quietly(writer)
 
