@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asicfleet import Miner, MinerConnectionError, UnsupportedControlError
 from asicfleet.backends import DataField
-from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.config import FanConfig, PoolGroup, ScalingConfig, TuningConfig
 from asicfleet.data import MinerData
 
 _TEMPLATE_FIELDS = ("mac", "ip", "hostname", "serial")
@@ -156,71 +156,59 @@ class PoolsControl(BaseControl):
         return None
 
 
-class FanControl(BaseControl):
-    kind: Literal["fan"] = "fan"
-    config: FanConfig
-    capability: ClassVar[str] = "supports_fan_config"
+class _ConfigControl(BaseControl):
+    """A control that writes one config model through a `get_*_config`/`set_*_config` pair."""
+
+    config: BaseModel
+    setting: ClassVar[str]  # "fan" -> Miner.get_fan_config / set_fan_config
     reversible: ClassVar[bool] = True
 
+    @property
+    def capability(self) -> str:  # type: ignore[override]
+        return f"supports_{self.setting}_config"
+
     async def read_current(self, miner: Miner) -> Any:
-        return (await miner.get_fan_config()).model_dump(mode="json")
+        current: BaseModel = await getattr(miner, f"get_{self.setting}_config")()
+        return current.model_dump(mode="json")
+
+    def describe(self) -> str:
+        return f"{self.setting} {self.config.model_dump_json(exclude_none=True)}"
+
+    def matches(self, current: Any) -> bool:
+        return bool(type(self.config).model_validate(current) == self.config)
+
+    def restore(self, previous: Any) -> BaseControl | None:
+        return type(self)(config=type(self.config).model_validate(previous)) if previous else None
+
+    async def apply(self, miner: Miner) -> str | None:
+        await getattr(miner, f"set_{self.setting}_config")(self.config)
+        return None
+
+
+class FanControl(_ConfigControl):
+    kind: Literal["fan"] = "fan"
+    config: FanConfig
+    setting: ClassVar[str] = "fan"
 
     def describe(self) -> str:
         return f"fan {self.config.mode}" + (f" {self.config.fan_speed} %" if self.config.fan_speed is not None else "")
 
     def matches(self, current: Any) -> bool:
+        # firmwares report an auto mode without the target temperature they were given
         return bool(current.get("mode") == self.config.mode and (
             self.config.mode == "auto" or current.get("fan_speed") == self.config.fan_speed))
 
-    def restore(self, previous: Any) -> FanControl | None:
-        return FanControl(config=FanConfig.model_validate(previous)) if previous else None
 
-    async def apply(self, miner: Miner) -> str | None:
-        await miner.set_fan_config(self.config)
-        return None
-
-
-class TuningControl(BaseControl):
+class TuningControl(_ConfigControl):
     kind: Literal["tuning"] = "tuning"
     config: TuningConfig
-    capability: ClassVar[str] = "supports_tuning_config"
-    reversible: ClassVar[bool] = True
-
-    async def read_current(self, miner: Miner) -> Any:
-        return (await miner.get_tuning_config()).model_dump(mode="json")
-
-    def describe(self) -> str:
-        return self.config.model_dump_json(exclude_none=True)
-
-    def matches(self, current: Any) -> bool:
-        return bool(TuningConfig.model_validate(current) == self.config)
-
-    def restore(self, previous: Any) -> TuningControl | None:
-        return TuningControl(config=TuningConfig.model_validate(previous)) if previous else None
-
-    async def apply(self, miner: Miner) -> str | None:
-        await miner.set_tuning_config(self.config)
-        return None
+    setting: ClassVar[str] = "tuning"
 
 
-class ScalingControl(BaseControl):
+class ScalingControl(_ConfigControl):
     kind: Literal["scaling"] = "scaling"
     config: ScalingConfig
-    capability: ClassVar[str] = "supports_scaling_config"
-    reversible: ClassVar[bool] = True
-
-    async def read_current(self, miner: Miner) -> Any:
-        return (await miner.get_scaling_config()).model_dump(mode="json")
-
-    def matches(self, current: Any) -> bool:
-        return bool(ScalingConfig.model_validate(current) == self.config)
-
-    def restore(self, previous: Any) -> ScalingControl | None:
-        return ScalingControl(config=ScalingConfig.model_validate(previous)) if previous else None
-
-    async def apply(self, miner: Miner) -> str | None:
-        await miner.set_scaling_config(self.config)
-        return None
+    setting: ClassVar[str] = "scaling"
 
 
 class PowerLimitControl(BaseControl):
@@ -487,4 +475,4 @@ def control_from_file_content(raw: Any) -> BaseControl:
     return parse_control(shapes[key](value))
 
 
-__all__ = ["Control", "Outcome", "Pool", "control_from_file_content", "parse_control", "template_values"]
+__all__ = ["BaseControl", "Control", "Outcome", "control_from_file_content", "parse_control", "template_values"]

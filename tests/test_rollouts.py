@@ -410,3 +410,27 @@ def test_curtailment_spreads_the_load_change_over_time(redis_url: str, fleet: Si
               "--over", "0", "--steps", "1", "--ports", str(fleet.ports))
     assert up.returncode == 0, up.stderr
     assert all(fleet.miners[ip].state.mining is True for ip in paused)
+
+
+@pytest.mark.usefixtures("workers")
+def test_fan_and_tuning_rollouts_verify_and_roll_back(redis_url: str, fleet: SimFleet) -> None:
+    inventory = [m for m in _inventory(fleet, "127.98.0.") if m.make == "AntMiner"]
+    rollouts = _rollouts(redis_url)
+    for raw in ({"fan": {"mode": "manual", "fan_speed": 80}}, {"tuning": {"target_mode": "low"}}):
+        control = control_from_file_content(raw)
+        plan = _plan(fleet, inventory, control, canary=0, verify_timeout=10.0)
+        takers = [m.ip for m in plan.miners if m.skip_reason is None]
+        assert takers, f"no miner can take {raw}"
+        rollout_id = rollouts.create(plan)
+        rollouts.run(rollout_id, timeout=300)
+        ledger = rollouts.ledger.miners(rollout_id)
+        changed = [ip for ip in takers if ledger[ip]["state"] == MinerStep.VERIFIED]
+        for ip in set(takers) - set(changed):
+            # Braiins OS tunes to watts or TH/s only: a named mode is refused when sent, and skipped
+            assert ledger[ip]["state"] == MinerStep.SKIPPED and fleet.miners[ip].family == "braiins", ledger[ip]
+            assert "tuning" in raw and ledger[ip]["detail"]
+        assert changed and all(fleet.miners[ip].family == "antminer" or "fan" in raw for ip in changed)
+        back = rollouts.create(rollouts.rollback_plan(rollout_id))
+        assert rollouts.run(back, timeout=300).counts[MinerStep.VERIFIED] == len(changed)
+        restored = parse_control(json.loads(rollouts.ledger.miners(back)[changed[0]]["desired"]))
+        assert restored != control  # the rollback wrote the previous value, not the change again
