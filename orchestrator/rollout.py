@@ -48,6 +48,7 @@ class MinerStep(StrEnum):
     SKIPPED = "skipped"
 
 
+PER_BATCH_CONCURRENCY = 32  # miners one batch task works on at once
 TERMINAL = {MinerStep.VERIFIED, MinerStep.FAILED, MinerStep.UNVERIFIED, MinerStep.SKIPPED}
 
 
@@ -243,8 +244,10 @@ class Rollouts:
         self.ledger.redis.hset(batch_key(rollout_id, index), mapping={"state": "queued", "worker": ""})
         self.ledger.redis.hincrby(batch_key(rollout_id, index), "attempts", 1)
         options = DiscoveryOptions.model_validate_json(info["options"])
-        # each miner: identify, read, send, then read back until verified; miners run concurrently
-        soft = float(info["verify_timeout"]) + 4 * (options.identify_timeout + options.read_timeout) + 120
+        # each miner: identify, read, send, then read back until verified; a task runs PER_BATCH_CONCURRENCY
+        # miners at once, so a batch takes that many rounds at worst
+        rounds = math.ceil(len(ips) / PER_BATCH_CONCURRENCY)
+        soft = rounds * (float(info["verify_timeout"]) + 4 * (options.identify_timeout + options.read_timeout)) + 120
         self.app.send_task(APPLY_BATCH, queue=site_queue(info["site"] or None), soft_time_limit=soft,
                            time_limit=soft + 30,
                            kwargs={"rollout_id": rollout_id, "batch": index, "ips": ips, "site": info["site"] or None})

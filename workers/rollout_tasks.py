@@ -13,13 +13,19 @@ from celery import Task
 from asicfleet import Miner, MinerError, MinerFactory, UnsupportedControlError
 from orchestrator._loop import run_async
 from orchestrator.controls import BaseControl, Outcome, parse_control
-from orchestrator.rollout import MinerStep, batch_key, miner_key, rollout_events_key, rollout_key
+from orchestrator.rollout import (
+    PER_BATCH_CONCURRENCY,
+    MinerStep,
+    batch_key,
+    miner_key,
+    rollout_events_key,
+    rollout_key,
+)
 from orchestrator.sites import DiscoveryOptions
 from workers.app import APPLY_BATCH, app
 from workers.settings import FleetSettings, get_settings
 from workers.tasks import apply_credentials
 
-_PER_BATCH_CONCURRENCY = 32
 _VERIFY_POLL = 1.0  # seconds between read-backs while a change settles
 
 # Moves a miner to a new step only from the step the caller saw, so two runs never both send.
@@ -145,7 +151,7 @@ async def apply_batch_async(settings: FleetSettings, hostname: str, rollout_id: 
                    .with_read_timeout_secs(options.read_timeout)
                    .with_identification_timeout_secs(options.identify_timeout).with_port_map(options.ports))
         apply_credentials(factory, settings.secrets_file)
-        limit = asyncio.Semaphore(_PER_BATCH_CONCURRENCY)
+        limit = asyncio.Semaphore(PER_BATCH_CONCURRENCY)
 
         async def one(ip: str) -> None:
             async with limit:
