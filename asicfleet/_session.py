@@ -60,11 +60,10 @@ class CredentialStore:
 class Session:
     settings: TransportSettings = field(default_factory=TransportSettings)
     credentials: CredentialStore = field(default_factory=CredentialStore)
-    max_http_connections: int = 1000
     http: HttpClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = HttpClient(self.settings, max_connections=self.max_http_connections)
+        self.http = HttpClient(self.settings)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -169,3 +169,53 @@ def test_port_map_parsing() -> None:
     for bad in ("80", "80=x", "80=70000"):
         with pytest.raises(ValueError):
             PortMap.parse(bad)
+
+
+async def test_miner_transport_reuses_a_connection_and_retries_a_stale_one(server) -> None:  # type: ignore[no-untyped-def]
+    """Keep-alive: two requests share one connection; when the miner dropped the idle connection
+    meanwhile, the request goes again on a fresh one instead of failing."""
+    connections: list[int] = []
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        served = 0
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head:
+                return
+            served += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            if len(connections) == 1 and served == 2:
+                writer.close()  # the miner drops the connection after two requests
+                return
+
+    client = HttpClient(await server(keep_alive, 80))
+    for _ in range(3):
+        reply = await client.request("GET", HOST, "/")
+        assert (reply.status, reply.body) == (200, b"ok")
+    assert len(connections) == 2  # requests 1-2 on the first connection, 3 retried on a new one
+    await client.aclose()
+
+
+async def test_miner_transport_posts_bodies_and_speaks_tls() -> None:
+    from asicfleet.sim._servers import tls_context
+
+    seen: list[bytes] = []
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(
+            b"content-length")))
+        seen.append(await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone")
+        await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(echo, HOST, 0, ssl=tls_context())
+    port = srv.sockets[0].getsockname()[1]
+    client = HttpClient(TransportSettings(ports=PortMap({443: port}), read_timeout=2))
+    reply = await client.request("POST", HOST, "/api", port=443, tls=True, json={"pools": [1, 2]})
+    assert reply.status == 201 and reply.body == b"done" and seen == [b'{"pools":[1,2]}']
+    await client.aclose()
+    srv.close()

@@ -144,7 +144,7 @@ class MinerFactory:
     def session(self) -> Session:
         """The transport state the miners found by this factory share (one HTTP client)."""
         if self._session is None:
-            self._session = Session(settings=self.settings, max_http_connections=self.concurrent_limit)
+            self._session = Session(settings=self.settings)
             for rule in self._rules:
                 self._session.credentials.add(rule)
         return self._session

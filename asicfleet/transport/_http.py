@@ -20,6 +20,7 @@ from asicfleet._errors import (
     ResponseTooLargeError,
 )
 from asicfleet.transport._json import decode_json
+from asicfleet.transport._miner_transport import MinerTransport
 from asicfleet.transport._settings import TransportSettings
 
 
@@ -38,49 +39,31 @@ class HttpReply:
         return self.body.decode("utf-8", errors="replace")
 
 
-_SHARD_CONNECTIONS = 64  # connections per pool: httpcore walks its whole pool on every request
-
-
 @dataclass
 class HttpClient:
-    """The HTTP client a scan or a set of miner handles share: httpx pools, one per shard of addresses.
-
-    A miner always maps to the same pool (its connections are reused within a read); splitting the
-    connections over several small pools keeps httpcore's per-request walk over its pool short, which
-    at a thousand concurrent miners was most of the CPU a read cost.
-    """
+    """Owns the one `httpx.AsyncClient` a scan or a set of miner handles share (over MinerTransport)."""
 
     settings: TransportSettings
-    max_connections: int = 1000
-    _clients: list[httpx.AsyncClient] = field(default_factory=list, init=False, repr=False)
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
-    def _new_client(self, connections: int) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            verify=False,  # miners serve self-signed certificates
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
-            # few idle connections: a miner's reads reuse one; more idle ones only lengthen the walk
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=min(connections, 8),
-                                keepalive_expiry=5.0),
-            trust_env=False,
-        )
-
-    def _get(self, ip: str) -> httpx.AsyncClient:
+    def _get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        if not self._clients or self._loop is not loop or self._clients[0].is_closed:
-            # clients are bound to the loop they were first used on; asyncio.run() per call needs new ones
-            shards = max(1, -(-self.max_connections // _SHARD_CONNECTIONS))
-            per_shard = -(-self.max_connections // shards)
-            self._clients = [self._new_client(per_shard) for _ in range(shards)]
+        if self._client is None or self._loop is not loop or self._client.is_closed:
+            # a client is bound to the loop it was first used on; asyncio.run() per call needs a new one
+            self._client = httpx.AsyncClient(
+                transport=MinerTransport(self.settings.connect_timeout),
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+                trust_env=False,
+            )
             self._loop = loop
-        return self._clients[hash(ip) % len(self._clients)]
+        return self._client
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, []
-        for client in clients:
-            if not client.is_closed:
-                await client.aclose()
+        if self._client is not None and not self._client.is_closed:
+            await self._client.aclose()
+        self._client = None
 
     def url(self, ip: str, port: int, path: str, *, tls: bool = False) -> str:
         scheme = "https" if tls else "http"
@@ -95,7 +78,7 @@ class HttpClient:
         seconds (default: the read timeout), since a slow-dripping miner never trips a per-read timeout.
         A few firmware calls legitimately take long (a config write that restarts the miner)."""
         url = self.url(ip, port, path, tls=tls)
-        client = self._get(ip)
+        client = self._get()
         limit = self.settings.max_reply_bytes
         deadline = timeout if timeout is not None else self.settings.read_timeout
         per_read = httpx.Timeout(deadline, connect=self.settings.connect_timeout)

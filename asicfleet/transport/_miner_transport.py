@@ -1,0 +1,181 @@
+"""An httpx transport for miners: HTTP/1.1 with h11 straight on asyncio streams.
+
+httpx's default transport goes through httpcore and anyio, whose per-request bookkeeping (cancel
+scopes, task look-ups, a walk over the whole connection pool) cost more CPU than the miner's reply at a
+thousand miners at once. Miners need little of it: plain HTTP/1.1, sometimes TLS with a self-signed
+certificate, a few requests per read. This transport keeps httpx's client (auth flows, digest, request
+building) and does the wire part itself, keeping at most one idle connection per miner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import h11
+import httpx
+
+_READ = 65536
+
+
+_TLS: ssl.SSLContext | None = None
+
+
+def miner_tls_context() -> ssl.SSLContext:
+    """Miners serve self-signed certificates: encrypt, but do not verify (so no CA bundle is loaded)."""
+    global _TLS
+    if _TLS is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _TLS = context
+    return _TLS
+
+
+@dataclass
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    h11: h11.Connection
+    idle_since: float = 0.0
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    def __init__(self, transport: MinerTransport, key: tuple[str, str, int], conn: _Connection,
+                 first: bytes) -> None:
+        self._transport = transport
+        self._key = key
+        self._conn = conn
+        self._first = first
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._first:
+            yield self._first
+        while not self._done:
+            event = await _next_event(self._conn)
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                self._done = True
+
+    async def aclose(self) -> None:
+        self._transport._release(self._key, self._conn, reusable=self._done)
+
+
+class MinerTransport(httpx.AsyncBaseTransport):
+    def __init__(self, connect_timeout: float, *, keepalive_expiry: float = 5.0, max_idle: int = 256) -> None:
+        self._connect_timeout = connect_timeout
+        self._keepalive_expiry = keepalive_expiry
+        self._max_idle = max_idle
+        self._idle: dict[tuple[str, str, int], _Connection] = {}
+        self._tls = miner_tls_context()
+
+    async def _open(self, key: tuple[str, str, int]) -> _Connection:
+        scheme, host, port = key
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=self._tls if scheme == "https" else None, limit=_READ)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"connect to {host}:{port} failed: {exc}") from None
+        return _Connection(reader, writer, h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024))
+
+    def _take_idle(self, key: tuple[str, str, int]) -> _Connection | None:
+        conn = self._idle.pop(key, None)
+        if conn is None:
+            return None
+        if time.monotonic() - conn.idle_since > self._keepalive_expiry or conn.reader.at_eof():
+            conn.close()
+            return None
+        return conn
+
+    def _release(self, key: tuple[str, str, int], conn: _Connection, *, reusable: bool) -> None:
+        state = conn.h11
+        if reusable and state.our_state is h11.DONE and state.their_state is h11.DONE \
+                and key not in self._idle and len(self._idle) < self._max_idle:
+            state.start_next_cycle()
+            conn.idle_since = time.monotonic()
+            self._idle[key] = conn
+        else:
+            conn.close()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        body = await request.aread()
+        conn = self._take_idle(key)
+        reused = conn is not None
+        if conn is None:
+            conn = await self._open(key)
+        try:
+            return await self._exchange(key, conn, request, body)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            conn.close()
+            if not reused:
+                raise
+        # the miner closed the kept-alive connection meanwhile: once more on a fresh one
+        conn = await self._open(key)
+        try:
+            return await self._exchange(key, conn, request, body)
+        except BaseException:
+            conn.close()
+            raise
+
+    async def _exchange(self, key: tuple[str, str, int], conn: _Connection, request: httpx.Request,
+                        body: bytes) -> httpx.Response:
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() not in (b"content-length",
+                                                                              b"transfer-encoding")]
+        headers.append((b"Content-Length", str(len(body)).encode()))
+        try:
+            data = conn.h11.send(h11.Request(method=request.method.encode(), target=url_target(request.url),
+                                             headers=headers))
+            data += conn.h11.send(h11.Data(data=body)) if body else b""
+            data += conn.h11.send(h11.EndOfMessage())
+            conn.writer.write(data)
+            await conn.writer.drain()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: uvloop, on a transport the peer closed
+            raise httpx.WriteError(str(exc)) from None
+        while True:
+            event = await _next_event(conn)
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                stream = _ResponseStream(self, key, conn, b"")
+                return httpx.Response(event.status_code, headers=event.headers, stream=stream,
+                                      extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason})
+            if isinstance(event, h11.ConnectionClosed):
+                raise httpx.RemoteProtocolError("the miner closed the connection without a reply")
+            raise httpx.RemoteProtocolError(f"unexpected HTTP event before the reply: {event!r}")
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, {}
+        for conn in idle.values():
+            conn.close()
+
+
+async def _next_event(conn: _Connection) -> object:
+    """The next h11 event, reading from the socket as needed; errors in httpx's terms."""
+    while True:
+        try:
+            event = conn.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await conn.reader.read(_READ)
+            conn.h11.receive_data(data)
+        except h11.RemoteProtocolError as exc:  # a truncated or malformed reply
+            raise httpx.RemoteProtocolError(str(exc)) from None
+        except OSError as exc:
+            raise httpx.ReadError(str(exc)) from None
+
+
+def url_target(url: httpx.URL) -> bytes:
+    return url.raw_path or b"/"
