@@ -32,12 +32,15 @@ class Identified:
     error: str | None = None
 
 
-async def _probe(ip: str, session: Session, retries: int) -> Probe | None:
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _connect(ip: str, session: Session, retries: int) -> Connection | None:
+    """The one connection attempt an address costs (bounded by the connect timeout); None: nobody there."""
     settings = session.settings
     for attempt in range(retries + 1):
         try:
-            reader, writer = await open_tcp(ip, settings.ports(WEB_PORT), settings.connect_timeout)
-            break
+            return await open_tcp(ip, settings.ports(WEB_PORT), settings.connect_timeout)
         except MinerTimeoutError:
             if attempt == retries:
                 return None  # silent: nothing there (or a firewall); not a miner we can reach
@@ -45,6 +48,12 @@ async def _probe(ip: str, session: Session, retries: int) -> Probe | None:
             if exc.nothing_listens:
                 return None  # refused or unreachable: nothing listens
             raise  # accepted, then reset: something is there and misbehaves
+    return None
+
+
+async def _probe(ip: str, session: Session, connection: Connection) -> Probe:
+    settings = session.settings
+    reader, writer = connection
     probe = Probe(ip=ip)
 
     async def web() -> None:
@@ -67,12 +76,17 @@ async def _probe(ip: str, session: Session, retries: int) -> Probe | None:
 
 
 async def identify(ip: str, session: Session, *, timeout: float, retries: int = 0) -> Identified:
-    """Identifies the miner at `ip` within `timeout` seconds; never raises for a misbehaving host."""
+    """Identifies the miner at `ip`: connecting is bounded by the connect timeout, and everything after
+    it by `timeout` seconds; never raises for a misbehaving host."""
+    try:
+        connection = await _connect(ip, session, retries)
+    except MinerError as exc:
+        return Identified(ip, error=f"identification failed: {exc}")
+    if connection is None:
+        return Identified(ip)  # the common case in a scan: no timer beyond the connect's own
     try:
         async with asyncio.timeout(timeout):
-            probe = await _probe(ip, session, retries)
-            if probe is None:
-                return Identified(ip)
+            probe = await _probe(ip, session, connection)
             for backend in BACKENDS:
                 if backend.matches(probe):
                     device = await backend.identify(probe, session)

@@ -19,6 +19,7 @@ import h11
 import httpx
 
 _READ = 65536
+_IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
 
 _TLS: ssl.SSLContext | None = None
@@ -120,8 +121,8 @@ class MinerTransport(httpx.AsyncBaseTransport):
             return await self._exchange(key, conn, request, body)
         except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
             conn.close()
-            if not reused:
-                raise
+            if not reused or request.method not in _IDEMPOTENT:
+                raise  # a change (POST, PATCH) is never sent twice, even when a stale connection ate it
         # the miner closed the kept-alive connection meanwhile: once more on a fresh one
         conn = await self._open(key)
         try:
