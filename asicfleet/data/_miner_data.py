@@ -16,16 +16,20 @@ from asicfleet.data._hashrate import HashAlgorithm, HashRate
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class _WithDerived(_Model):
+    """A model with computed fields. They appear in dumps; reading a dump back must accept (and
+    recompute) them. Only these models pay for the check: a read builds hundreds of chip models."""
+
     @model_validator(mode="before")
     @classmethod
     def _drop_computed(cls, value: Any) -> Any:
-        """Derived fields appear in dumps; reading a dump back must accept (and recompute) them."""
-        if isinstance(value, dict) and cls.__pydantic_computed_fields__:
+        if isinstance(value, dict):
             return {k: v for k, v in value.items() if k not in cls.__pydantic_computed_fields__}
         return value
 
 
-class MinerHardware(_Model):
+class MinerHardware(_WithDerived):
     """The physical shape of a model: how many boards, chips per board and fans it has."""
 
     board_count: int | None = None
@@ -118,7 +122,7 @@ class TuningTarget(_Model):
     target_mode: str | None = None
 
 
-class MinerData(_Model):
+class MinerData(_WithDerived):
     """Everything one `get_data()` call read from a miner.
 
     A field is None when the firmware does not report it or the read failed; `errors` says which
