@@ -14,17 +14,16 @@ from asicfleet.data import (
     BoardData,
     DeviceInfo,
     FanData,
-    HashAlgorithm,
     HashRate,
     MinerData,
-    MinerHardware,
     MinerMessage,
     PoolGroupData,
     TuningTarget,
 )
+from asicfleet.data._miner_data import DeviceIdentity
 
 
-class Miner:
+class Miner(DeviceIdentity):
     """One identified miner. Identity is known at construction; everything else is read on demand."""
 
     def __init__(self, backend: Backend) -> None:
@@ -46,26 +45,6 @@ class Miner:
     @property
     def device_info(self) -> DeviceInfo:
         return self._backend.device
-
-    @property
-    def make(self) -> str:
-        return self.device_info.make
-
-    @property
-    def model(self) -> str:
-        return self.device_info.model
-
-    @property
-    def firmware(self) -> str:
-        return self.device_info.firmware
-
-    @property
-    def algo(self) -> HashAlgorithm:
-        return self.device_info.algo
-
-    @property
-    def hardware(self) -> MinerHardware:
-        return self.device_info.hardware
 
     # ----- telemetry --------------------------------------------------------------------------
     async def get_data(self, exclude: list[DataField] | None = None, *,

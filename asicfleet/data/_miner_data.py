@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 from enum import StrEnum
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -122,7 +122,35 @@ class TuningTarget(_Model):
     target_mode: str | None = None
 
 
-class MinerData(_WithDerived):
+class DeviceIdentity:
+    """`make`, `model`, `firmware`, `algo`, `hardware` of anything that has a `device_info`."""
+
+    if TYPE_CHECKING:
+        @property
+        def device_info(self) -> DeviceInfo: ...
+
+    @property
+    def make(self) -> str:
+        return self.device_info.make
+
+    @property
+    def model(self) -> str:
+        return self.device_info.model
+
+    @property
+    def firmware(self) -> str:
+        return self.device_info.firmware
+
+    @property
+    def algo(self) -> HashAlgorithm:
+        return self.device_info.algo
+
+    @property
+    def hardware(self) -> MinerHardware:
+        return self.device_info.hardware
+
+
+class MinerData(DeviceIdentity, _WithDerived):
     """Everything one `get_data()` call read from a miner.
 
     A field is None when the firmware does not report it or the read failed; `errors` says which
@@ -153,26 +181,6 @@ class MinerData(_WithDerived):
     light_flashing: bool | None = Field(default=None, description="fault/locate light on")
     tuning_target: TuningTarget | None = None
     errors: list[str] = Field(default_factory=list, description="reads that failed, as 'command: reason'")
-
-    @property
-    def make(self) -> str:
-        return self.device_info.make
-
-    @property
-    def model(self) -> str:
-        return self.device_info.model
-
-    @property
-    def firmware(self) -> str:
-        return self.device_info.firmware
-
-    @property
-    def algo(self) -> HashAlgorithm:
-        return self.device_info.algo
-
-    @property
-    def hardware(self) -> MinerHardware:
-        return self.device_info.hardware
 
     @computed_field  # type: ignore[prop-decorator]
     @property
