@@ -312,18 +312,20 @@ def test_flower_requires_basic_auth_and_shows_chunk_tasks(redis_url: str, fleet:
         assert anonymous.status_code == 401
         assert httpx.get(f"{url}/api/workers", auth=("ops", "wrong"), timeout=5).status_code == 401
         orchestrator = Orchestrator(_settings(redis_url))
-        scan_id = orchestrator.start_scan(["127.78.4.0/24"], site="flowertest", options=_options(fleet))
-        orchestrator.watch(scan_id, timeout=120)
-        deadline = time.monotonic() + 30
-        while True:
-            tasks = httpx.get(f"{url}/api/tasks", auth=("ops", "s3cret-flower"), timeout=5)
-            assert tasks.status_code == 200
-            shown = [t for t in tasks.json().values() if t.get("name") == "asicfleet.scan_chunk"
-                     and scan_id in str(t.get("kwargs"))]
-            if shown:
-                break
-            assert time.monotonic() < deadline, "Flower never showed the chunk task"
-            time.sleep(0.5)
+        deadline = time.monotonic() + 90
+        shown: list[dict[str, object]] = []
+        while not shown:  # Flower sees only the task events sent after its event consumer subscribed
+            assert time.monotonic() < deadline, "Flower never showed a chunk task"
+            scan_id = orchestrator.start_scan(["127.78.4.0/24"], site="flowertest", options=_options(fleet))
+            orchestrator.watch(scan_id, timeout=120)
+            for _ in range(6):
+                tasks = httpx.get(f"{url}/api/tasks", auth=("ops", "s3cret-flower"), timeout=5)
+                assert tasks.status_code == 200
+                shown = [t for t in tasks.json().values() if t.get("name") == "asicfleet.scan_chunk"
+                         and scan_id in str(t.get("kwargs"))]
+                if shown:
+                    break
+                time.sleep(0.5)
         assert "127.78.4.0/24" in str(shown[0]["kwargs"]) and "flowertest" in str(shown[0]["kwargs"])
         assert "password" not in str(tasks.json()).lower()
     finally:
