@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import platform
 import re
 import resource
 import shutil
@@ -198,3 +199,18 @@ def env_for_children() -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONWARNINGS", "ignore")
     return env
+
+
+def print_total(elapsed: float) -> None:
+    print(f"total {elapsed:.0f}s, load average"
+          f" {os.getloadavg()[0]:.2f} (1 min; other work on this machine skews the figures)")
+
+
+def report_header(subnet: str, addresses: int, miners: int, concurrency: int) -> dict[str, Any]:
+    """What every benchmark's JSON starts with: when, on what machine, on which fleet."""
+    from datetime import UTC, datetime
+
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
+                        "load_average_at_end": os.getloadavg()},
+            "subnet": subnet, "addresses": addresses, "miners": miners, "concurrency": concurrency}

@@ -28,14 +28,12 @@ import argparse
 import ipaddress
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +51,8 @@ from bench._common import (
     judge_model,
     norm_make,
     port_map,
+    print_total,
+    report_header,
 )
 
 PEERS = ("pyasic", "pyasic_rs")
@@ -488,14 +488,11 @@ def main() -> None:
     if text:
         print("\nnotes:\n" + text)
     elapsed = time.monotonic() - started
-    print(f"\ntotal {elapsed:.0f}s, load average"
-          f" {os.getloadavg()[0]:.2f} (1 min; other work on this machine skews the figures)")
+    print()
+    print_total(elapsed)
     if args.json:
         report = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-                        "load_average_at_end": os.getloadavg()},
-            "subnet": args.subnet, "addresses": addresses, "miners": args.miners, "concurrency": args.concurrency,
+            **report_header(args.subnet, addresses, args.miners, args.concurrency),
             "connect_timeout": args.connect_timeout, "silent": args.silent, "repeat": args.repeat,
             "clients": entries, "ratios": ratio, "seconds": elapsed,
         }

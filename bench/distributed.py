@@ -22,17 +22,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import PYTHON, ROOT, SimProcess, check_subnet, env_for_children, host_count, port_map
+from bench._common import (
+    PYTHON,
+    ROOT,
+    SimProcess,
+    check_subnet,
+    env_for_children,
+    host_count,
+    port_map,
+    print_total,
+    report_header,
+)
 
 
 # ----- the in-process reference (run in a child process) ------------------------------------------
@@ -162,14 +170,10 @@ def main() -> None:
                           f"miners {result['miners']}/{len(inventory)}  errors {result['errors']}  "
                           f"failed chunks {result['chunks_failed']}{share}", flush=True)
     elapsed = time.monotonic() - started
-    print(f"total {elapsed:.0f}s, load average"
-          f" {os.getloadavg()[0]:.2f} (1 min; other work on this machine skews the figures)")
+    print_total(elapsed)
     if args.json:
         report = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-                        "load_average_at_end": os.getloadavg()},
-            "subnet": args.subnet, "addresses": addresses, "miners": args.miners, "concurrency": args.concurrency,
+            **report_header(args.subnet, addresses, args.miners, args.concurrency),
             "in_process": reference, "distributed": runs, "seconds": elapsed,
         }
         for run in runs:
