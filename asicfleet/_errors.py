@@ -11,6 +11,11 @@ class InvalidTargetError(AsicFleetError, ValueError):
     """A scan target (CIDR, range, octets, IP file) is malformed or not allowed."""
 
 
+class TooManyAddressesError(InvalidTargetError):
+    """The targets hold more addresses than this scan may probe (a typo such as /8 for /16, or a range
+    that belongs on the distributed path); the limit is raised explicitly."""
+
+
 class MinerError(AsicFleetError):
     """Talking to one miner failed."""
 
@@ -25,6 +30,11 @@ class MinerConnectionError(MinerError):
     def __init__(self, message: str, *, nothing_listens: bool = False) -> None:
         super().__init__(message)
         self.nothing_listens = nothing_listens
+
+
+class LocalResourceError(MinerError):
+    """This machine could not make the attempt (out of descriptors, buffers or local ports): says nothing
+    about the miner, so a scan retries the address later instead of reporting it."""
 
 
 class MinerTimeoutError(MinerError):

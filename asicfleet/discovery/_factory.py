@@ -5,20 +5,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from types import TracebackType
 
 from pydantic import SecretStr
 
-from asicfleet._errors import InvalidTargetError
+from asicfleet._errors import InvalidTargetError, TooManyAddressesError
 from asicfleet._limits import raise_fd_limit
 from asicfleet._miner import Miner
 from asicfleet._session import CredentialRule, Session
 from asicfleet.discovery._identify import Identified, identify
+from asicfleet.discovery._pace import AdaptiveLimit
 from asicfleet.discovery._targets import TargetSet, read_target_file
 from asicfleet.transport import PortMap, TransportSettings
+
+DEFAULT_MAX_ADDRESSES = 65_536  # a /16: more in one process is likely a typo, or work for --distributed
+_RETRY_CEILINGS = (256, 64, 16)  # in-flight ceilings of the rounds that ask undecided addresses again
+_RETRY_PAUSE = 0.5
+
+
+@dataclasses.dataclass
+class ScanSummary:
+    """What a finished scan knows about itself. `undecided`: addresses still spoiled by our own overload
+    after every retry round (reported with an error, never as absent); 0 unless the machine is starved."""
+
+    addresses: int
+    retried: int = 0
+    rounds: int = 0
+    undecided: int = 0
+    peak_in_flight: int = 0
+    lowest_in_flight: int = 0
+    worst_stall: float = 0.0
 
 
 class MinerFactory:
@@ -31,6 +50,8 @@ class MinerFactory:
         self.concurrent_limit = 1000
         self.identification_timeout = 10.0
         self.connectivity_retries = 0
+        self.max_addresses = DEFAULT_MAX_ADDRESSES
+        self.last_scan: ScanSummary | None = None
         self.settings = TransportSettings()
         self._rules: list[CredentialRule] = []
         self._session: Session | None = None
@@ -95,6 +116,22 @@ class MinerFactory:
             raise ValueError("the concurrent limit must be at least 1")
         self.concurrent_limit = int(limit)
         return self
+
+    def with_max_addresses(self, limit: int) -> MinerFactory:
+        """How many addresses one scan may probe (default a /16); a larger target set is refused unscanned."""
+        if limit < 1:
+            raise ValueError("the address limit must be at least 1")
+        self.max_addresses = int(limit)
+        return self
+
+    def check_size(self) -> None:
+        """Refuses, before anything is sent, a target set larger than `max_addresses`."""
+        count = len(self.targets)
+        if count > self.max_addresses:
+            raise TooManyAddressesError(
+                f"{count:,} addresses is more than this scan's limit of {self.max_addresses:,}: check the "
+                "range (a /8 for a /16?), raise the limit (with_max_addresses / --max-addresses N), or "
+                "spread it over workers (--distributed)")
 
     def with_connectivity_timeout_secs(self, timeout_secs: float) -> MinerFactory:
         if timeout_secs <= 0:
@@ -170,38 +207,92 @@ class MinerFactory:
         address = IPv4Address(str(ip).strip())
         return (await self.identify(address)).miner
 
-    async def scan_results(self) -> AsyncIterator[Identified]:
-        """Every target address with its outcome, as each finishes (not in address order)."""
+    async def scan_results(self, *, limit: AdaptiveLimit | None = None) -> AsyncIterator[Identified]:
+        """Every target address with its outcome, as each finishes (not in address order).
+
+        In-flight probes follow what the event loop can serve, up to the concurrent limit; an address
+        whose outcome our own overload spoiled is asked again, more gently, before it is reported (see
+        `last_scan` for the counts). `limit` lets a caller share the in-flight budget with its own work.
+        """
         if len(self.targets) == 0:
             raise InvalidTargetError("nothing to scan: no targets were given")
+        self.check_size()
         raise_fd_limit()  # a thousand probes at once need more than the usual 1024 descriptors
-        addresses = iter(self.targets)
-        results: asyncio.Queue[Identified | None] = asyncio.Queue(maxsize=self.concurrent_limit * 2)
-        workers = min(self.concurrent_limit, len(self.targets))
-
-        async def worker() -> None:
-            try:
-                for address in addresses:  # a shared iterator: each address taken once
-                    await results.put(await self.identify(address))
-            finally:
-                await results.put(None)
-
-        tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+        own_limit = limit is None
+        pace = limit if limit is not None else AdaptiveLimit(self.concurrent_limit)
+        summary = ScanSummary(addresses=len(self.targets))
+        self.last_scan = summary
+        results: asyncio.Queue[Identified | None] = asyncio.Queue(maxsize=1024)
         try:
-            finished = 0
-            while finished < workers:
-                item = await results.get()
-                if item is None:
-                    finished += 1
+            pending: list[IPv4Address] = []
+            async for result in self._probe_all(iter(self.targets), pace, results):
+                if result.undecided:
+                    pending.append(IPv4Address(result.ip))
                 else:
-                    yield item
-            for task in tasks:
-                task.result()  # surfaces a bug in a worker instead of hiding it
+                    yield result
+            summary.retried = len(pending)
+            for gentler in _RETRY_CEILINGS:
+                if not pending:
+                    break
+                summary.rounds += 1
+                pace.cap(gentler)
+                await asyncio.sleep(_RETRY_PAUSE)  # let the load that spoiled them drain
+                again, pending = pending, []
+                async for result in self._probe_all(iter(again), pace, results):
+                    if result.undecided and gentler != _RETRY_CEILINGS[-1]:
+                        pending.append(IPv4Address(result.ip))
+                    else:
+                        summary.undecided += result.undecided
+                        yield result
         finally:
-            for task in tasks:
+            summary.peak_in_flight, summary.lowest_in_flight = pace.peak, pace.lowest
+            summary.worst_stall = pace.monitor.worst
+            if own_limit:
+                pace.close()
+
+    async def _probe_all(self, addresses: Iterator[IPv4Address], pace: AdaptiveLimit,
+                         results: asyncio.Queue[Identified | None]) -> AsyncIterator[Identified]:
+        """Identifies each address under `pace`, yielding outcomes as they finish."""
+        running: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+
+        async def one(address: IPv4Address) -> None:
+            try:
+                result = await identify(str(address), self.session, timeout=self.identification_timeout,
+                                        retries=self.connectivity_retries, monitor=pace.monitor)
+                if result.undecided and result.local:
+                    pace.overloaded()
+                await results.put(result)  # the slot is held until the outcome is handed on: bounded memory
+            except Exception as exc:
+                failures.append(exc)
+            finally:
+                pace.release()
+
+        async def dispatch() -> None:
+            try:
+                for address in addresses:
+                    await pace.acquire()
+                    task = asyncio.create_task(one(address))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                while running:
+                    await asyncio.wait(set(running))
+            except Exception as exc:
+                failures.append(exc)
+            await results.put(None)
+
+        dispatcher = asyncio.create_task(dispatch())
+        try:
+            while (result := await results.get()) is not None:
+                yield result
+            if failures:
+                raise failures[0]  # a bug in the scanner itself: never hidden as a quiet address
+        finally:
+            dispatcher.cancel()
+            for task in list(running):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(dispatcher, *running, return_exceptions=True)
 
     async def scan_stream_with_ip(self) -> AsyncIterator[tuple[IPv4Address, Miner | None]]:
         async for result in self.scan_results():

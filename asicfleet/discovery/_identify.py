@@ -12,10 +12,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from asicfleet._errors import MinerConnectionError, MinerError, MinerTimeoutError
+from asicfleet._errors import LocalResourceError, MinerConnectionError, MinerError, MinerTimeoutError
 from asicfleet._miner import Miner
 from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, Probe
+from asicfleet.discovery._pace import LoopMonitor
 from asicfleet.transport import close_quietly, open_tcp, probe_http, rpc_call
 
 log = logging.getLogger("asicfleet.discovery")
@@ -25,11 +26,17 @@ PROBE_RPC_COMMANDS = ("version",)
 
 @dataclass
 class Identified:
-    """The outcome for one address: a miner, nothing (no miner there), or the error that stopped us."""
+    """The outcome for one address: a miner, nothing (no miner there), or the error that stopped us.
+
+    `undecided` marks an outcome our own process spoiled (a deadline expired while the event loop was
+    stalled, or this machine ran out of descriptors or ports): the scan asks again before it reports one.
+    """
 
     ip: str
     miner: Miner | None = None
     error: str | None = None
+    undecided: bool = False
+    local: bool = False  # undecided because this machine ran out of descriptors or ports
 
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -51,57 +58,96 @@ async def _connect(ip: str, session: Session, retries: int) -> Connection | None
     return None
 
 
-async def _probe(ip: str, session: Session, connection: Connection) -> Probe:
+async def _probe(ip: str, session: Session, connection: Connection) -> tuple[Probe, bool]:
+    """The identification signals, and whether any of them ended in a timeout."""
     settings = session.settings
     reader, writer = connection
     probe = Probe(ip=ip)
+    timed_out = False
 
     async def web() -> None:
+        nonlocal timed_out
         try:
             probe.web = await asyncio.wait_for(probe_http(reader, writer, ip), settings.read_timeout)
+        except TimeoutError:
+            timed_out = True
+            raise
         finally:
             await close_quietly(writer)
 
     async def rpc(command: str) -> None:
+        nonlocal timed_out
         try:
             probe.rpc[command] = await rpc_call(ip, command, settings=settings)
+        except LocalResourceError:
+            raise
         except MinerError as exc:
+            timed_out = timed_out or isinstance(exc, MinerTimeoutError)
             probe.rpc[command] = exc
 
     results = await asyncio.gather(web(), *(rpc(c) for c in PROBE_RPC_COMMANDS), return_exceptions=True)
+    for result in results:
+        if isinstance(result, LocalResourceError):
+            raise result
     web_error = results[0]
     if isinstance(web_error, BaseException) and not isinstance(web_error, MinerError | TimeoutError | OSError):
         raise web_error
-    return probe
+    return probe, timed_out
 
 
-async def identify(ip: str, session: Session, *, timeout: float, retries: int = 0) -> Identified:
+async def identify(ip: str, session: Session, *, timeout: float, retries: int = 0,
+                   monitor: LoopMonitor | None = None) -> Identified:
     """Identifies the miner at `ip`: connecting is bounded by the connect timeout, and everything after
-    it by `timeout` seconds; never raises for a misbehaving host."""
+    it by `timeout` seconds; never raises for a misbehaving host.
+
+    With a `monitor`, a timeout during which the loop stalled for more than a tenth of the deadline that
+    expired is returned as undecided rather than as the host's fault.
+    """
     try:
         connection = await _connect(ip, session, retries)
+    except LocalResourceError as exc:
+        return Identified(ip, error=f"undecided: {exc}", undecided=True, local=True)
     except MinerError as exc:
         return Identified(ip, error=f"identification failed: {exc}")
     if connection is None:
         return Identified(ip)  # the common case in a scan: no timer beyond the connect's own
+    stalled_before = monitor.stalled() if monitor is not None else 0.0
+    outcome, timed_out = await _identify_connected(ip, session, connection, timeout)
+    if outcome.undecided:
+        return outcome
+    if timed_out and outcome.miner is None and monitor is not None:
+        stall = monitor.stalled() - stalled_before
+        if stall > 0.1 * min(timeout, session.settings.read_timeout):
+            what = outcome.error or "no miner recognised"
+            return Identified(ip, error=f"undecided: {what} while this scanner was overloaded "
+                                        f"(its event loop stalled {stall:.1f}s)", undecided=True)
+    return outcome
+
+
+async def _identify_connected(ip: str, session: Session, connection: Connection, timeout: float
+                              ) -> tuple[Identified, bool]:
+    """Identification once the web port accepted; the flag tells whether a timeout shaped the outcome."""
     try:
         async with asyncio.timeout(timeout):
-            probe = await _probe(ip, session, connection)
+            probe, timed_out = await _probe(ip, session, connection)
             for backend in BACKENDS:
                 if backend.matches(probe):
                     device = await backend.identify(probe, session)
                     if device is not None:
-                        return Identified(ip, Miner(backend(ip, device, session)))
+                        return Identified(ip, Miner(backend(ip, device, session))), False
     except TimeoutError:
-        return Identified(ip, error=f"identification timed out after {timeout:g}s")
+        return Identified(ip, error=f"identification timed out after {timeout:g}s"), True
+    except LocalResourceError as exc:
+        return Identified(ip, error=f"undecided: {exc}", undecided=True, local=True), True
     except MinerError as exc:
-        return Identified(ip, error=f"identification failed: {exc}")
+        return Identified(ip, error=f"identification failed: {exc}"), isinstance(exc, MinerTimeoutError)
     except Exception as exc:  # a bug in one backend must cost one address, not the scan
         log.exception("identifying %s failed", ip)
-        return Identified(ip, error=f"identification failed: {type(exc).__name__}: {exc}")
+        return Identified(ip, error=f"identification failed: {type(exc).__name__}: {exc}"), False
     failures = [f"{c}: {e}" for c, e in probe.rpc.items() if isinstance(e, MinerError)
                 and not isinstance(e, MinerConnectionError)]
     if probe.web is None or failures:
         # something listens but answered badly: worth reporting, it may be a sick miner
-        return Identified(ip, error="unrecognised: " + ("; ".join(failures) or "web port gave no HTTP reply"))
-    return Identified(ip)  # a host, but not a miner we know (a switch, a camera...)
+        error = "unrecognised: " + ("; ".join(failures) or "web port gave no HTTP reply")
+        return Identified(ip, error=error), timed_out
+    return Identified(ip), timed_out  # a host, but not a miner we know (a switch, a camera...)

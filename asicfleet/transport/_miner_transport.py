@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import h11
 import httpx
 
+from asicfleet._errors import MinerError, MinerTimeoutError
+from asicfleet.transport._connect import connect_socket, is_ipv4
+
 _READ = 65536
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
@@ -80,13 +83,23 @@ class MinerTransport(httpx.AsyncBaseTransport):
 
     async def _open(self, key: tuple[str, str, int]) -> _Connection:
         scheme, host, port = key
+        tls = self._tls if scheme == "https" else None
         try:
-            async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=self._tls if scheme == "https" else None, limit=_READ)
-        except TimeoutError:
+            if is_ipv4(host):  # miners are addressed by IP: the kernel decides the connect (see _connect)
+                sock = await connect_socket(host, port, self._connect_timeout)
+                try:
+                    async with asyncio.timeout(self._connect_timeout):  # the TLS handshake, if any
+                        reader, writer = await asyncio.open_connection(
+                            sock=sock, ssl=tls, server_hostname=host if tls else None, limit=_READ)
+                except BaseException:
+                    sock.close()
+                    raise
+            else:
+                async with asyncio.timeout(self._connect_timeout):
+                    reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=_READ)
+        except (TimeoutError, MinerTimeoutError):
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from None
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, MinerError) as exc:
             raise httpx.ConnectError(f"connect to {host}:{port} failed: {exc}") from None
         return _Connection(reader, writer, h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024))
 

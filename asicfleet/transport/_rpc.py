@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 from typing import Any
 
 import orjson
@@ -16,25 +15,23 @@ from asicfleet._errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+from asicfleet.transport._connect import connect_error, connect_socket
 from asicfleet.transport._json import decode_json
 from asicfleet.transport._settings import TransportSettings
 
 RPC_PORT = 4028
-_NOTHING_THERE = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
 _CHUNK = 65536
 
 
 async def open_tcp(ip: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Opens a TCP connection, mapping every failure to MinerConnectionError/MinerTimeoutError."""
+    """Opens a TCP connection, mapping every failure to MinerConnectionError/MinerTimeoutError (see
+    `connect_socket`: the kernel, not our loop's speed, decides whether the peer answered)."""
+    sock = await connect_socket(ip, port, timeout)
     try:
-        async with asyncio.timeout(timeout):  # no extra task per connect, unlike wait_for on 3.11
-            return await asyncio.open_connection(ip, port, limit=_CHUNK)
-    except TimeoutError:
-        raise MinerTimeoutError(f"connect to {ip}:{port} timed out after {timeout:g}s") from None
+        return await asyncio.open_connection(sock=sock, limit=_CHUNK)
     except OSError as exc:
-        absent = isinstance(exc, ConnectionRefusedError) or exc.errno in _NOTHING_THERE
-        raise MinerConnectionError(f"connect to {ip}:{port} failed: {exc.strerror or exc}",
-                                   nothing_listens=absent) from None
+        sock.close()
+        raise connect_error(ip, port, exc) from None
 
 
 async def close_quietly(writer: asyncio.StreamWriter) -> None:
