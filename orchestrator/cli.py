@@ -94,6 +94,10 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
                 records.append(record)
         finally:
             await factory.aclose()
+    summary = factory.last_scan
+    if summary is not None and summary.undecided:
+        stderr.print(f"[yellow]{summary.undecided} addresses stayed undecided: this machine was too busy to "
+                     "hear them out (listed with an error); scan them again when it is quieter[/]")
     return sorted(records, key=lambda r: r.ip)
 
 
@@ -119,6 +123,8 @@ def scan(
     local_workers: Annotated[int, typer.Option(min=0, max=64, help="start this many workers (and Redis if "
                                                                      "none answers) for this scan")] = 0,
     wait: Annotated[bool, typer.Option(help="with --distributed: follow the scan to its end")] = True,
+    max_addresses: Annotated[int | None, typer.Option(min=1, help="refuse a larger scan (default: 65,536 in "
+                                                            "process, 1,048,576 distributed)")] = None,
 ) -> None:
     """Scan targets and show every miner found: in this process, or spread over Celery workers."""
     if as_json and as_csv:
@@ -126,7 +132,7 @@ def scan(
     try:
         options = DiscoveryOptions(concurrency=concurrency, connect_timeout=connect_timeout,
                                    read_timeout=read_timeout, identify_timeout=identify_timeout, ports=ports,
-                                   allow_public=allow_public)
+                                   allow_public=allow_public, max_addresses=max_addresses)
         all_targets = list(targets or []) + (read_target_file(file) if file else [])
         if site is not None:
             check_site_name(site)
@@ -137,12 +143,16 @@ def scan(
                        .with_exclusions(exclude or []).with_concurrent_limit(concurrency)
                        .with_connectivity_timeout_secs(connect_timeout).with_read_timeout_secs(read_timeout)
                        .with_identification_timeout_secs(identify_timeout).with_port_map(PortMap.parse(ports)))
+            if max_addresses is not None:
+                factory.with_max_addresses(max_addresses)
+            factory.check_size()  # refused before anything is sent
             _emit(run_async(_scan_in_process(factory, progress)), as_json, as_csv)
             return
-        from orchestrator.plan import plan_chunks
+        from orchestrator.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 
         if resume is None:
-            plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public)  # refuse early
+            plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
+                        max_addresses=max_addresses or DISTRIBUTED_MAX_ADDRESSES)
     except (InvalidTargetError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _distributed_scan(all_targets, exclude or [], site, chunk, options, resume, local_workers, wait, progress,
@@ -205,6 +215,9 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
     _emit(records, as_json, as_csv, title=f"scan {scan_id}: {final.miners} miners")
     if final.requeued:
         stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
+    stderr.print(f"{final.addresses_probed:,}/{final.addresses_total:,} addresses decided"
+                 + (f"; [yellow]{final.undecided} undecided[/] (workers too loaded to hear them out; listed with "
+                    "an error)" if final.undecided else ", 0 undecided"))
     if final.chunks_failed:
         raise _fail(f"{final.chunks_failed} of {final.chunks_total} chunks failed; "
                     f"`asicfleet scan --resume {scan_id}` re-queues them", code=1)

@@ -12,8 +12,10 @@ import ipaddress
 import itertools
 from dataclasses import dataclass
 
-from asicfleet import InvalidTargetError
+from asicfleet import InvalidTargetError, TooManyAddressesError
 from asicfleet.discovery import AddressBlock, TargetSet, parse_target
+
+DISTRIBUTED_MAX_ADDRESSES = 1 << 20  # a /12: more in one scan is likely a typo (10.0.0.0/8 for a /16)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def check_no_overlap(targets: list[str]) -> None:
 
 
 def plan_chunks(targets: list[str], *, exclude: list[str] | None = None, prefix: int = 24,
-                allow_public: bool = False) -> list[Chunk]:
+                allow_public: bool = False, max_addresses: int = DISTRIBUTED_MAX_ADDRESSES) -> list[Chunk]:
     """Validates the targets (before anything is queued) and cuts them into chunks."""
     if not 8 <= prefix <= 32:
         raise InvalidTargetError(f"chunk prefix /{prefix} must be between /8 and /32")
@@ -47,6 +49,9 @@ def plan_chunks(targets: list[str], *, exclude: list[str] | None = None, prefix:
     target_set = TargetSet(allow_public=allow_public).add(targets).exclude(exclude or [])
     if len(target_set) == 0:
         raise InvalidTargetError("the exclusions remove every target address")
+    if len(target_set) > max_addresses:
+        raise TooManyAddressesError(f"{len(target_set):,} addresses is more than a distributed scan's limit of "
+                                    f"{max_addresses:,}: check the range, or raise it with --max-addresses N")
     size = 1 << (32 - prefix)
     chunks: list[Chunk] = []
     for block in target_set.blocks:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from celery import Celery
 
 from asicfleet.data import MinerData
-from orchestrator.plan import plan_chunks
+from orchestrator.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from orchestrator.sites import DiscoveryOptions, check_site_name, site_queue
 from orchestrator.store import ChunkInfo, ChunkState, ScanInfo, ScanStatus, ScanStore, scan_key
 from workers.app import SCAN_CHUNK, create_app
@@ -30,6 +30,7 @@ class ScanProgress:
     errors: int
     elapsed: float
     requeued: int = 0
+    undecided: int = 0  # addresses no worker could decide (reported as errors); 0 unless workers starve
 
     @property
     def rate(self) -> float:
@@ -58,7 +59,8 @@ class Orchestrator:
         options = options or DiscoveryOptions()
         if site is not None:
             check_site_name(site)
-        chunks = plan_chunks(targets, exclude=exclude, prefix=chunk_prefix, allow_public=options.allow_public)
+        chunks = plan_chunks(targets, exclude=exclude, prefix=chunk_prefix, allow_public=options.allow_public,
+                             max_addresses=options.max_addresses or DISTRIBUTED_MAX_ADDRESSES)
         scan_id = new_scan_id()
         self.store.create_scan(scan_id, targets=targets, site=site, chunk_prefix=chunk_prefix,
                                chunks=[(c.label, c.first, c.last, c.addresses) for c in chunks],
@@ -88,7 +90,7 @@ class Orchestrator:
             chunks_failed=sum(c.state is ChunkState.FAILED for c in chunks), addresses_total=info.total_addresses,
             addresses_probed=sum(c.addresses if c.state is ChunkState.DONE else c.probed for c in chunks),
             miners=self.store.miner_count(scan_id), errors=self.store.error_count(scan_id),
-            elapsed=end - info.created, requeued=requeued)
+            elapsed=end - info.created, requeued=requeued, undecided=sum(c.undecided for c in chunks))
 
     def reap(self, scan_id: str) -> list[int]:
         """Re-queues the unfinished chunks held by workers that stopped beating (killed, crashed, lost)."""

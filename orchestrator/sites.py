@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from asicfleet import InvalidTargetError
 from asicfleet.transport import PortMap
-from orchestrator.plan import check_no_overlap, plan_chunks
+from orchestrator.plan import DISTRIBUTED_MAX_ADDRESSES, check_no_overlap, plan_chunks
 
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_QUEUE = "asicfleet.default"
@@ -54,6 +54,7 @@ class DiscoveryOptions(BaseModel):
     identify_timeout: float = Field(default=10.0, gt=0, le=600)
     ports: str = Field(default="", description="port map such as 80=10080,443=10443")
     allow_public: bool = False
+    max_addresses: int | None = Field(default=None, ge=1, description="refuse a larger scan (default a /12)")
 
     @field_validator("ports")
     @classmethod
@@ -62,7 +63,9 @@ class DiscoveryOptions(BaseModel):
 
     def chunk_time_limits(self, addresses: int) -> tuple[float, float]:
         """(soft, hard) seconds for one chunk: rounds of identification plus reading, with margin."""
-        rounds = -(-addresses // self.concurrency)
+        # in flight can sink to a few hundred when the machine is loaded, and undecided addresses get
+        # up to three gentler rounds (asicfleet.discovery): budget for both
+        rounds = -(-addresses // min(self.concurrency, 256)) + 3
         soft = rounds * (self.identify_timeout + 4 * self.read_timeout + self.connect_timeout) + 60
         return soft, soft + 30
 
@@ -85,7 +88,8 @@ class SiteConfig(BaseModel):
             raise ValueError(f"cron {self.cron!r} must have five fields")
         try:
             plan_chunks(self.ranges, exclude=self.exclude, prefix=self.chunk_prefix,
-                        allow_public=self.discovery.allow_public)
+                        allow_public=self.discovery.allow_public,
+                        max_addresses=self.discovery.max_addresses or DISTRIBUTED_MAX_ADDRESSES)
         except InvalidTargetError as exc:
             raise ValueError(str(exc)) from None
         return self

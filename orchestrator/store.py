@@ -91,6 +91,7 @@ class ChunkInfo:
     errors: int
     started: float | None
     finished: float | None
+    undecided: int = 0  # addresses this chunk's worker was too loaded to decide, after its retries
 
 
 @dataclass
@@ -184,7 +185,8 @@ class ScanStore:
                 attempts=int(raw.get("attempts", 0)), probed=int(raw.get("probed", 0)),
                 found=int(raw.get("found", 0)), errors=int(raw.get("errors", 0)),
                 started=float(raw["started"]) if raw.get("started") else None,
-                finished=float(raw["finished"]) if raw.get("finished") else None))
+                finished=float(raw["finished"]) if raw.get("finished") else None,
+                undecided=int(raw.get("undecided", 0))))
         return out
 
     def miner_count(self, scan_id: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from asicfleet import MinerFactory
-from asicfleet.discovery import ScanRecord, scan_and_collect
+from asicfleet.discovery import Identified, ScanRecord, scan_and_collect
 from orchestrator._loop import run_async
 from orchestrator.sites import DiscoveryOptions
 from orchestrator.store import (
@@ -40,6 +41,10 @@ def apply_credentials(factory: MinerFactory, secrets_file: Path | None) -> Miner
         factory.with_credentials(rule.get("family"), rule.get("username", "root"), rule["passwords"],
                                  rule.get("network", "0.0.0.0/0"))
     return factory
+
+
+def _span(first: str, last: str) -> int:
+    return int(ipaddress.IPv4Address(last)) - int(ipaddress.IPv4Address(first)) + 1
 
 
 async def _write_record(client: aredis.Redis, scan_id: str, chunk: int, record: ScanRecord) -> None:
@@ -77,14 +82,16 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
                    .with_connectivity_timeout_secs(discovery.connect_timeout)
                    .with_read_timeout_secs(discovery.read_timeout)
                    .with_identification_timeout_secs(discovery.identify_timeout)
-                   .with_port_map(discovery.ports))
+                   .with_port_map(discovery.ports)
+                   .with_max_addresses(_span(first, last)))  # the planner already held the scan to its limit
         apply_credentials(factory, settings.secrets_file)
-        probed = 0
+        probed = undecided = 0
         last_flush = time.monotonic()
 
-        def count(_: object) -> None:
-            nonlocal probed
+        def count(result: Identified) -> None:
+            nonlocal probed, undecided
             probed += 1
+            undecided += result.undecided
 
         try:
             async for record in scan_and_collect(factory, on_probed=count):
@@ -95,7 +102,8 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
         finally:
             await factory.aclose()
         pipe = client.pipeline(transaction=True)
-        pipe.hset(key, mapping={"state": ChunkState.DONE.value, "probed": probed, "finished": time.time()})
+        pipe.hset(key, mapping={"state": ChunkState.DONE.value, "probed": probed, "undecided": undecided,
+                                "finished": time.time()})
         pipe.xadd(events_key(scan_id), {"kind": "chunk", "chunk": chunk, "state": "done"}, maxlen=EVENTS_MAXLEN,
                   approximate=True)
         total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
