@@ -422,7 +422,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--miners", type=int, default=None, help="default 300 (--silent: 100)")
     parser.add_argument("--subnet", default=None, help="default 127.88.0.0/16 (--silent: 127.88.0.0/20)")
-    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--concurrency", default="1000,2500",
+                        help="comma-separated: every client runs at each (default 1000,2500, the guide's value)")
     parser.add_argument("--clients", default=DEFAULT_CLIENTS,
                         help=f"comma-separated; name@uvloop runs on uvloop (default {DEFAULT_CLIENTS})")
     parser.add_argument("--repeat", type=int, default=1, help="runs per client (the median run is reported)")
@@ -445,8 +446,10 @@ def main() -> None:
     addresses = host_count(network)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     started = time.monotonic()
+    concurrencies = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     print(f"compare: {args.miners} simulated miners on {args.subnet} ({addresses} addresses), concurrency "
-          f"{args.concurrency}, clients {', '.join(clients)}, {args.repeat} run(s) each, connect timeout "
+          f"{', '.join(map(str, concurrencies))}, clients {', '.join(clients)}, {args.repeat} run(s) each, "
+          "connect timeout "
           f"{args.connect_timeout if args.connect_timeout is not None else 'each client default'}"
           + (", SILENT empty addresses (private network namespace)" if args.silent else ""), flush=True)
     sim = SimProcess(args.subnet, args.miners)
@@ -458,21 +461,44 @@ def main() -> None:
             print("the simulator could not bind ports below 1024 (not root): pyasic and pyasic-rs need them; "
                   "they are skipped", flush=True)
             clients = [c for c in clients if c.split("@")[0] not in PEERS]
-        runs: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
-        for round_ in range(args.repeat):
-            for spec in clients:
-                result = run_client(spec, args, sim, Path(tmp))
-                judged = judge(result, inventory, addresses)
-                runs[spec].append(judged)
-                disc = judged.get("discovery") or {}
-                coll = judged.get("collection") or {}
-                print(f"  [{round_ + 1}/{args.repeat}] {spec:<17} discovery "
-                      f"{fmt(disc.get('addresses_per_s'), 0):>7} addr/s, found {disc.get('found', '-')}; "
-                      f"collection {fmt(coll.get('miners_per_s'), 0):>5} miners/s; "
-                      f"peak RSS {fmt(judged.get('peak_rss_mib'), 1)} MiB"
-                      + (f"; FAILED {judged['failed'][:200]}" if judged.get("failed") else ""), flush=True)
+        reports = []
+        found_lines = []
+        for concurrency in concurrencies:
+            args.concurrency = concurrency
+            print(f"concurrency {concurrency}:", flush=True)
+            report = measure(args, clients, sim, inventory, addresses, Path(tmp))
+            reports.append(report)
+            found_lines += [f"  {e['client']:<17} concurrency {concurrency:>6}: found "
+                            f"{(e.get('discovery') or {}).get('found', '-')}/{args.miners}"
+                            for e in report["clients"] if not e["client"].startswith("bare")]
+    print("\nminers found per client and concurrency:\n" + "\n".join(found_lines))
+    elapsed = time.monotonic() - started
+    print()
+    print_total(elapsed)
+    if args.json:
+        whole = reports[0] if len(reports) == 1 else {"by_concurrency": reports}
+        args.json.write_text(json.dumps({**whole, "seconds": elapsed}, indent=1, default=str))
+        print(f"wrote {args.json}")
+
+
+def measure(args: argparse.Namespace, clients: list[str], sim: SimProcess, inventory: list[dict[str, Any]],
+            addresses: int, tmp: Path) -> dict[str, Any]:
+    """Every client at `args.concurrency`, `args.repeat` times; prints the tables, returns the figures."""
+    runs: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for round_ in range(args.repeat):
+        for spec in clients:
+            result = run_client(spec, args, sim, tmp)
+            judged = judge(result, inventory, addresses)
+            runs[spec].append(judged)
+            disc = judged.get("discovery") or {}
+            coll = judged.get("collection") or {}
+            print(f"  [{round_ + 1}/{args.repeat}] {spec:<17} discovery "
+                  f"{fmt(disc.get('addresses_per_s'), 0):>7} addr/s, found {disc.get('found', '-')}; "
+                  f"collection {fmt(coll.get('miners_per_s'), 0):>5} miners/s; "
+                  f"peak RSS {fmt(judged.get('peak_rss_mib'), 1)} MiB"
+                  + (f"; FAILED {judged['failed'][:200]}" if judged.get("failed") else ""), flush=True)
     if args.json:  # the raw runs first, so a failure below loses nothing
-        args.json.with_suffix(".runs.json").write_text(json.dumps(runs, indent=1, default=str))
+        args.json.with_suffix(f".c{args.concurrency}.runs.json").write_text(json.dumps(runs, indent=1, default=str))
     entries = [median_run(runs[spec]) for spec in clients]
     ratio = ratios(entries)
     clients_only = [e for e in entries if not e["client"].startswith("bare")]
@@ -487,17 +513,9 @@ def main() -> None:
     text = notes(entries)
     if text:
         print("\nnotes:\n" + text)
-    elapsed = time.monotonic() - started
-    print()
-    print_total(elapsed)
-    if args.json:
-        report = {
-            **report_header(args.subnet, addresses, args.miners, args.concurrency),
+    return {**report_header(args.subnet, addresses, args.miners, args.concurrency),
             "connect_timeout": args.connect_timeout, "silent": args.silent, "repeat": args.repeat,
-            "clients": entries, "ratios": ratio, "seconds": elapsed,
-        }
-        args.json.write_text(json.dumps(report, indent=1, default=str))
-        print(f"wrote {args.json}")
+            "clients": entries, "ratios": ratio}
 
 
 if __name__ == "__main__":
