@@ -403,7 +403,8 @@ def sim(
 
 @app.command()
 def demo(
-    subnet: Annotated[str, typer.Option(help="loopback subnet for the simulated fleet")] = "127.77.0.0/22",
+    subnet: Annotated[str, typer.Option(help="loopback subnet for the simulated fleet (auto: a /22 that no other "
+                                             "demo or test run here holds)")] = "auto",
     count: Annotated[int, typer.Option(min=1, help="simulated miners")] = 200,
     faults: Annotated[str, typer.Option(help="faulty miners")] = "hung=1,malformed=1,slow=1,reset=1",
     workers: Annotated[int, typer.Option(min=1, max=16, help="worker processes")] = 2,

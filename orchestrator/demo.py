@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from asicfleet.sim import claim_loopback
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis, free_port
 
@@ -58,6 +59,8 @@ def run_demo(subnet: str, count: int, faults: str, workers: int, hold_seconds: f
     console = Console(stderr=True)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asicfleet-demo-")))
+        if subnet == "auto":  # a range no other demo, test run or benchmark on this machine holds
+            subnet = stack.enter_context(claim_loopback(22, start=os.getpid()))
         console.print(f"[bold]1/4[/] simulator: {count} miners on {subnet} (faults: {faults or 'none'})")
         fleet = stack.enter_context(simulator(subnet, count, faults, workdir))
         ports = fleet[0]["ports"] if fleet else {}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from asicfleet.sim import SimFleet
+from asicfleet.sim import SimFleet, claim_loopback
 from asicfleet.transport import PortMap
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "responses"
@@ -19,6 +22,28 @@ def fixture_bytes(*parts: str) -> bytes:
     if not path.exists():
         pytest.fail(f"fixture {path} is missing: the shared fixtures must sit beside the project")
     return path.read_bytes()
+
+
+_CLAIMS = contextlib.ExitStack()  # held until this process exits, which drops every lock
+_CLAIMED: dict[int, int] = {}
+_LOOPBACK = re.compile(r"127\.(\d+)\.(.*)")
+
+
+def lo(text: str) -> str:
+    """A test's loopback address or range, `127.N.rest`, moved onto a /16 that this run holds alone.
+
+    Each test names its ranges as it always did; the second octet N stands for a /16 claimed for this
+    process on first use (`asicfleet.sim.claim_loopback`), so two runs of the suite, a benchmark and the
+    demo share a machine without taking each other's addresses. Every N maps to its own /16.
+    """
+    match = _LOOPBACK.fullmatch(text)
+    if match is None or match[1] == "0":
+        raise ValueError(f"{text!r} is not a test range of 127.N.0.0/16 (N > 0)")
+    octet = int(match[1])
+    if octet not in _CLAIMED:
+        subnet = _CLAIMS.enter_context(claim_loopback(16, start=os.getpid() + len(_CLAIMED)))
+        _CLAIMED[octet] = int(subnet.split(".")[1])
+    return f"127.{_CLAIMED[octet]}.{match[2]}"
 
 
 FleetFactory = Callable[..., Awaitable[SimFleet]]

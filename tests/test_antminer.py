@@ -26,7 +26,7 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet, make_sim_image
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json
-from tests.conftest import FleetFactory, fixture_bytes
+from tests.conftest import FleetFactory, fixture_bytes, lo
 
 FIXTURE = ("antminer", "v2020")
 ALL_MODELS = AntminerStockSim.models
@@ -39,7 +39,7 @@ def raw(name: str) -> bytes:
 
 
 def fixture_backend(model: str = "Antminer S19 Pro") -> AntminerStock:
-    return AntminerStock("127.81.0.1", AntminerStock.device_info("AntMiner", model, "Stock"), Session())
+    return AntminerStock(lo("127.81.0.1"), AntminerStock.device_info("AntMiner", model, "Stock"), Session())
 
 
 def norm(model: str) -> str:
@@ -163,22 +163,23 @@ def test_web_summary_messages_and_conf_parsing() -> None:
 
 # ===== identification signals =========================================================================
 def _version_probe(text: str) -> Probe:
-    return Probe(ip="127.81.0.1", rpc={"version": {"VERSION": [{"Type": text}], "STATUS": []}})
+    return Probe(ip=lo("127.81.0.1"), rpc={"version": {"VERSION": [{"Type": text}], "STATUS": []}})
 
 
 def test_matches_signals() -> None:
     assert AntminerStock.matches(_version_probe("Antminer S19 Pro"))
     challenge = {"www-authenticate": 'Digest realm="antMiner Configuration", nonce="1", qop="auth"'}
-    web_only = Probe(ip="127.81.0.1", web=HttpReply(401, challenge, b""),
+    web_only = Probe(ip=lo("127.81.0.1"), web=HttpReply(401, challenge, b""),
                      rpc={"version": MinerConnectionError("refused")})
     assert AntminerStock.matches(web_only)
     # the same hardware under another firmware is not stock
     assert not AntminerStock.matches(_version_probe("Antminer S19 Hiveon"))
-    lux = Probe(ip="127.81.0.1", rpc={"version": {"VERSION": [{"LUXminer": "2024", "Type": "Antminer S19"}]}})
+    lux = Probe(ip=lo("127.81.0.1"), rpc={"version": {"VERSION": [{"LUXminer": "2024", "Type": "Antminer S19"}]}})
     assert not AntminerStock.matches(lux)
-    hammer = Probe(ip="127.81.0.1", web=HttpReply(401, {"www-authenticate": 'Digest realm="blackMiner Config"'}, b""))
+    hammer = Probe(ip=lo("127.81.0.1"),
+                   web=HttpReply(401, {"www-authenticate": 'Digest realm="blackMiner Config"'}, b""))
     assert not AntminerStock.matches(hammer)
-    assert not AntminerStock.matches(Probe(ip="127.81.0.1"))
+    assert not AntminerStock.matches(Probe(ip=lo("127.81.0.1")))
     assert backend_for("antminer") is AntminerStock and AntminerStock in BACKENDS
 
 
@@ -198,7 +199,7 @@ async def antminers() -> AsyncIterator[Start]:
         for i, name in enumerate(models):
             model = lookup_model("AntMiner", name)
             assert model is not None
-            miner = AntminerStockSim.build(f"127.81.{block}.{10 + i}", model, random.Random(i))
+            miner = AntminerStockSim.build(lo(f"127.81.{block}.{10 + i}"), model, random.Random(i))
             miner.restart_seconds = 0.3
             miner.slow_seconds = 1.5
             miner.oversized_bytes = 2 * 1024 * 1024
@@ -281,7 +282,7 @@ async def test_get_data_matches_the_simulator_state(antminers: Start) -> None:
 
 
 async def test_sim_from_shared_fleet_fixture(sim_fleet: FleetFactory) -> None:
-    fleet = await sim_fleet("127.81.200.0/24", 4, ["antminer"], seed=7)
+    fleet = await sim_fleet(lo("127.81.200.0/24"), 4, ["antminer"], seed=7)
     session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), read_timeout=2.0))
     try:
         for item in fleet.inventory():

@@ -33,7 +33,7 @@ from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.avalon import AvalonSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json, rpc_call, rpc_multi
 from asicfleet.transport._rpc import check_status
-from tests.conftest import FleetFactory, fixture_bytes
+from tests.conftest import FleetFactory, fixture_bytes, lo
 
 FAMILY = "avalonminer"
 
@@ -46,7 +46,7 @@ def fixture_json(name: str) -> Any:
     return json.loads(fixture(name))
 
 
-def backend_for_model(model: str, ip: str = "127.84.0.1", session: Session | None = None) -> AvalonBackend:
+def backend_for_model(model: str, ip: str = lo("127.84.0.1"), session: Session | None = None) -> AvalonBackend:
     return AvalonBackend(ip, AvalonBackend.device_info("AvalonMiner", model, "Stock"), session or Session())
 
 
@@ -192,7 +192,7 @@ class TestAvalonQCaptures:
         config = check_status(decode_json(fixture("config.json")), "config")
         assert config["CONFIG"][0]["Device Code"] == "AVALON"
         details = decode_json(fixture("devdetails.json"))
-        assert AvalonBackend.matches(Probe(ip="127.84.0.1", rpc={"devdetails": details}))
+        assert AvalonBackend.matches(Probe(ip=lo("127.84.0.1"), rpc={"devdetails": details}))
 
     def test_ascset_replies(self) -> None:
         assert ascset_accepted(decode_json(fixture("ascset_softoff.json")))
@@ -218,16 +218,16 @@ class TestIdentification:
 
     def test_matches(self) -> None:
         version = fixture_json("version.json")
-        assert AvalonBackend.matches(Probe(ip="127.84.0.1", rpc={"version": version}))
+        assert AvalonBackend.matches(Probe(ip=lo("127.84.0.1"), rpc={"version": version}))
         bmminer = {"STATUS": [{"STATUS": "S"}], "VERSION": [{"BMMiner": "2.0.0", "Type": "Antminer S19"}]}
-        assert not AvalonBackend.matches(Probe(ip="127.84.0.1", rpc={"version": bmminer}))
+        assert not AvalonBackend.matches(Probe(ip=lo("127.84.0.1"), rpc={"version": bmminer}))
         web = HttpReply(200, {}, b"<title>Avalon Device</title>")
-        assert AvalonBackend.matches(Probe(ip="127.84.0.1", web=web, rpc={"version": MinerError("refused")}))
+        assert AvalonBackend.matches(Probe(ip=lo("127.84.0.1"), web=web, rpc={"version": MinerError("refused")}))
         braiins = HttpReply(200, {}, b"<title>Braiins OS</title>")
-        assert not AvalonBackend.matches(Probe(ip="127.84.0.1", web=braiins))
+        assert not AvalonBackend.matches(Probe(ip=lo("127.84.0.1"), web=braiins))
 
     async def test_identify_from_probe(self) -> None:
-        probe = Probe(ip="127.84.0.1", rpc={"version": fixture_json("version.json")})
+        probe = Probe(ip=lo("127.84.0.1"), rpc={"version": fixture_json("version.json")})
         device = await AvalonBackend.identify(probe, Session())
         assert device is not None
         assert (device.make, device.model, device.firmware) == ("AvalonMiner", "Avalon Q", "Stock")
@@ -291,7 +291,7 @@ async def wait_back(miner: AvalonSim, session: Session, deadline: float = 5.0) -
 
 class TestSimulatedMiners:
     async def test_identify_and_read_every_model(self, sim_fleet: FleetFactory) -> None:
-        fleet, miners = await start_models(sim_fleet, "127.84.10.0/24")
+        fleet, miners = await start_models(sim_fleet, lo("127.84.10.0/24"))
         session = quick(fleet)
         for name, miner in miners.items():
             backend = await backend_of(miner, session)
@@ -325,7 +325,7 @@ class TestSimulatedMiners:
             assert dict(miner.requests) == {"4028:estats": 1, "4028:pools": 1, "4028:summary": 1, "4028:version": 1}
 
     async def test_web_page_identifies(self, sim_fleet: FleetFactory) -> None:
-        fleet = await sim_fleet("127.84.11.0/24", 1, ["avalon"])
+        fleet = await sim_fleet(lo("127.84.11.0/24"), 1, ["avalon"])
         miner = next(iter(fleet.miners.values()))
         session = quick(fleet)
         page = await session.http.request("GET", miner.state.ip, "/")
@@ -336,7 +336,7 @@ class TestSimulatedMiners:
         await session.aclose()
 
     async def test_joined_writes_are_refused(self, sim_fleet: FleetFactory) -> None:
-        fleet = await sim_fleet("127.84.12.0/24", 1, ["avalon"])
+        fleet = await sim_fleet(lo("127.84.12.0/24"), 1, ["avalon"])
         miner = next(iter(fleet.miners.values()))
         replies = await rpc_multi(miner.state.ip, ["summary", "ascset"], settings=quick(fleet).settings)
         assert "SUMMARY" in replies["summary"]  # type: ignore[operator]
@@ -346,7 +346,7 @@ class TestSimulatedMiners:
 
 class TestControls:
     async def test_light_power_and_mode(self, sim_fleet: FleetFactory) -> None:
-        fleet, miners = await start_models(sim_fleet, "127.84.20.0/24")
+        fleet, miners = await start_models(sim_fleet, lo("127.84.20.0/24"))
         miner = miners["Avalon 1246"]
         session = quick(fleet)
         backend = await backend_of(miner, session)
@@ -378,7 +378,7 @@ class TestControls:
             await backend.set_tuning_config(TuningConfig.hashrate({"value": 80, "unit": "TH/s"}))
 
     async def test_fans(self, sim_fleet: FleetFactory) -> None:
-        fleet, miners = await start_models(sim_fleet, "127.84.21.0/24")
+        fleet, miners = await start_models(sim_fleet, lo("127.84.21.0/24"))
         miner = miners["Avalon 1366"]
         session = quick(fleet)
         backend = await backend_of(miner, session)
@@ -397,7 +397,8 @@ class TestControls:
     @pytest.mark.parametrize("model", ["Avalon 1246", "Avalon A1466"])
     async def test_pause_and_resume(self, sim_fleet: FleetFactory, model: str) -> None:
         """The A1466 answers softoff with `set OK` and softon with nothing; both forms are understood."""
-        fleet, miners = await start_models(sim_fleet, "127.84.22.0/24" if model == "Avalon 1246" else "127.84.23.0/24")
+        subnet = lo("127.84.22.0/24") if model == "Avalon 1246" else lo("127.84.23.0/24")
+        fleet, miners = await start_models(sim_fleet, subnet)
         miner = miners[model]
         session = quick(fleet)
         backend = await backend_of(miner, session)
@@ -411,7 +412,7 @@ class TestControls:
         assert ths(resumed.hashrate) == pytest.approx(miner.inventory()["hashrate_ths"], rel=0.01)
 
     async def test_pools_and_restart(self, sim_fleet: FleetFactory) -> None:
-        fleet, miners = await start_models(sim_fleet, "127.84.24.0/24")
+        fleet, miners = await start_models(sim_fleet, lo("127.84.24.0/24"))
         miner = miners["Avalon A1466"]
         session = quick(fleet)
         backend = await backend_of(miner, session)
@@ -431,7 +432,7 @@ class TestControls:
             await backend.set_pools_config([new, new])
 
     async def test_restart(self, sim_fleet: FleetFactory) -> None:
-        fleet, miners = await start_models(sim_fleet, "127.84.25.0/24")
+        fleet, miners = await start_models(sim_fleet, lo("127.84.25.0/24"))
         miner = miners["Avalon 1246"]
         session = quick(fleet)
         backend = await backend_of(miner, session)
@@ -441,7 +442,7 @@ class TestControls:
         assert (await backend.get_data()).uptime.total_seconds() < 5  # type: ignore[union-attr]
 
     async def test_credentials(self, sim_fleet: FleetFactory) -> None:
-        fleet, miners = await start_models(sim_fleet, "127.84.26.0/24")
+        fleet, miners = await start_models(sim_fleet, lo("127.84.26.0/24"))
         miner = miners["Avalon 1366"]
         session = quick(fleet)
         session.credentials.add(CredentialRule(family="avalon", username="root", passwords=["wrong"]))
@@ -461,7 +462,7 @@ class TestControls:
         assert miner.pool_slots == before and miner.pending_slots is None
 
     async def test_unsupported_controls(self, sim_fleet: FleetFactory) -> None:
-        fleet = await sim_fleet("127.84.27.0/24", 1, ["avalon"])
+        fleet = await sim_fleet(lo("127.84.27.0/24"), 1, ["avalon"])
         miner = next(iter(fleet.miners.values()))
         backend = await backend_of(miner, quick(fleet))  # type: ignore[arg-type]
         for call in (backend.get_fan_config(), backend.get_scaling_config(),
@@ -475,7 +476,7 @@ class TestFaults:
     @pytest.mark.parametrize("fault", [Fault.SLOW, Fault.HUNG, Fault.MALFORMED, Fault.TRUNCATED, Fault.OVERSIZED,
                                        Fault.RESET])
     async def test_fault_gives_an_error_quickly(self, sim_fleet: FleetFactory, fault: Fault) -> None:
-        fleet = await sim_fleet("127.84.30.0/24", 1, ["avalon"])
+        fleet = await sim_fleet(lo("127.84.30.0/24"), 1, ["avalon"])
         miner = next(iter(fleet.miners.values()))
         assert isinstance(miner, AvalonSim)
         session = quick(fleet, read_timeout=0.5, max_reply_bytes=1024 * 1024)
@@ -507,7 +508,7 @@ class TestReferenceClients:
         import pyasic  # type: ignore[import-untyped]
         from pyasic.device.algorithm.sha256 import SHA256Algo  # type: ignore[import-untyped]
 
-        _, miners = await start_models(sim_fleet, "127.84.40.0/24", ports=PortMap())
+        _, miners = await start_models(sim_fleet, lo("127.84.40.0/24"), ports=PortMap())
         for name, miner in miners.items():
             inventory = miner.inventory()
             # pyasic warns "Partially supported miner found" for the models it has no class for
@@ -530,7 +531,7 @@ class TestReferenceClients:
             pytest.fail("the interop tests need the real ports (80, 4028): run them as root")
         from pyasic_rs import MinerFactory
 
-        _, miners = await start_models(sim_fleet, "127.84.41.0/24", ports=PortMap())
+        _, miners = await start_models(sim_fleet, lo("127.84.41.0/24"), ports=PortMap())
         for name, miner in miners.items():
             inventory = miner.inventory()
             client = await MinerFactory().get_miner(inventory["ip"])

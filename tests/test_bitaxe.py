@@ -29,9 +29,9 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.bitaxe import ASICS, CURRENT_VERSION, LEGACY_VERSION, BitaxeSim, cjson, expected_ghs, f32
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, close_quietly, open_tcp, probe_http, rpc_call
-from tests.conftest import FleetFactory, fixture_bytes
+from tests.conftest import FleetFactory, fixture_bytes, lo
 
-SUBNET = "127.85.10.0/24"
+SUBNET = lo("127.85.10.0/24")
 SEED = 10
 FIXTURE = ("bitaxe", "v2_0_0", "system_info.json")
 FAMILY_NAMES = {"BM1366": "Ultra", "BM1368": "Supra", "BM1370": "Gamma"}  # what pyasic and pyasic-rs call them
@@ -42,7 +42,7 @@ def fixture_info() -> dict[str, Any]:
     return info
 
 
-def supra(session: Session | None = None, ip: str = "127.85.0.1") -> Bitaxe:
+def supra(session: Session | None = None, ip: str = lo("127.85.0.1")) -> Bitaxe:
     return Bitaxe(ip, Bitaxe.device_info("Bitaxe", "BM1368", "Stock"), session or Session())
 
 
@@ -169,8 +169,8 @@ def test_page_text_inflates_gzip() -> None:
     assert page_text(reply) == page.decode()
     cut = HttpReply(200, {"content-encoding": "gzip"}, gzip.compress(page * 50)[:-12])  # no trailer
     assert "AxeOS" in page_text(cut)
-    assert not Bitaxe.matches(Probe(ip="127.85.0.1", web=HttpReply(200, {}, b"<title>Braiins OS</title>")))
-    assert not Bitaxe.matches(Probe(ip="127.85.0.1"))
+    assert not Bitaxe.matches(Probe(ip=lo("127.85.0.1"), web=HttpReply(200, {}, b"<title>Braiins OS</title>")))
+    assert not Bitaxe.matches(Probe(ip=lo("127.85.0.1")))
 
 
 # ----- the simulated fleet -------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from asicfleet.sim._grpc import (
 )
 from asicfleet.sim.braiins import _LOGIN_REQUEST, _LOGIN_RESPONSE, _MINER_DETAILS, _MINER_STATS, _RELEASES, BraiinsSim
 from asicfleet.transport import HttpReply, TransportSettings
-from tests.conftest import FleetFactory, fixture_bytes
+from tests.conftest import FleetFactory, fixture_bytes, lo
 
 REST_FILES = {
     "actions_locate": "web:actions/locate", "configuration_miner": "web:configuration/miner",
@@ -68,7 +68,7 @@ def ts(year: int, month: int, day: int, hour: int, minute: int, second: int) -> 
 
 # ----- (a) parsers on every captured reply -------------------------------------------------------
 def test_rest_25_07_every_figure() -> None:
-    data = BraiinsBackend("127.82.0.1", S19XP, Session()).parse_raw(rest_fixtures("v25_07"))
+    data = BraiinsBackend(lo("127.82.0.1"), S19XP, Session()).parse_raw(rest_fixtures("v25_07"))
     assert data.errors == []
     assert data.mac == "02:EE:DA:A9:B6:4A" and data.hostname == "Antminer" and data.serial_number is None
     assert data.firmware_version == "2025-08-06-0-3881c51d-25.07-plus"
@@ -104,7 +104,7 @@ def test_rest_25_07_every_figure() -> None:
 
 
 def test_rest_25_11_every_figure() -> None:
-    data = BraiinsBackend("127.82.0.1", S19XP, Session()).parse_raw(rest_fixtures("v25_11"))
+    data = BraiinsBackend(lo("127.82.0.1"), S19XP, Session()).parse_raw(rest_fixtures("v25_11"))
     assert data.errors == []
     assert data.mac == "90:34:86:54:14:C0" and data.serial_number == "YNAHEAUBCJCBA03GL"
     assert data.firmware_version == "2025-11-21-0-eb658dcd-25.11-plus" and data.api_version == "1.1.0"
@@ -128,7 +128,7 @@ def test_rest_25_11_every_figure() -> None:
 
 def test_rest_fallback_sources() -> None:
     """MAC/hostname from `network`, the target from `configuration/miner` when those are all there is."""
-    backend = BraiinsBackend("127.82.0.1", S19XP, Session())
+    backend = BraiinsBackend(lo("127.82.0.1"), S19XP, Session())
     config = fixture_bytes("braiins", "v25_07", "configuration_miner.json")
     data = backend.parse_raw({"web:network": fixture_bytes("braiins", "v25_07", "network.json"),
                               "web:configuration/miner": config})
@@ -141,17 +141,17 @@ def test_rpc_version_replies(version: str) -> None:
     """The BOSer RPC `version` of every release: API version read, and the firmware recognised by it.
     (The GraphQL replies beside them are not parsed: this backend speaks the REST API and the RPC.)"""
     raw = fixture_bytes("braiins", version, "version.json")
-    data = BraiinsBackend("127.82.0.1", S19XP, Session()).parse_raw({"rpc:version": raw}, [DataField.API_VERSION])
+    data = BraiinsBackend(lo("127.82.0.1"), S19XP, Session()).parse_raw({"rpc:version": raw}, [DataField.API_VERSION])
     assert data.api_version == "3.7" and data.errors == []
-    assert BraiinsBackend.matches(Probe(ip="127.82.0.1", rpc={"version": json.loads(raw)}))
+    assert BraiinsBackend.matches(Probe(ip=lo("127.82.0.1"), rpc={"version": json.loads(raw)}))
 
 
 def test_matches_only_braiins_signals() -> None:
     page = HttpReply(200, {"content-type": "text/html"}, b"<html><title>Braiins OS</title></html>")
-    assert BraiinsBackend.matches(Probe(ip="127.82.0.1", web=page))
+    assert BraiinsBackend.matches(Probe(ip=lo("127.82.0.1"), web=page))
     stock = json.loads(fixture_bytes("antminer", "v2020", "version.json"))
-    assert not BraiinsBackend.matches(Probe(ip="127.82.0.1", rpc={"version": stock}))
-    assert not BraiinsBackend.matches(Probe(ip="127.82.0.1", web=HttpReply(200, {}, b"<title>AxeOS</title>")))
+    assert not BraiinsBackend.matches(Probe(ip=lo("127.82.0.1"), rpc={"version": stock}))
+    assert not BraiinsBackend.matches(Probe(ip=lo("127.82.0.1"), web=HttpReply(200, {}, b"<title>AxeOS</title>")))
     assert BraiinsBackend in BACKENDS
 
 
@@ -201,7 +201,7 @@ def sim(fleet: SimFleet, index: int = 0) -> BraiinsSim:
 
 
 async def test_identification_of_every_model(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.1", [(m, r) for m, r in zip(BraiinsSim.models, sorted(_RELEASES) * 2,
+    fleet = await braiins_fleet(lo("127.82.1"), [(m, r) for m, r in zip(BraiinsSim.models, sorted(_RELEASES) * 2,
                                                                     strict=False)])
     session = session_for(fleet)
     for expected in fleet.inventory():
@@ -216,7 +216,7 @@ async def test_identification_of_every_model(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_identify_falls_back_to_graphql_model(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.2", [("Antminer S19 XP", "25.07")])
+    fleet = await braiins_fleet(lo("127.82.2"), [("Antminer S19 XP", "25.07")])
     session = session_for(fleet)
     no_boards = {"STATUS": [{"STATUS": "S", "Code": 69, "Msg": "Device Details"}], "DEVDETAILS": [], "id": 1}
     device = await BraiinsBackend.identify(Probe(ip=sim(fleet).state.ip, rpc={"devdetails": no_boards}), session)
@@ -226,7 +226,7 @@ async def test_identify_falls_back_to_graphql_model(braiins_fleet: BuildFleet) -
 
 
 async def test_get_data_equals_the_simulator_state(sim_fleet: FleetFactory) -> None:
-    fleet = await sim_fleet("127.82.3.0/24", 3, ["braiins"], seed=11)
+    fleet = await sim_fleet(lo("127.82.3.0/24"), 3, ["braiins"], seed=11)
     session = session_for(fleet)
     for miner in fleet.miners.values():
         assert isinstance(miner, BraiinsSim)
@@ -255,7 +255,7 @@ async def test_get_data_equals_the_simulator_state(sim_fleet: FleetFactory) -> N
 
 
 async def test_get_data_sends_each_command_once(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.4", [("Antminer S21", "26.04")])
+    fleet = await braiins_fleet(lo("127.82.4"), [("Antminer S21", "26.04")])
     miner = sim(fleet)
     session = session_for(fleet)
     backend = backend_for(miner, session)
@@ -271,7 +271,7 @@ async def test_get_data_sends_each_command_once(braiins_fleet: BuildFleet) -> No
 
 
 async def test_refused_login_falls_back_to_the_rpc(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.5", [("Antminer S19j Pro", "25.11")])
+    fleet = await braiins_fleet(lo("127.82.5"), [("Antminer S19j Pro", "25.11")])
     miner = sim(fleet)
     miner.fault = Fault.AUTH_FAILURE
     session = session_for(fleet)
@@ -289,7 +289,7 @@ async def test_refused_login_falls_back_to_the_rpc(braiins_fleet: BuildFleet) ->
 
 async def test_every_fault_is_an_error_without_hanging(sim_fleet: FleetFactory) -> None:
     faults: list[Fault] = [f for f in Fault if f is not Fault.NONE]
-    fleet = await sim_fleet("127.82.6.0/24", len(faults), ["braiins"], seed=6)
+    fleet = await sim_fleet(lo("127.82.6.0/24"), len(faults), ["braiins"], seed=6)
     session = session_for(fleet, connect=0.5, read=1.0, cap=256 * 1024)
     miners = [m for m in fleet.miners.values() if isinstance(m, BraiinsSim)]
     for miner, assigned in zip(miners, faults, strict=True):
@@ -317,7 +317,7 @@ async def test_every_fault_is_an_error_without_hanging(sim_fleet: FleetFactory) 
 
 
 async def test_fault_light_pause_and_resume(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.7", [("Antminer S19 XP", "25.07")])
+    fleet = await braiins_fleet(lo("127.82.7"), [("Antminer S19 XP", "25.07")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert await backend.set_fault_light(True) is True
@@ -333,7 +333,7 @@ async def test_fault_light_pause_and_resume(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_power_limit_and_tuning_change_only_the_target(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.8", [("Antminer S21", "25.11")])
+    fleet = await braiins_fleet(lo("127.82.8"), [("Antminer S21", "25.11")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     pools_before, fan_before = list(miner.state.pools), miner.state.fan
@@ -359,7 +359,7 @@ async def test_power_limit_and_tuning_change_only_the_target(braiins_fleet: Buil
 
 
 async def test_pools_round_trip(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.9", [("Antminer S19j Pro", "26.04")])
+    fleet = await braiins_fleet(lo("127.82.9"), [("Antminer S19j Pro", "26.04")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     limit_before = miner.state.power_limit
@@ -380,7 +380,7 @@ async def test_pools_round_trip(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_fan_config_round_trip(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.10", [("Antminer S19 Pro", "25.07")])
+    fleet = await braiins_fleet(lo("127.82.10"), [("Antminer S19 Pro", "25.07")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     limit_before = miner.state.power_limit
@@ -396,7 +396,7 @@ async def test_fan_config_round_trip(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_scaling_config_round_trip(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.11", [("Antminer S19 XP", "26.04")])
+    fleet = await braiins_fleet(lo("127.82.11"), [("Antminer S19 XP", "26.04")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert await backend.get_scaling_config() == ScalingConfig(step=10, minimum=25, shutdown=False,
@@ -410,7 +410,7 @@ async def test_scaling_config_round_trip(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_change_password(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.12", [("Antminer S21", "25.07")])
+    fleet = await braiins_fleet(lo("127.82.12"), [("Antminer S21", "25.07")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert await backend.change_password("n3w-secret") is True and miner.state.password == "n3w-secret"
@@ -425,7 +425,7 @@ async def test_change_password(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_logs_reset_and_upgrade_on_26_04(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.13", [("Antminer S19j Pro", "26.04")])
+    fleet = await braiins_fleet(lo("127.82.13"), [("Antminer S19j Pro", "26.04")])
     miner, session = sim(fleet), session_for(fleet)
     miner.restart_seconds = 0.2
     backend = backend_for(miner, session)
@@ -445,7 +445,7 @@ async def test_logs_reset_and_upgrade_on_26_04(braiins_fleet: BuildFleet) -> Non
 
 
 async def test_restart_reboots(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.14", [("Antminer S19 XP", "25.11")])
+    fleet = await braiins_fleet(lo("127.82.14"), [("Antminer S19 XP", "25.11")])
     miner, session = sim(fleet), session_for(fleet)
     miner.restart_seconds = 0.3
     backend = backend_for(miner, session)
@@ -458,7 +458,7 @@ async def test_restart_reboots(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_older_release_lacks_the_newer_controls(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.15", [("Antminer S19 XP", "25.07")])
+    fleet = await braiins_fleet(lo("127.82.15"), [("Antminer S19 XP", "25.07")])
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert all(BraiinsBackend.supports(c) for c in ("restart", "pause", "resume", "set_fault_light",
@@ -571,7 +571,7 @@ async def grpc_login(ip: str, username: str = "root", password: str = "root") ->
 
 
 async def test_grpc_login_and_reads(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.16", [("Antminer S19j Pro", "25.11")])
+    fleet = await braiins_fleet(lo("127.82.16"), [("Antminer S19j Pro", "25.11")])
     miner = sim(fleet)
     s, ip = miner.state, miner.state.ip
     login = await grpc_login(ip)
@@ -609,7 +609,7 @@ async def test_grpc_login_and_reads(braiins_fleet: BuildFleet) -> None:
 
 
 async def test_grpc_faults(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet("127.82.17", [("Antminer S19 XP", "25.07")] * 4)
+    fleet = await braiins_fleet(lo("127.82.17"), [("Antminer S19 XP", "25.07")] * 4)
     slow, malformed, truncated, oversized = (sim(fleet, i) for i in range(4))
     for miner, fault in ((slow, Fault.SLOW), (malformed, Fault.MALFORMED), (truncated, Fault.TRUNCATED),
                          (oversized, Fault.OVERSIZED)):
@@ -648,7 +648,7 @@ async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) 
     import pyasic  # type: ignore[import-untyped]
     from pyasic_rs import MinerFactory
 
-    fleet = await braiins_fleet("127.82.20", [(m, r) for m, r in zip(BraiinsSim.models, ["26.04", "25.07", "25.11",
+    fleet = await braiins_fleet(lo("127.82.20"), [(m, r) for m, r in zip(BraiinsSim.models, ["26.04", "25.07", "25.11",
                                                                                           "25.07"], strict=True)])
     if fleet.ports is None or fleet.ports.overrides:
         pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
@@ -705,7 +705,7 @@ async def test_pyasic_controls_over_grpc(braiins_fleet: BuildFleet) -> None:
     """pyasic's BOSer controls (gRPC): each one changes the simulator's state, and reads show it."""
     import pyasic  # type: ignore[import-untyped]
 
-    fleet = await braiins_fleet("127.82.21", [("Antminer S21", "26.04")])
+    fleet = await braiins_fleet(lo("127.82.21"), [("Antminer S21", "26.04")])
     if fleet.ports is None or fleet.ports.overrides:
         pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
     miner = sim(fleet)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import lo
+
 ASICFLEET = [sys.executable, "-m", "orchestrator.cli"]
-SUBNET = "127.77.0.0/22"
+SUBNET = lo("127.77.0.0/22")
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +79,15 @@ def test_scan_json_finds_every_simulated_miner(simulator: list[dict[str, object]
 
 
 def test_scan_table_and_csv(simulator: list[dict[str, object]]) -> None:
-    table = subprocess.run([*ASICFLEET, "scan", "127.77.0.0/24", "--ports", _ports(simulator), "--read-timeout", "3",
-                            "--identify-timeout", "5"],
+    table = subprocess.run([*ASICFLEET, "scan", lo("127.77.0.0/24"), "--ports", _ports(simulator),
+                            "--read-timeout", "3", "--identify-timeout", "5"],
                            capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "250"})
     assert table.returncode == 0, table.stderr
-    in_range = [m for m in simulator if str(m["ip"]).startswith("127.77.0.")]
+    in_range = [m for m in simulator if str(m["ip"]).startswith(lo("127.77.0."))]
     healthy = [m for m in in_range if m["fault"] in ("none", "slow")]
     assert f"{len(healthy)} miners" in table.stdout
     assert "scanning" in table.stderr  # the progress bar goes to stderr, never into the output
-    rows = subprocess.run([*ASICFLEET, "scan", "127.77.0.0/24", "--csv", "--ports", _ports(simulator),
+    rows = subprocess.run([*ASICFLEET, "scan", lo("127.77.0.0/24"), "--csv", "--ports", _ports(simulator),
                            "--read-timeout", "3", "--identify-timeout", "5", "--no-progress"],
                           capture_output=True, text=True, timeout=300)
     assert rows.returncode == 0
@@ -103,6 +105,6 @@ def test_bad_input_is_refused_with_nonzero_exit(args: list[str]) -> None:
 
 def test_sim_refuses_bad_options(tmp_path: Path) -> None:
     for args in (["--subnet", "10.0.0.0/24"], ["--mix", "nosuchfirmware"], ["--faults", "melting=2"],
-                 ["--subnet", "127.95.0.0/30", "--count", "10"]):
+                 ["--subnet", lo("127.95.0.0/30"), "--count", "10"]):
         result = subprocess.run([*ASICFLEET, "sim", *args], capture_output=True, text=True, timeout=60)
         assert result.returncode != 0, args

@@ -11,7 +11,7 @@ import pytest
 from asicfleet import MinerFactory
 from asicfleet.discovery import scan_and_collect
 from asicfleet.sim import SIM_FAMILIES, Fault
-from tests.conftest import FleetFactory
+from tests.conftest import FleetFactory, lo
 
 FAMILIES = sorted(SIM_FAMILIES)
 
@@ -24,9 +24,9 @@ def _factory(subnet: str, fleet_ports: object, **timeouts: float) -> MinerFactor
 
 
 async def test_every_family_is_identified_and_read(sim_fleet: FleetFactory) -> None:
-    fleet = await sim_fleet("127.90.0.0/24", 3 * len(FAMILIES), FAMILIES, seed=3)
+    fleet = await sim_fleet(lo("127.90.0.0/24"), 3 * len(FAMILIES), FAMILIES, seed=3)
     assert fleet.ports is not None
-    factory = _factory("127.90.0.0/24", fleet.ports)
+    factory = _factory(lo("127.90.0.0/24"), fleet.ports)
     records = {str(r.ip): r async for r in scan_and_collect(factory)}
     await factory.aclose()
     inventory = {m["ip"]: m for m in fleet.inventory()}
@@ -42,11 +42,11 @@ async def test_every_family_is_identified_and_read(sim_fleet: FleetFactory) -> N
 
 
 async def test_nothing_where_nothing_listens() -> None:
-    factory = _factory("127.91.0.0/24", {}).with_concurrent_limit(300)
+    factory = _factory(lo("127.91.0.0/24"), {}).with_concurrent_limit(300)
     seen = [item async for item in factory.scan_stream_with_ip()]
     assert len(seen) == 254 and all(miner is None for _, miner in seen)
     assert await factory.scan() == []
-    assert await factory.get_miner("127.91.0.9") is None
+    assert await factory.get_miner(lo("127.91.0.9")) is None
     await factory.aclose()
 
 
@@ -58,9 +58,9 @@ async def test_an_empty_address_costs_one_connection_attempt() -> None:
         contacted.append(1)
         writer.close()
 
-    rpc_only = await asyncio.start_server(count, "127.92.0.7", 4028)
+    rpc_only = await asyncio.start_server(count, lo("127.92.0.7"), 4028)
     try:
-        factory = _factory("127.92.0.0/29", {})
+        factory = _factory(lo("127.92.0.0/29"), {})
         assert await factory.scan() == []
         await factory.aclose()
     finally:
@@ -71,13 +71,13 @@ async def test_an_empty_address_costs_one_connection_attempt() -> None:
 async def test_every_fault_is_a_per_miner_error_and_the_scan_completes(sim_fleet: FleetFactory) -> None:
     # AUTH_FAILURE refuses logins only: reads that need none succeed; each family's tests cover it
     faults = [f for f in Fault if f not in (Fault.NONE, Fault.AUTH_FAILURE)]
-    fleet = await sim_fleet("127.93.0.0/24", len(faults) * 2 + 4, FAMILIES, seed=5)
+    fleet = await sim_fleet(lo("127.93.0.0/24"), len(faults) * 2 + 4, FAMILIES, seed=5)
     assigned = fleet.assign_faults({f: 2 for f in faults}, seed=5)
     for miner in fleet.miners.values():
         miner.slow_seconds = 4.0  # beyond the read timeout below: slow enough to be an error
         miner.oversized_bytes = 8 * 1024 * 1024
     assert fleet.ports is not None
-    factory = _factory("127.93.0.0/24", fleet.ports, read=1.0, identify=2.5).with_max_reply_bytes(256 * 1024)
+    factory = _factory(lo("127.93.0.0/24"), fleet.ports, read=1.0, identify=2.5).with_max_reply_bytes(256 * 1024)
     start = time.monotonic()
     records = {str(r.ip): r async for r in scan_and_collect(factory)}
     elapsed = time.monotonic() - start
@@ -95,10 +95,10 @@ async def test_every_fault_is_a_per_miner_error_and_the_scan_completes(sim_fleet
 
 
 async def test_guide_example_runs_unchanged(sim_fleet: FleetFactory) -> None:
-    fleet = await sim_fleet("127.94.0.0/24", len(FAMILIES), FAMILIES, seed=7)
+    fleet = await sim_fleet(lo("127.94.0.0/24"), len(FAMILIES), FAMILIES, seed=7)
     assert fleet.ports is not None
     factory = (
-        MinerFactory.from_subnet("127.94.0.0/24")
+        MinerFactory.from_subnet(lo("127.94.0.0/24"))
         .with_concurrent_limit(2500)
         .with_connectivity_timeout_secs(1)
         .with_identification_timeout_secs(10)
@@ -122,11 +122,11 @@ async def test_guide_example_runs_unchanged(sim_fleet: FleetFactory) -> None:
 
 async def test_credentials_per_range_with_fallbacks_are_never_shown(
         sim_fleet: FleetFactory, caplog: pytest.LogCaptureFixture) -> None:
-    fleet = await sim_fleet("127.95.0.0/28", 2, ["antminer"], seed=11)
+    fleet = await sim_fleet(lo("127.95.0.0/28"), 2, ["antminer"], seed=11)
     changed, default = sorted(fleet.miners)
     fleet.miners[changed].state.password = "farm-Secret-77"  # this farm changed the default on one miner
     assert fleet.ports is not None
-    factory = (_factory("127.95.0.0/28", fleet.ports)
+    factory = (_factory(lo("127.95.0.0/28"), fleet.ports)
                .with_credentials("antminer", "root", ["wrong-one", "farm-Secret-77"], network=f"{changed}/32"))
     caplog.set_level("DEBUG")
     miners = {str(m.ip): m for m in await factory.scan()}

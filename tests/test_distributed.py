@@ -26,9 +26,10 @@ from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.scan import Orchestrator
 from orchestrator.sites import DiscoveryOptions, SitesConfig, load_sites
 from orchestrator.store import ChunkState
+from tests.conftest import lo
 from workers.settings import FleetSettings
 
-SUBNET = "127.78.0.0/16"
+SUBNET = lo("127.78.0.0/16")
 MINERS = 300
 LIVENESS = "3"  # seconds: a killed worker is noticed quickly in tests
 
@@ -147,7 +148,7 @@ def test_a_sigkilled_worker_loses_nothing(redis_url: str, fleet: list[dict[str, 
 def test_resume_requeues_only_unfinished_chunks(redis_url: str, fleet: list[dict[str, object]]) -> None:
     site = "resumetest"
     orchestrator = Orchestrator(_settings(redis_url))
-    scan_id = orchestrator.start_scan(["127.78.0.0/20"], site=site, options=_options(fleet))
+    scan_id = orchestrator.start_scan([lo("127.78.0.0/20")], site=site, options=_options(fleet))
     first = Workers(redis_url, 1, site)
     try:
         deadline = time.monotonic() + 120
@@ -172,7 +173,8 @@ def test_resume_requeues_only_unfinished_chunks(redis_url: str, fleet: list[dict
     after = {c.index: c for c in orchestrator.store.chunks(scan_id, 16)}
     for index in done_before:
         assert after[index].attempts == 1, f"finished chunk {index} was run again"
-    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith("127.78.") and int(str(m["ip"]).split(".")[2]) < 16}
+    expected = {m["ip"] for m in fleet
+                if str(m["ip"]).startswith(lo("127.78.")) and int(str(m["ip"]).split(".")[2]) < 16}
     assert {str(m.ip) for m in orchestrator.inventory(scan_id)} == expected
 
 
@@ -180,8 +182,8 @@ def test_sites_take_only_their_own_chunks(redis_url: str, fleet: list[dict[str, 
     orchestrator = Orchestrator(_settings(redis_url))
     east = Workers(redis_url, 1, "east")
     try:
-        west_scan = orchestrator.start_scan(["127.78.0.0/24"], site="west", options=_options(fleet))
-        east_scan = orchestrator.start_scan(["127.78.1.0/24"], site="east", options=_options(fleet))
+        west_scan = orchestrator.start_scan([lo("127.78.0.0/24")], site="west", options=_options(fleet))
+        east_scan = orchestrator.start_scan([lo("127.78.1.0/24")], site="east", options=_options(fleet))
         orchestrator.watch(east_scan, timeout=120)
         time.sleep(1.0)
         west = orchestrator.store.chunks(west_scan, 1)
@@ -193,7 +195,7 @@ def test_sites_take_only_their_own_chunks(redis_url: str, fleet: list[dict[str, 
 def test_beat_runs_a_site_scan_on_schedule(redis_url: str, fleet: list[dict[str, object]], tmp_path: Path) -> None:
     ports = _options(fleet).ports
     sites = tmp_path / "sites.yaml"
-    sites.write_text("sites:\n  north:\n    ranges: ['127.78.3.0/24']\n    every_minutes: 0.05\n"
+    sites.write_text("sites:\n  north:\n    ranges: ['" + lo("127.78.3.0/24") + "']\n    every_minutes: 0.05\n"
                      f"    discovery: {{ports: '{ports}'}}\n")
     orchestrator = Orchestrator(_settings(redis_url))
     known = {s.scan_id for s in orchestrator.scans(1000)}
@@ -209,7 +211,7 @@ def test_beat_runs_a_site_scan_on_schedule(redis_url: str, fleet: list[dict[str,
             time.sleep(0.5)
     finally:
         workers.stop()
-    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith("127.78.3.")}
+    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith(lo("127.78.3."))}
     assert {str(m.ip) for m in orchestrator.inventory(finished[0].scan_id)} == expected
 
 
@@ -272,12 +274,12 @@ def test_rabbitmq_broker_with_results_in_redis(redis_url: str, fleet: list[dict[
     workers = Workers(redis_url, 1, site, env={"ASICFLEET_BROKER_URL": broker})
     try:
         orchestrator = Orchestrator(_settings(redis_url, broker_url=broker))
-        scan_id = orchestrator.start_scan(["127.78.2.0/24"], site=site, options=_options(fleet))
+        scan_id = orchestrator.start_scan([lo("127.78.2.0/24")], site=site, options=_options(fleet))
         final = orchestrator.watch(scan_id, timeout=120)
     finally:
         workers.stop()
     assert final.chunks_done == 1
-    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith("127.78.2.")}
+    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith(lo("127.78.2."))}
     assert {str(m.ip) for m in orchestrator.inventory(scan_id)} == expected
 
 
@@ -316,7 +318,7 @@ def test_flower_requires_basic_auth_and_shows_chunk_tasks(redis_url: str, fleet:
         shown: list[dict[str, object]] = []
         while not shown:  # Flower sees only the task events sent after its event consumer subscribed
             assert time.monotonic() < deadline, "Flower never showed a chunk task"
-            scan_id = orchestrator.start_scan(["127.78.4.0/24"], site="flowertest", options=_options(fleet))
+            scan_id = orchestrator.start_scan([lo("127.78.4.0/24")], site="flowertest", options=_options(fleet))
             orchestrator.watch(scan_id, timeout=120)
             for _ in range(6):
                 tasks = httpx.get(f"{url}/api/tasks", auth=("ops", "s3cret-flower"), timeout=5)
@@ -326,7 +328,7 @@ def test_flower_requires_basic_auth_and_shows_chunk_tasks(redis_url: str, fleet:
                 if shown:
                     break
                 time.sleep(0.5)
-        assert "127.78.4.0/24" in str(shown[0]["kwargs"]) and "flowertest" in str(shown[0]["kwargs"])
+        assert lo("127.78.4.0/24") in str(shown[0]["kwargs"]) and "flowertest" in str(shown[0]["kwargs"])
         assert "password" not in str(tasks.json()).lower()
     finally:
         workers.stop()
@@ -352,10 +354,10 @@ def test_cli_distributed_scan_inventory_scans_and_diff(redis_url: str, fleet: li
     env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url}
     env.pop("ASICFLEET_BROKER_URL", None)
     cli = [sys.executable, "-m", "orchestrator.cli"]
-    scan = subprocess.run([*cli, "scan", "127.78.5.0/24", "--distributed", "--local-workers", "2", "--json",
+    scan = subprocess.run([*cli, "scan", lo("127.78.5.0/24"), "--distributed", "--local-workers", "2", "--json",
                            "--ports", ports, "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
     assert scan.returncode == 0, scan.stderr
-    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith("127.78.5.")}
+    expected = {m["ip"] for m in fleet if str(m["ip"]).startswith(lo("127.78.5."))}
     assert {json.loads(line)["ip"] for line in scan.stdout.splitlines()} == expected
     scan_id = scan.stderr.split("scan ", 1)[1].split()[0]
     listing = subprocess.run([*cli, "scans"], env={**env, "COLUMNS": "250"}, capture_output=True, text=True,

@@ -21,6 +21,7 @@ from asicfleet import (
     TuningConfig,
 )
 from asicfleet.data import MinerMessage, PoolData, PoolGroupData
+from tests.conftest import lo
 
 
 class Snapshot(BaseModel):
@@ -55,7 +56,7 @@ def test_bad_unit_is_refused() -> None:
 
 def _sample_data() -> MinerData:
     return MinerData(
-        ip=IPv4Address("127.77.0.5"),
+        ip=IPv4Address(lo("127.77.0.5")),
         mac="02:AA:BB:CC:DD:EE",
         device_info=DeviceInfo(make="AntMiner", model="Antminer S19 Pro", firmware="Stock"),
         hashrate=HashRate(value=110.0),

@@ -33,10 +33,10 @@ from orchestrator.rollout import MinerStep, RolloutPlan, Rollouts, RolloutStatus
 from orchestrator.scan import Orchestrator
 from orchestrator.sites import DiscoveryOptions
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
-from tests.conftest import ThreadedFleet
+from tests.conftest import ThreadedFleet, lo
 from workers.settings import FleetSettings
 
-SUBNET = "127.98.0.0/22"
+SUBNET = lo("127.98.0.0/22")
 LIVENESS = "3"
 POOLS = {"pools": [{"url": "stratum+tcp://new.pool.example:3333", "username": "farm.{mac}", "password": "x"},
                    {"url": "stratum+tcp://backup2.example:3333", "username": "farm.{ip}", "password": "x"}]}
@@ -107,7 +107,7 @@ def _expected_writes(miner: SimMiner, entry: dict[str, str]) -> int:
 
 
 def test_dry_run_shows_current_and_new_and_sends_nothing(redis_url: str, fleet: SimFleet) -> None:
-    inventory = _inventory(fleet, "127.98.0.")
+    inventory = _inventory(fleet, lo("127.98.0."))
     before = {ip: (_pools_of(m), _writes(m)) for ip, m in fleet.miners.items()}
     plan = run_async(plan_rollout(control_from_file_content(POOLS), inventory, options=_options(fleet),
                                   batch_size=10, canary=2, pause_seconds=0, max_fail=0.1, verify_timeout=5,
@@ -128,7 +128,7 @@ def test_dry_run_shows_current_and_new_and_sends_nothing(redis_url: str, fleet: 
 
 @pytest.mark.usefixtures("workers")
 def test_pools_rollout_goes_on_past_a_few_failures_and_matches_the_simulator(redis_url: str, fleet: SimFleet) -> None:
-    inventory = _inventory(fleet, "127.98.1.") + _inventory(fleet, "127.98.2.")  # ~150 miners, 5 firmwares
+    inventory = _inventory(fleet, lo("127.98.1.")) + _inventory(fleet, lo("127.98.2."))  # ~150 miners, 5 firmwares
     plan = _plan(fleet, inventory, control_from_file_content(POOLS))
     batches = plan.batches()
     assert len(batches) >= 3
@@ -173,7 +173,7 @@ def _rollback_expectation(entry: dict[str, str]) -> list[tuple[str, str]]:
 
 @pytest.mark.usefixtures("workers")
 def test_a_failing_canary_stops_the_rollout(redis_url: str, fleet: SimFleet) -> None:
-    inventory = [m for m in _inventory(fleet, "127.98.2.") if m.make != "Bitaxe"]
+    inventory = [m for m in _inventory(fleet, lo("127.98.2.")) if m.make != "Bitaxe"]
     plan = _plan(fleet, inventory, control_from_file_content(POOLS), canary=5, batch_size=10)
     canary, *rest = plan.batches()
     for ip in canary[:2]:  # 2 of 5 (40 %) refuse: far over the 10 % limit
@@ -195,7 +195,7 @@ def test_a_failing_canary_stops_the_rollout(redis_url: str, fleet: SimFleet) -> 
 
 @pytest.mark.usefixtures("workers")
 def test_unsupported_controls_are_skipped_with_the_reason(redis_url: str, fleet: SimFleet) -> None:
-    inventory = _inventory(fleet, "127.98.3.")
+    inventory = _inventory(fleet, lo("127.98.3."))
     plan = _plan(fleet, inventory, PowerLimitControl(watts=3000))
     skipped = {m.ip: m.skip_reason for m in plan.miners if m.skip_reason}
     makes = {fleet.miners[ip].family for ip in skipped}
@@ -214,7 +214,7 @@ def test_unsupported_controls_are_skipped_with_the_reason(redis_url: str, fleet:
 
 
 def test_filters_pick_the_target_set(fleet: SimFleet) -> None:
-    inventory = _inventory(fleet, "127.98.0.")
+    inventory = _inventory(fleet, lo("127.98.0."))
     only = filter_inventory(inventory, [MinerFilter.parse("make=AntMiner"), MinerFilter.parse("firmware=stock")])
     assert only and all(m.make == "AntMiner" and m.firmware == "Stock" for m in only)
     assert {str(m.ip) for m in only} == {str(m.ip) for m in inventory if m.make == "AntMiner" and
@@ -235,7 +235,7 @@ def test_bad_control_files_are_refused_before_anything_is_sent() -> None:
 
 @pytest.mark.usefixtures("workers")
 def test_a_sigkilled_worker_loses_no_step_and_sends_no_change_twice(redis_url: str, fleet: SimFleet) -> None:
-    inventory = _inventory(fleet, "127.98.")  # every miner of the fleet
+    inventory = _inventory(fleet, lo("127.98."))  # every miner of the fleet
     own = [m for m in inventory if str(m.ip).rsplit(".", 2)[1] in ("0", "3")]  # not changed by the tests above
     plan = _plan(fleet, own, control_from_file_content(
         {"pools": [{"url": "stratum+tcp://kill.example:3333", "username": "k.{ip}", "password": "x"}]}),
@@ -299,7 +299,7 @@ def _cli(redis_url: str, *args: str, env: dict[str, str] | None = None) -> subpr
 def test_cli_apply_to_a_scan_with_a_filter_then_status_and_rollback(
         redis_url: str, fleet: SimFleet, tmp_path: Path) -> None:
     orchestrator = Orchestrator(FleetSettings(redis_url=redis_url))
-    scan_id = orchestrator.start_scan(["127.98.2.0/24"], options=_options(fleet))
+    scan_id = orchestrator.start_scan([lo("127.98.2.0/24")], options=_options(fleet))
     orchestrator.watch(scan_id, timeout=120)
     config = tmp_path / "pools.yaml"
     config.write_text("pools:\n  - url: stratum+tcp://cli.pool.example:3333\n    username: cli.{hostname}\n")
@@ -318,7 +318,7 @@ def test_cli_apply_to_a_scan_with_a_filter_then_status_and_rollback(
         sim = fleet.miners[ip]
         assert sim.state.pools[0].pools[0].url == "stratum+tcp://cli.pool.example:3333"
         assert sim.state.pools[0].pools[0].username == f"cli.{sim.state.hostname}"
-    others = [ip for ip in fleet.miners if ip.startswith("127.98.2.") and ip not in antminers]
+    others = [ip for ip in fleet.miners if ip.startswith(lo("127.98.2.")) and ip not in antminers]
     assert all(fleet.miners[ip].state.pools[0].pools[0].url != "stratum+tcp://cli.pool.example:3333" for ip in others)
     status = _cli(redis_url, "rollout", "status", rollout_id)
     assert status.returncode == 0 and status.stdout.count("verified") == len(antminers)
@@ -337,7 +337,7 @@ def test_new_passwords_never_reach_redis(redis_url: str, fleet: SimFleet) -> Non
     processes, names = start_workers(redis_url, 1, "pwsite", extra_env={
         "ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS, "ASICFLEET_NEW_MINER_PASSWORD": secret})
     wait_for_workers(redis_url, names, processes)
-    targets = [m for m in _inventory(fleet, "127.98.1.") if m.make == "AntMiner" and m.firmware == "Stock"][:3]
+    targets = [m for m in _inventory(fleet, lo("127.98.1.")) if m.make == "AntMiner" and m.firmware == "Stock"][:3]
     assert targets
     try:
         plan = _plan(fleet, targets, PasswordControl(), canary=0)
@@ -367,7 +367,7 @@ def test_new_passwords_never_reach_redis(redis_url: str, fleet: SimFleet) -> Non
 
 @pytest.mark.usefixtures("workers")
 def test_firmware_goes_only_to_the_models_it_is_for(redis_url: str, fleet: SimFleet, tmp_path: Path) -> None:
-    inventory = _inventory(fleet, "127.98.2.")
+    inventory = _inventory(fleet, lo("127.98.2."))
     s21 = [m for m in inventory if m.make == "AntMiner" and m.firmware == "Stock" and m.model == "Antminer S21"]
     assert s21, "the fleet has no stock S21 in this range"
     image = tmp_path / "Antminer-S21-2099.bmu"
@@ -394,7 +394,7 @@ def test_firmware_goes_only_to_the_models_it_is_for(redis_url: str, fleet: SimFl
 
 @pytest.mark.usefixtures("workers")
 def test_curtailment_spreads_the_load_change_over_time(redis_url: str, fleet: SimFleet) -> None:
-    targets = [ip for ip in fleet.miners if ip.startswith("127.98.1.")]
+    targets = [ip for ip in fleet.miners if ip.startswith(lo("127.98.1."))]
     start = time.time()
     down = _cli(redis_url, "curtail", "down", "--target", *[a for ip in targets for a in ("--target", ip)][1:],
                 "--over", "0.05", "--steps", "3", "--ports", str(fleet.ports))
@@ -414,7 +414,7 @@ def test_curtailment_spreads_the_load_change_over_time(redis_url: str, fleet: Si
 
 @pytest.mark.usefixtures("workers")
 def test_fan_and_tuning_rollouts_verify_and_roll_back(redis_url: str, fleet: SimFleet) -> None:
-    inventory = [m for m in _inventory(fleet, "127.98.0.") if m.make == "AntMiner"]
+    inventory = [m for m in _inventory(fleet, lo("127.98.0.")) if m.make == "AntMiner"]
     rollouts = _rollouts(redis_url)
     for raw in ({"fan": {"mode": "manual", "fan_speed": 80}}, {"tuning": {"target_mode": "low"}}):
         control = control_from_file_content(raw)

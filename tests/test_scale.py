@@ -19,10 +19,11 @@ from asicfleet import MinerFactory, TooManyAddressesError
 from asicfleet.discovery import ScanRecord, scan_and_collect
 from orchestrator.local import stop_processes
 from orchestrator.redis_server import EmbeddedRedis
+from tests.conftest import lo
 
 pytestmark = pytest.mark.slow
 
-SUBNET = "127.130.0.0/16"
+SUBNET = lo("127.130.0.0/16")
 MINERS = 400
 ASICFLEET = [sys.executable, "-m", "orchestrator.cli"]
 Inventory = list[dict[str, object]]
@@ -128,7 +129,8 @@ def test_distributed_slash16_finds_every_miner_on_a_busy_machine(fleet: Inventor
 
 
 def test_a_slash8_is_refused_before_anything_is_sent() -> None:
-    """Nothing listens on 127.134/15 here; a scan that started would take minutes, a refusal takes none."""
+    """A scan that started would take minutes, a refusal takes none; nothing listens on this run's 127.134
+    and 127.135 stand-ins, so the raised scan finds nothing, quickly."""
     with pytest.raises(TooManyAddressesError, match="16,777,214 addresses"):
         MinerFactory.from_subnet("127.0.0.0/8").check_size()
     started = time.monotonic()
@@ -144,14 +146,17 @@ def test_a_slash8_is_refused_before_anything_is_sent() -> None:
     assert distributed.returncode != 0
     message = " ".join(distributed.stderr.split())
     assert "limit of 1,048,576" in message and "--max-addresses" in message
-    raised = subprocess.run([*ASICFLEET, "scan", "127.134.0.0/15", "--max-addresses", "131072", "--no-progress",
+    two = [lo("127.134.0.0/16"), lo("127.135.0.0/16")]  # 131,068 addresses
+    refused = subprocess.run([*ASICFLEET, "scan", *two, "--no-progress"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "131,068 addresses" in " ".join(refused.stderr.split())
+    raised = subprocess.run([*ASICFLEET, "scan", *two, "--max-addresses", "131072", "--no-progress",
                              "--connect-timeout", "0.2"], capture_output=True, text=True, timeout=300)
     assert raised.returncode == 0, raised.stderr[-2000:]
     assert "0 miners" in raised.stdout
 
 
 async def test_library_refuses_more_than_its_limit_before_sending() -> None:
-    factory = MinerFactory.from_subnet("127.132.0.0/15")
+    factory = MinerFactory.from_targets([lo("127.132.0.0/16"), lo("127.133.0.0/16")])
     with pytest.raises(TooManyAddressesError):
         async for _ in factory.scan_results():
             pass

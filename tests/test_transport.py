@@ -18,8 +18,9 @@ from asicfleet import (
     ResponseTooLargeError,
 )
 from asicfleet.transport import HttpClient, PortMap, TransportSettings, decode_json, rpc_call, rpc_multi
+from tests.conftest import lo
 
-HOST = "127.86.0.1"
+HOST = lo("127.86.0.1")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -131,7 +132,7 @@ async def test_reset_and_refused(server) -> None:  # type: ignore[no-untyped-def
     with pytest.raises((MinerConnectionError, MinerResponseError)):
         await rpc_call(HOST, "summary", settings=settings)
     with pytest.raises(MinerConnectionError, match="failed"):
-        await rpc_call("127.86.0.2", "summary", settings=settings)  # nothing listens there
+        await rpc_call(lo("127.86.0.2"), "summary", settings=settings)  # nothing listens there
 
 
 async def test_http_cap_timeout_and_digest(server) -> None:  # type: ignore[no-untyped-def]

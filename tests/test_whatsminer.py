@@ -36,14 +36,14 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet, SimMiner
 from asicfleet.sim.whatsminer import WhatsMinerSim, WhatsMinerV3Sim
 from asicfleet.transport import HttpReply, TransportSettings
-from tests.conftest import FleetFactory, fixture_bytes
+from tests.conftest import FleetFactory, fixture_bytes, lo
 
 WM = "whatsminer"
 DEVICE = WhatsMinerBackend.device_info("WhatsMiner", "M50S", "Stock")
 
 
 def parse(raw: dict[str, bytes], device: DeviceInfo = DEVICE) -> MinerData:
-    return WhatsMinerBackend("127.83.0.1", device, Session()).parse_raw(raw)
+    return WhatsMinerBackend(lo("127.83.0.1"), device, Session()).parse_raw(raw)
 
 
 def ths(data: MinerData) -> float:
@@ -252,7 +252,7 @@ FleetOf = Callable[..., Awaitable[SimFleet]]
 
 @pytest.fixture
 async def whatsminers() -> AsyncIterator[FleetOf]:
-    """`fleet = await whatsminers("127.83.1", "M50S", "M60S")`: one simulated miner per model named."""
+    """`fleet = await whatsminers(lo("127.83.1"), "M50S", "M60S")`: one simulated miner per model named."""
     started: list[SimFleet] = []
 
     async def start(prefix: str, *models: str) -> SimFleet:
@@ -287,7 +287,7 @@ def only(fleet: SimFleet) -> SimMiner:
 
 
 async def test_each_model_identifies_with_its_api_generation(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers("127.83.1", *MODELS)
+    fleet = await whatsminers(lo("127.83.1"), *MODELS)
     session = session_for(fleet)
     for miner in fleet.miners.values():
         found = await identify(miner.state.ip, session, timeout=5.0)
@@ -305,7 +305,7 @@ async def test_each_model_identifies_with_its_api_generation(whatsminers: FleetO
 
 
 async def test_generated_fleet_identifies(sim_fleet: FleetFactory) -> None:
-    fleet = await sim_fleet("127.83.2.0/24", 6, [WM], seed=3)
+    fleet = await sim_fleet(lo("127.83.2.0/24"), 6, [WM], seed=3)
     session = session_for(fleet)
     found = await asyncio.gather(*(identify(ip, session, timeout=5.0) for ip in fleet.miners))
     for item in found:
@@ -314,7 +314,7 @@ async def test_generated_fleet_identifies(sim_fleet: FleetFactory) -> None:
 
 
 async def test_web_redirects_to_luci(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers("127.83.3", "M50S")
+    fleet = await whatsminers(lo("127.83.3"), "M50S")
     session = session_for(fleet)
     miner = only(fleet)
     root = await session.http.request("GET", miner.state.ip, "/")
@@ -326,7 +326,7 @@ async def test_web_redirects_to_luci(whatsminers: FleetOf) -> None:
 
 @pytest.mark.parametrize("model", MODELS)
 async def test_get_data_equals_state(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers("127.83.4", model)
+    fleet = await whatsminers(lo("127.83.4"), model)
     miner = only(fleet)
     state = miner.state
     data = await backend_for(fleet, miner, session_for(fleet)).get_data()
@@ -354,7 +354,7 @@ async def test_get_data_equals_state(whatsminers: FleetOf, model: str) -> None:
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
 async def test_get_data_sends_each_command_once(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers("127.83.5", model)
+    fleet = await whatsminers(lo("127.83.5"), model)
     miner = only(fleet)
     backend = backend_for(fleet, miner, session_for(fleet))
     await backend.get_data()  # the first read also learns the API generation from get_version
@@ -377,7 +377,7 @@ async def test_get_data_sends_each_command_once(whatsminers: FleetOf, model: str
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
 async def test_controls_round_trip(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers("127.83.6", model)
+    fleet = await whatsminers(lo("127.83.6"), model)
     miner = only(fleet)
     state = miner.state
     backend = backend_for(fleet, miner, session_for(fleet))
@@ -421,7 +421,7 @@ async def test_controls_round_trip(whatsminers: FleetOf, model: str) -> None:
 
 
 async def test_unsupported_controls_raise(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers("127.83.7", "M50S", "M60S")
+    fleet = await whatsminers(lo("127.83.7"), "M50S", "M60S")
     session = session_for(fleet)
     v2, v3 = (backend_for(fleet, m, session) for m in fleet.miners.values())
     assert not WhatsMinerBackend.supports("set_fan_config") and WhatsMinerBackend.supports("set_pools_config")
@@ -434,7 +434,7 @@ async def test_unsupported_controls_raise(whatsminers: FleetOf) -> None:
 
 
 async def test_change_password_then_writes_use_it(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers("127.83.8", "M50S")
+    fleet = await whatsminers(lo("127.83.8"), "M50S")
     miner = only(fleet)
     backend = backend_for(fleet, miner, session_for(fleet))
     with pytest.raises(ValueError):
@@ -446,7 +446,7 @@ async def test_change_password_then_writes_use_it(whatsminers: FleetOf) -> None:
 
 
 async def test_configured_password_falls_back_to_default(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers("127.83.9", "M50S")
+    fleet = await whatsminers(lo("127.83.9"), "M50S")
     miner = only(fleet)
     session = session_for(fleet)
     session.credentials.add(CredentialRule(family=WM, username="admin", passwords=[SecretStr("wrong1")]))
@@ -460,7 +460,7 @@ async def test_configured_password_falls_back_to_default(whatsminers: FleetOf) -
 
 
 async def test_v3_wrong_then_right_login_and_refusal(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers("127.83.10", "M60S")
+    fleet = await whatsminers(lo("127.83.10"), "M60S")
     miner = only(fleet)
     session = session_for(fleet)
     session.credentials.add(CredentialRule(family=WM, username="super", passwords=[SecretStr("nope")]))
@@ -475,7 +475,7 @@ async def test_v3_wrong_then_right_login_and_refusal(whatsminers: FleetOf) -> No
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
 async def test_miner_reported_errors_become_messages(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers("127.83.13", model)
+    fleet = await whatsminers(lo("127.83.13"), model)
     miner = only(fleet)
     miner.state.messages = [(218, "power supply input voltage too low"), (600, "environment too hot")]
     data = await backend_for(fleet, miner, session_for(fleet)).get_data([DataField.MESSAGES])
@@ -485,7 +485,7 @@ async def test_miner_reported_errors_become_messages(whatsminers: FleetOf, model
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
 async def test_restart_and_factory_reset(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers("127.83.11", model)
+    fleet = await whatsminers(lo("127.83.11"), model)
     miner = only(fleet)
     miner.restart_seconds = 0.4
     backend = backend_for(fleet, miner, session_for(fleet, read_timeout=1.0))
@@ -511,7 +511,7 @@ FAULTS = [Fault.SLOW, Fault.HUNG, Fault.MALFORMED, Fault.TRUNCATED, Fault.OVERSI
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_faults_give_errors_quickly(whatsminers: FleetOf, model: str, fault: Fault) -> None:
-    fleet = await whatsminers("127.83.12", model)
+    fleet = await whatsminers(lo("127.83.12"), model)
     miner = only(fleet)
     miner.slow_seconds, miner.oversized_bytes = 1.5, 2 * 1024 * 1024
     session = session_for(fleet, read_timeout=0.5, connect_timeout=0.5, max_reply_bytes=256 * 1024)
@@ -538,7 +538,7 @@ async def test_pyasic_reads_each_model(whatsminers: FleetOf) -> None:
     picks its V2 or V3 class by `get_version` fw_ver (after 2024.11 -> V3 on 4433), then reads."""
     import pyasic  # type: ignore[import-untyped]
 
-    fleet = await whatsminers("127.83.20", *MODELS)
+    fleet = await whatsminers(lo("127.83.20"), *MODELS)
     if fleet.ports and fleet.ports.overrides:
         pytest.skip("pyasic needs the real ports (run as root)")
     for miner in fleet.miners.values():
@@ -563,7 +563,7 @@ async def test_pyasic_rs_reads_each_model(whatsminers: FleetOf) -> None:
     from pyasic_rs.config import Pool as RsPool
     from pyasic_rs.config import PoolGroup as RsPoolGroup
 
-    fleet = await whatsminers("127.83.21", *MODELS)
+    fleet = await whatsminers(lo("127.83.21"), *MODELS)
     if fleet.ports and fleet.ports.overrides:
         pytest.skip("pyasic-rs needs the real ports (run as root)")
     factory = MinerFactory()

@@ -1,7 +1,7 @@
 """Discovery: targets, identification, the MinerFactory, and scan-and-read."""
 
 from asicfleet.discovery._collect import ScanRecord, scan_and_collect
-from asicfleet.discovery._factory import MinerFactory
+from asicfleet.discovery._factory import MinerFactory, ScanSummary
 from asicfleet.discovery._identify import Identified, identify
 from asicfleet.discovery._targets import AddressBlock, TargetSet, parse_target, read_target_file
 
@@ -10,6 +10,7 @@ __all__ = [
     "Identified",
     "MinerFactory",
     "ScanRecord",
+    "ScanSummary",
     "TargetSet",
     "identify",
     "parse_target",

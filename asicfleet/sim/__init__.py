@@ -24,6 +24,7 @@ from asicfleet.sim._core import (
     rpc_status,
 )
 from asicfleet.sim._fleet import SimFleet
+from asicfleet.sim._loopback import NoFreeLoopbackError, claim_loopback
 
 
 def _all_families() -> dict[str, type[SimMiner]]:
@@ -48,9 +49,11 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "MinerState",
+    "NoFreeLoopbackError",
     "Service",
     "SimFleet",
     "SimMiner",
+    "claim_loopback",
     "digest_challenge",
     "digest_ok",
     "make_sim_image",
