@@ -31,11 +31,11 @@ from typing import Any
 import redis
 from celery import Celery
 
-from orchestrator.controls import parse_control
-from orchestrator.sites import DiscoveryOptions, site_queue
-from orchestrator.store import PREFIX, worker_key
-from workers.app import APPLY_BATCH, create_app
-from workers.settings import FleetSettings
+from fleet.controls import parse_control
+from fleet.messaging import APPLY_BATCH, create_app
+from fleet.settings import FleetSettings
+from fleet.sites import DiscoveryOptions, site_queue
+from fleet.store import PREFIX, worker_key
 
 
 class MinerStep(StrEnum):
