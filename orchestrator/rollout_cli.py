@@ -31,12 +31,13 @@ from fleet.controls import (
     control_from_file_content,
     parse_control,
 )
-from fleet.ledger import RolloutPlan, RolloutProgress, Rollouts, RolloutStatus, spread_pause
+from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
 from fleet.loop import run_async
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import ClusterStartError, local_cluster
 from orchestrator.redis_server import reachable
+from orchestrator.rollouts import Rollouts, spread_pause
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from orchestrator.watch import Orchestrator
 

@@ -26,12 +26,13 @@ from fleet.controls import (
     control_from_file_content,
     parse_control,
 )
-from fleet.ledger import MinerStep, RolloutPlan, Rollouts, RolloutStatus
+from fleet.ledger import MinerStep, RolloutPlan, RolloutStatus
 from fleet.loop import run_async
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis
+from orchestrator.rollouts import Rollouts
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from orchestrator.watch import Orchestrator
 from tests.conftest import ThreadedFleet
