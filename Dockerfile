@@ -4,6 +4,7 @@ RUN useradd --create-home --uid 10001 asicfleet
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY asicfleet ./asicfleet
+COPY fleet ./fleet
 COPY orchestrator ./orchestrator
 COPY workers ./workers
 RUN pip install --no-cache-dir ".[fast]"

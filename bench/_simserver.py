@@ -32,7 +32,7 @@ import orjson
 from asicfleet.sim import SimFleet, SimMiner
 from asicfleet.sim import _fleet as sim_fleet_module
 from bench._common import check_subnet, cpu_seconds
-from orchestrator._loop import run_async
+from fleet.loop import run_async
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 CONNECTIONS: defaultdict[str, Counter[int]] = defaultdict(Counter)

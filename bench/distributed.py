@@ -49,7 +49,7 @@ def in_process_child(subnet: str, concurrency: int, ports: str) -> None:
     from asicfleet.discovery import MinerFactory, scan_and_collect
     from asicfleet.transport import PortMap
     from bench._common import cpu_seconds, peak_rss_mib
-    from orchestrator._loop import run_async
+    from fleet.loop import run_async
 
     async def scan() -> dict[str, Any]:
         factory = (MinerFactory.from_subnet(subnet).with_concurrent_limit(concurrency)
@@ -88,10 +88,10 @@ def run_in_process(args: argparse.Namespace, ports: str) -> dict[str, Any]:
 # ----- the distributed runs -----------------------------------------------------------------------
 def run_distributed(args: argparse.Namespace, redis_url: str, workers: int, chunk: int, ports: str,
                     addresses: int) -> dict[str, Any]:
+    from fleet.settings import FleetSettings
+    from fleet.sites import DiscoveryOptions
     from orchestrator.local import start_workers, stop_processes, wait_for_workers
-    from orchestrator.scan import Orchestrator
-    from orchestrator.sites import DiscoveryOptions
-    from workers.settings import FleetSettings
+    from orchestrator.watch import Orchestrator
 
     processes, names = start_workers(redis_url, workers, None, concurrency=1,
                                      extra_env={"PYTHONWARNINGS": "ignore"})

@@ -14,23 +14,28 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from asicfleet._errors import InvalidTargetError
 from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_target_file, scan_and_collect
 from asicfleet.transport import PortMap
+from fleet.loop import run_async
+from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
+from fleet.scans import ScanProgress
+from fleet.settings import FleetSettings, get_settings
+from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
 from orchestrator import render
-from orchestrator._loop import run_async
+from orchestrator.demo import run_demo
+from orchestrator.diff import diff_inventories
+from orchestrator.local import ClusterStartError, local_cluster
+from orchestrator.redis_server import reachable
 from orchestrator.rollout_cli import register as register_controls
-from orchestrator.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
-
-if TYPE_CHECKING:
-    from orchestrator.scan import Orchestrator
-    from workers.settings import FleetSettings
+from orchestrator.watch import Orchestrator
 
 app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -148,8 +153,6 @@ def scan(
             factory.check_size()  # refused before anything is sent
             _emit(run_async(_scan_in_process(factory, progress)), as_json, as_csv)
             return
-        from orchestrator.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
-
         if resume is None:
             plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
                         max_addresses=max_addresses or DISTRIBUTED_MAX_ADDRESSES)
@@ -162,9 +165,6 @@ def scan(
 def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, chunk: int,
                       options: DiscoveryOptions, resume: str | None, local_workers: int, wait: bool,
                       show_progress: bool, as_json: bool, as_csv: bool) -> None:
-    from orchestrator.local import ClusterStartError, local_cluster
-    from workers.settings import get_settings
-
     settings = get_settings()
     try:
         with local_cluster(settings.redis_url, local_workers, site) as redis_url:
@@ -177,9 +177,6 @@ def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, 
 def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str], exclude: list[str],
                      site: str | None, chunk: int, options: DiscoveryOptions, resume: str | None, wait: bool,
                      show_progress: bool, as_json: bool, as_csv: bool) -> None:
-    from orchestrator.redis_server import reachable
-    from orchestrator.scan import Orchestrator, ScanProgress
-
     if not reachable(redis_url):
         raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
                     "to start Redis and workers here")
@@ -225,10 +222,6 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
 
 # ----- distributed results ------------------------------------------------------------------------
 def _orchestrator() -> Orchestrator:
-    from orchestrator.redis_server import reachable
-    from orchestrator.scan import Orchestrator
-    from workers.settings import get_settings
-
     settings = get_settings()
     if not reachable(settings.redis_url):
         raise _fail(f"no Redis answers at {settings.redis_url} (set ASICFLEET_REDIS_URL)")
@@ -257,8 +250,6 @@ def diff(
     threshold: Annotated[float, typer.Option(min=0.0, help="hash rate change to report, percent")] = 5.0,
 ) -> None:
     """Miners that appeared, vanished, or changed model, firmware, pools or hash rate between two scans."""
-    from orchestrator.diff import diff_inventories
-
     orchestrator = _orchestrator()
     try:
         result = diff_inventories(orchestrator.inventory(scan_a), orchestrator.inventory(scan_b),
@@ -279,8 +270,6 @@ def diff(
 @app.command()
 def scans(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
     """Recent distributed scans with their status."""
-    from rich.table import Table
-
     orchestrator = _orchestrator()
     out = Table(title="recent scans")
     for heading in ("scan id", "status", "site", "targets", "chunks", "miners", "errors", "started (UTC)"):
@@ -294,6 +283,18 @@ def scans(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
 
 
 # ----- services -----------------------------------------------------------------------------------
+WORKER_APP = "workers.app"  # the workers' Celery app, named for the `celery` command: never imported here
+
+
+def exec_celery(argv: list[str], env: dict[str, str] | None = None) -> NoReturn:
+    """Becomes `celery -A workers.app ARGV...`: the same process (pid, signals, exit code) runs the Celery
+    worker or Flower, so the command line starts the workers without importing their code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", WORKER_APP, *argv],
+              dict(os.environ) if env is None else env)
+
+
 @app.command()
 def workers(
     site: Annotated[str | None, typer.Option(help="take only this site's chunks")] = None,
@@ -309,8 +310,6 @@ def workers(
             check_site_name(site)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    from workers.app import app as celery_app
-
     worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}"
     queues = [site_queue(site)] + ([DEFAULT_QUEUE] if beat and site else [])
     argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency), "--hostname",
@@ -319,7 +318,7 @@ def workers(
     if beat:
         schedule = Path(tempfile.gettempdir()) / f"asicfleet-beat-{worker_name}"
         argv += ["--beat", "--schedule", str(schedule)]
-    celery_app.worker_main(argv)
+    exec_celery(argv)
 
 
 @app.command()
@@ -328,22 +327,19 @@ def flower(
     address: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
 ) -> None:
     """Start Flower on the asicfleet app, with basic auth (ASICFLEET_FLOWER_USER / _PASSWORD)."""
-    from workers.settings import get_settings
-
     settings = get_settings()
     password = settings.flower_password.get_secret_value() if settings.flower_password else None
     if not password:
         password = secrets.token_urlsafe(12)
         stderr.print(f"ASICFLEET_FLOWER_PASSWORD is not set: this run's password for "
                      f"{settings.flower_user} is {password}")
-    env = {**os.environ, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{password}"}
-    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "flower",
-                               f"--port={port}", f"--address={address}"], env)
+    exec_celery(["flower", f"--port={port}", f"--address={address}"],
+                {**os.environ, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{password}"})
 
 
 # ----- sim ----------------------------------------------------------------------------------------
 def _parse_faults(text: str) -> dict[str, int]:
-    from asicfleet.sim import Fault
+    from asicfleet.sim import Fault  # the simulator's imports (~0.1 s) only for the commands that serve it
 
     counts: dict[str, int] = {}
     for item in filter(None, (p.strip() for p in text.split(","))):
@@ -371,7 +367,7 @@ def sim(
     slow_seconds: Annotated[float, typer.Option(min=0.0, help="delay of the slow fault")] = 3.0,
 ) -> None:
     """Serve a simulated fleet on loopback addresses until SIGINT/SIGTERM."""
-    from asicfleet.sim import Fault, SimFleet
+    from asicfleet.sim import Fault, SimFleet  # see _parse_faults
 
     try:
         fleet = SimFleet.generate(subnet, count, mix.split(","), seed=seed,
@@ -411,8 +407,6 @@ def demo(
     hold: Annotated[float, typer.Option(min=0, help="seconds to keep Flower and the fleet up afterwards")] = 0,
 ) -> None:
     """The demo: simulator, private Redis, workers and Flower; a distributed scan with live progress."""
-    from orchestrator.demo import run_demo
-
     try:
         code = run_demo(subnet, count, faults, workers, hold)
     except RuntimeError as exc:

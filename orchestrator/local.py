@@ -17,8 +17,8 @@ from contextlib import contextmanager
 
 import redis
 
+from fleet.store import worker_key
 from orchestrator.redis_server import EmbeddedRedis, reachable
-from orchestrator.store import worker_key
 
 
 class ClusterStartError(RuntimeError):

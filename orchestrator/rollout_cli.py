@@ -18,8 +18,7 @@ from rich.table import Table
 
 from asicfleet import InvalidTargetError
 from asicfleet.data import MinerData
-from orchestrator._loop import run_async
-from orchestrator.controls import (
+from fleet.controls import (
     BaseControl,
     FactoryResetControl,
     FaultLightControl,
@@ -30,10 +29,17 @@ from orchestrator.controls import (
     ReadLogsControl,
     RestartControl,
     control_from_file_content,
+    parse_control,
 )
-from orchestrator.rollout import RolloutPlan, RolloutProgress, Rollouts, RolloutStatus, spread_pause
-from orchestrator.sites import DiscoveryOptions
+from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
+from fleet.loop import run_async
+from fleet.settings import get_settings
+from fleet.sites import DiscoveryOptions
+from orchestrator.local import ClusterStartError, local_cluster
+from orchestrator.redis_server import reachable
+from orchestrator.rollouts import Rollouts, spread_pause
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
+from orchestrator.watch import Orchestrator
 
 stderr = Console(stderr=True)
 rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args_is_help=True)
@@ -60,10 +66,6 @@ def _percent(text: str) -> float:
 @contextmanager
 def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
     """Rollouts on the configured Redis (with `local_workers`, a local cluster for the duration)."""
-    from orchestrator.local import ClusterStartError, local_cluster
-    from orchestrator.redis_server import reachable
-    from workers.settings import get_settings
-
     settings = get_settings()
     try:
         with local_cluster(settings.redis_url, local_workers, site) as url:
@@ -82,8 +84,6 @@ def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: Di
     addresses: list[str] = []
     for target in targets:
         if SCAN_ID.match(target) and rollouts is not None:
-            from orchestrator.scan import Orchestrator
-
             orchestrator = Orchestrator(rollouts.settings, rollouts.app)
             info = orchestrator.store.scan(target)
             if info is None:
@@ -104,8 +104,6 @@ def _show_plan(plan: RolloutPlan, dry_run: bool) -> None:
     for miner in plan.miners:
         change = ""
         if miner.desired is not None:
-            from orchestrator.controls import parse_control
-
             wanted = parse_control(miner.desired).describe()
             change = f"{_short(miner.current)} -> {wanted}" if dry_run else wanted
         table.add_row(miner.ip, miner.make, miner.model, miner.firmware, change, miner.skip_reason or "")

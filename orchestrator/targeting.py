@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from asicfleet import MinerError, MinerFactory, UnsupportedControlError
 from asicfleet.backends import DataField
 from asicfleet.data import MinerData
-from orchestrator.controls import BaseControl, template_values
-from orchestrator.rollout import PlannedMiner, RolloutPlan
-from orchestrator.sites import DiscoveryOptions
+from asicfleet.discovery import scan_and_collect
+from fleet.controls import BaseControl, template_values
+from fleet.ledger import PlannedMiner, RolloutPlan
+from fleet.sites import DiscoveryOptions
 
 FILTER_KEYS = ("make", "model", "firmware", "site", "ip")
 
@@ -117,8 +118,6 @@ _FIELD = {"mac": "mac", "hostname": "hostname", "serial": "serial_number"}
 
 async def scan_targets(targets: list[str], options: DiscoveryOptions) -> list[MinerData]:
     """Targets given as addresses: scanned (in process) to find the miners among them."""
-    from asicfleet.discovery import scan_and_collect
-
     factory = _factory(targets, options)
     try:
         return [r.data async for r in scan_and_collect(factory, collect_data=True) if r.data is not None]

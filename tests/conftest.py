@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from asicfleet.sim import SimFleet, claim_loopback
+from asicfleet.hardware import lookup_model
+from asicfleet.sim import SIM_FAMILIES, SimFleet, SimMiner, claim_loopback
 from asicfleet.transport import PortMap
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "responses"
@@ -53,14 +56,23 @@ FleetFactory = Callable[..., Awaitable[SimFleet]]
 async def sim_fleet() -> AsyncIterator[FleetFactory]:
     """`fleet = await sim_fleet("127.81.0.0/24", 4, ["antminer"])` serves until the test ends.
 
+    Generated (`SimFleet.generate`): `count` miners at seeded addresses of `subnet`, families taken in turn
+    from `mix`. Chosen instead, with `models=["M50S", "M60S"]`: one miner of the family `mix[0]` per model
+    named, at `subnet`'s .10, .11, ... (each seeded by its place in the list); `versions`, if given, sets
+    their firmware versions in the same order.
+
     Serves on the real ports when it may bind them (root, as in CI); otherwise on the +10000 offset,
     which `fleet.ports` reports for the scanner.
     """
     started: list[SimFleet] = []
 
-    async def start(subnet: str, count: int, mix: list[str], seed: int = 1, ports: PortMap | None = None
-                    ) -> SimFleet:
-        fleet = SimFleet.generate(subnet, count, mix, seed=seed, ports=ports)
+    async def start(subnet: str, count: int = 0, mix: Sequence[str] = (), seed: int = 1,
+                    ports: PortMap | None = None, *, models: Sequence[str] = (),
+                    versions: Sequence[str] = ()) -> SimFleet:
+        if models:
+            fleet = SimFleet(chosen_miners(subnet, mix[0], models, versions), ports)
+        else:
+            fleet = SimFleet.generate(subnet, count, list(mix), seed=seed, ports=ports)
         await fleet.start()
         started.append(fleet)
         return fleet
@@ -68,6 +80,21 @@ async def sim_fleet() -> AsyncIterator[FleetFactory]:
     yield start
     for fleet in started:
         await fleet.stop()
+
+
+def chosen_miners(subnet: str, family: str, models: Sequence[str], versions: Sequence[str] = ()) -> list[SimMiner]:
+    """One `family` miner per model named, at `subnet`'s .10, .11, ...; `versions` are their firmware versions."""
+    kind = SIM_FAMILIES[family]
+    base = ipaddress.ip_network(subnet).network_address + 10
+    miners = []
+    for index, name in enumerate(models):
+        model = lookup_model(kind.make, name)
+        assert model is not None, f"{name!r} is not a {kind.make} model"
+        miner = kind.build(str(base + index), model, random.Random(index))
+        if versions:
+            miner.state.firmware_version = versions[index]
+        miners.append(miner)
+    return miners
 
 
 class ThreadedFleet:

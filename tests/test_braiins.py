@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import random
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -168,30 +166,9 @@ def backend_for(miner: BraiinsSim, session: Session) -> BraiinsBackend:
     return BraiinsBackend(miner.state.ip, device, session)
 
 
-BuildFleet = Callable[[str, list[tuple[str, str]]], Awaitable[SimFleet]]
-
-
-@pytest.fixture
-async def braiins_fleet() -> AsyncIterator[BuildFleet]:
-    """A fleet of chosen (model, release) Braiins OS miners, on `prefix`.10, .11, ..."""
-    started: list[SimFleet] = []
-
-    async def start(prefix: str, specs: list[tuple[str, str]]) -> SimFleet:
-        miners = []
-        for index, (model, release) in enumerate(specs):
-            known = lookup_model("AntMiner", model)
-            assert known is not None
-            miner = BraiinsSim.build(f"{prefix}.{10 + index}", known, random.Random(index))
-            miner.state.firmware_version = _RELEASES[release][0]
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        started.append(fleet)
-        return fleet
-
-    yield start
-    for fleet in started:
-        await fleet.stop()
+def releases(*names: str) -> list[str]:
+    """The firmware versions of the named Braiins OS releases, for `sim_fleet(..., versions=...)`."""
+    return [_RELEASES[name][0] for name in names]
 
 
 def sim(fleet: SimFleet, index: int = 0) -> BraiinsSim:
@@ -200,9 +177,9 @@ def sim(fleet: SimFleet, index: int = 0) -> BraiinsSim:
     return miner
 
 
-async def test_identification_of_every_model(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.1"), [(m, r) for m, r in zip(BraiinsSim.models, sorted(_RELEASES) * 2,
-                                                                    strict=False)])
+async def test_identification_of_every_model(sim_fleet: FleetFactory) -> None:
+    models, names = zip(*zip(BraiinsSim.models, sorted(_RELEASES) * 2, strict=False), strict=True)
+    fleet = await sim_fleet(lo("127.82.1.0/24"), mix=["braiins"], models=models, versions=releases(*names))
     session = session_for(fleet)
     for expected in fleet.inventory():
         found = await identify(expected["ip"], session, timeout=5.0)
@@ -215,8 +192,9 @@ async def test_identification_of_every_model(braiins_fleet: BuildFleet) -> None:
     await session.aclose()
 
 
-async def test_identify_falls_back_to_graphql_model(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.2"), [("Antminer S19 XP", "25.07")])
+async def test_identify_falls_back_to_graphql_model(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.2.0/24"),
+                            mix=["braiins"], models=["Antminer S19 XP"], versions=releases("25.07"))
     session = session_for(fleet)
     no_boards = {"STATUS": [{"STATUS": "S", "Code": 69, "Msg": "Device Details"}], "DEVDETAILS": [], "id": 1}
     device = await BraiinsBackend.identify(Probe(ip=sim(fleet).state.ip, rpc={"devdetails": no_boards}), session)
@@ -254,8 +232,8 @@ async def test_get_data_equals_the_simulator_state(sim_fleet: FleetFactory) -> N
     await session.aclose()
 
 
-async def test_get_data_sends_each_command_once(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.4"), [("Antminer S21", "26.04")])
+async def test_get_data_sends_each_command_once(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.4.0/24"), mix=["braiins"], models=["Antminer S21"], versions=releases("26.04"))
     miner = sim(fleet)
     session = session_for(fleet)
     backend = backend_for(miner, session)
@@ -270,8 +248,9 @@ async def test_get_data_sends_each_command_once(braiins_fleet: BuildFleet) -> No
     await session.aclose()
 
 
-async def test_refused_login_falls_back_to_the_rpc(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.5"), [("Antminer S19j Pro", "25.11")])
+async def test_refused_login_falls_back_to_the_rpc(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.5.0/24"),
+                            mix=["braiins"], models=["Antminer S19j Pro"], versions=releases("25.11"))
     miner = sim(fleet)
     miner.fault = Fault.AUTH_FAILURE
     session = session_for(fleet)
@@ -316,8 +295,9 @@ async def test_every_fault_is_an_error_without_hanging(sim_fleet: FleetFactory) 
     await session.aclose()
 
 
-async def test_fault_light_pause_and_resume(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.7"), [("Antminer S19 XP", "25.07")])
+async def test_fault_light_pause_and_resume(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.7.0/24"),
+                            mix=["braiins"], models=["Antminer S19 XP"], versions=releases("25.07"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert await backend.set_fault_light(True) is True
@@ -332,8 +312,8 @@ async def test_fault_light_pause_and_resume(braiins_fleet: BuildFleet) -> None:
     await session.aclose()
 
 
-async def test_power_limit_and_tuning_change_only_the_target(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.8"), [("Antminer S21", "25.11")])
+async def test_power_limit_and_tuning_change_only_the_target(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.8.0/24"), mix=["braiins"], models=["Antminer S21"], versions=releases("25.11"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     pools_before, fan_before = list(miner.state.pools), miner.state.fan
@@ -358,8 +338,9 @@ async def test_power_limit_and_tuning_change_only_the_target(braiins_fleet: Buil
     await session.aclose()
 
 
-async def test_pools_round_trip(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.9"), [("Antminer S19j Pro", "26.04")])
+async def test_pools_round_trip(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.9.0/24"),
+                            mix=["braiins"], models=["Antminer S19j Pro"], versions=releases("26.04"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     limit_before = miner.state.power_limit
@@ -379,8 +360,9 @@ async def test_pools_round_trip(braiins_fleet: BuildFleet) -> None:
     await session.aclose()
 
 
-async def test_fan_config_round_trip(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.10"), [("Antminer S19 Pro", "25.07")])
+async def test_fan_config_round_trip(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.10.0/24"),
+                            mix=["braiins"], models=["Antminer S19 Pro"], versions=releases("25.07"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     limit_before = miner.state.power_limit
@@ -395,8 +377,9 @@ async def test_fan_config_round_trip(braiins_fleet: BuildFleet) -> None:
     await session.aclose()
 
 
-async def test_scaling_config_round_trip(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.11"), [("Antminer S19 XP", "26.04")])
+async def test_scaling_config_round_trip(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.11.0/24"),
+                            mix=["braiins"], models=["Antminer S19 XP"], versions=releases("26.04"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert await backend.get_scaling_config() == ScalingConfig(step=10, minimum=25, shutdown=False,
@@ -409,8 +392,8 @@ async def test_scaling_config_round_trip(braiins_fleet: BuildFleet) -> None:
     await session.aclose()
 
 
-async def test_change_password(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.12"), [("Antminer S21", "25.07")])
+async def test_change_password(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.12.0/24"), mix=["braiins"], models=["Antminer S21"], versions=releases("25.07"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert await backend.change_password("n3w-secret") is True and miner.state.password == "n3w-secret"
@@ -424,8 +407,9 @@ async def test_change_password(braiins_fleet: BuildFleet) -> None:
     await asyncio.gather(session.aclose(), fresh.session.aclose(), told.aclose())
 
 
-async def test_logs_reset_and_upgrade_on_26_04(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.13"), [("Antminer S19j Pro", "26.04")])
+async def test_logs_reset_and_upgrade_on_26_04(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.13.0/24"),
+                            mix=["braiins"], models=["Antminer S19j Pro"], versions=releases("26.04"))
     miner, session = sim(fleet), session_for(fleet)
     miner.restart_seconds = 0.2
     backend = backend_for(miner, session)
@@ -444,8 +428,9 @@ async def test_logs_reset_and_upgrade_on_26_04(braiins_fleet: BuildFleet) -> Non
     await session.aclose()
 
 
-async def test_restart_reboots(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.14"), [("Antminer S19 XP", "25.11")])
+async def test_restart_reboots(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.14.0/24"),
+                            mix=["braiins"], models=["Antminer S19 XP"], versions=releases("25.11"))
     miner, session = sim(fleet), session_for(fleet)
     miner.restart_seconds = 0.3
     backend = backend_for(miner, session)
@@ -457,8 +442,9 @@ async def test_restart_reboots(braiins_fleet: BuildFleet) -> None:
     await session.aclose()
 
 
-async def test_older_release_lacks_the_newer_controls(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.15"), [("Antminer S19 XP", "25.07")])
+async def test_older_release_lacks_the_newer_controls(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.15.0/24"),
+                            mix=["braiins"], models=["Antminer S19 XP"], versions=releases("25.07"))
     miner, session = sim(fleet), session_for(fleet)
     backend = backend_for(miner, session)
     assert all(BraiinsBackend.supports(c) for c in ("restart", "pause", "resume", "set_fault_light",
@@ -570,8 +556,9 @@ async def grpc_login(ip: str, username: str = "root", password: str = "root") ->
     return await grpc_call(ip, LOGIN, encode(_LOGIN_REQUEST, {"username": username, "password": password}))
 
 
-async def test_grpc_login_and_reads(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.16"), [("Antminer S19j Pro", "25.11")])
+async def test_grpc_login_and_reads(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.16.0/24"),
+                            mix=["braiins"], models=["Antminer S19j Pro"], versions=releases("25.11"))
     miner = sim(fleet)
     s, ip = miner.state, miner.state.ip
     login = await grpc_login(ip)
@@ -608,8 +595,9 @@ async def test_grpc_login_and_reads(braiins_fleet: BuildFleet) -> None:
     assert miner.requests[f"50051:{LOGIN}"] == 5 and miner.requests[f"50051:{DETAILS}"] == 3
 
 
-async def test_grpc_faults(braiins_fleet: BuildFleet) -> None:
-    fleet = await braiins_fleet(lo("127.82.17"), [("Antminer S19 XP", "25.07")] * 4)
+async def test_grpc_faults(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.82.17.0/24"), mix=["braiins"], models=["Antminer S19 XP"] * 4,
+                            versions=releases("25.07") * 4)
     slow, malformed, truncated, oversized = (sim(fleet, i) for i in range(4))
     for miner, fault in ((slow, Fault.SLOW), (malformed, Fault.MALFORMED), (truncated, Fault.TRUNCATED),
                          (oversized, Fault.OVERSIZED)):
@@ -637,7 +625,7 @@ PYASIC_GRPC_READS = {  # what pyasic's BOSer handler asks for over gRPC in a ful
 
 
 @pytest.mark.interop
-async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) -> None:
+async def test_pyasic_and_pyasic_rs_read_every_model(sim_fleet: FleetFactory) -> None:
     """pyasic and pyasic-rs against each simulated model, on the real ports.
 
     pyasic identifies the family from the page and the BOSer RPC and the model from `devdetails`;
@@ -648,8 +636,8 @@ async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) 
     import pyasic  # type: ignore[import-untyped]
     from pyasic_rs import MinerFactory
 
-    fleet = await braiins_fleet(lo("127.82.20"), [(m, r) for m, r in zip(BraiinsSim.models, ["26.04", "25.07", "25.11",
-                                                                                          "25.07"], strict=True)])
+    models, names = zip(*zip(BraiinsSim.models, ["26.04", "25.07", "25.11", "25.07"], strict=True), strict=True)
+    fleet = await sim_fleet(lo("127.82.20.0/24"), mix=["braiins"], models=models, versions=releases(*names))
     if fleet.ports is None or fleet.ports.overrides:
         pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
     for expected in fleet.inventory():
@@ -701,11 +689,11 @@ async def test_pyasic_and_pyasic_rs_read_every_model(braiins_fleet: BuildFleet) 
 
 
 @pytest.mark.interop
-async def test_pyasic_controls_over_grpc(braiins_fleet: BuildFleet) -> None:
+async def test_pyasic_controls_over_grpc(sim_fleet: FleetFactory) -> None:
     """pyasic's BOSer controls (gRPC): each one changes the simulator's state, and reads show it."""
     import pyasic  # type: ignore[import-untyped]
 
-    fleet = await braiins_fleet(lo("127.82.21"), [("Antminer S21", "26.04")])
+    fleet = await sim_fleet(lo("127.82.21.0/24"), mix=["braiins"], models=["Antminer S21"], versions=releases("26.04"))
     if fleet.ports is None or fleet.ports.overrides:
         pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
     miner = sim(fleet)

@@ -18,16 +18,16 @@ import pytest
 from asicfleet import MinerFactory
 from asicfleet.data import MinerData
 from asicfleet.discovery import scan_and_collect
-from orchestrator._loop import run_async
+from fleet.loop import run_async
+from fleet.plan import plan_chunks
+from fleet.settings import FleetSettings
+from fleet.sites import DiscoveryOptions, SitesConfig, load_sites
+from fleet.store import ChunkState
 from orchestrator.diff import diff_inventories
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.plan import plan_chunks
 from orchestrator.redis_server import EmbeddedRedis
-from orchestrator.scan import Orchestrator
-from orchestrator.sites import DiscoveryOptions, SitesConfig, load_sites
-from orchestrator.store import ChunkState
+from orchestrator.watch import Orchestrator
 from tests.conftest import lo
-from workers.settings import FleetSettings
 
 SUBNET = lo("127.78.0.0/16")
 MINERS = 300

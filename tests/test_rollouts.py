@@ -18,8 +18,7 @@ import redis
 
 from asicfleet.data import MinerData
 from asicfleet.sim import Fault, SimFleet, SimMiner, make_sim_image
-from orchestrator._loop import run_async
-from orchestrator.controls import (
+from fleet.controls import (
     FirmwareControl,
     PasswordControl,
     PoolsControl,
@@ -27,14 +26,16 @@ from orchestrator.controls import (
     control_from_file_content,
     parse_control,
 )
+from fleet.ledger import MinerStep, RolloutPlan, RolloutStatus
+from fleet.loop import run_async
+from fleet.settings import FleetSettings
+from fleet.sites import DiscoveryOptions
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis
-from orchestrator.rollout import MinerStep, RolloutPlan, Rollouts, RolloutStatus
-from orchestrator.scan import Orchestrator
-from orchestrator.sites import DiscoveryOptions
+from orchestrator.rollouts import Rollouts
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
+from orchestrator.watch import Orchestrator
 from tests.conftest import ThreadedFleet, lo
-from workers.settings import FleetSettings
 
 SUBNET = lo("127.98.0.0/22")
 LIVENESS = "3"

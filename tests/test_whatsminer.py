@@ -6,9 +6,7 @@ Loopback range for this family: 127.83.0.0/16.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import orjson
@@ -32,9 +30,8 @@ from asicfleet.backends.whatsminer import (
 from asicfleet.config import FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import DeviceInfo, MinerData
 from asicfleet.discovery import identify
-from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet, SimMiner
-from asicfleet.sim.whatsminer import WhatsMinerSim, WhatsMinerV3Sim
+from asicfleet.sim.whatsminer import WhatsMinerV3Sim
 from asicfleet.transport import HttpReply, TransportSettings
 from tests.conftest import FleetFactory, fixture_bytes, lo
 
@@ -247,30 +244,6 @@ def test_matches_on_real_signals() -> None:
 
 # ----- (b) the simulator over loopback ----------------------------------------------------------------
 MODELS = ("M30S+", "M50S", "M60S")
-FleetOf = Callable[..., Awaitable[SimFleet]]
-
-
-@pytest.fixture
-async def whatsminers() -> AsyncIterator[FleetOf]:
-    """`fleet = await whatsminers(lo("127.83.1"), "M50S", "M60S")`: one simulated miner per model named."""
-    started: list[SimFleet] = []
-
-    async def start(prefix: str, *models: str) -> SimFleet:
-        miners: list[SimMiner] = []
-        for index, name in enumerate(models):
-            model = lookup_model("WhatsMiner", name)
-            assert model is not None
-            miners.append(WhatsMinerSim.build(f"{prefix}.{10 + index}", model, random.Random(index)))
-        fleet = SimFleet(miners)
-        await fleet.start()
-        started.append(fleet)
-        return fleet
-
-    yield start
-    for fleet in started:
-        await fleet.stop()
-
-
 def session_for(fleet: SimFleet, **settings: float) -> Session:
     assert fleet.ports is not None
     return Session(settings=TransportSettings(ports=fleet.ports, **settings))  # type: ignore[arg-type]
@@ -286,8 +259,8 @@ def only(fleet: SimFleet) -> SimMiner:
     return miner
 
 
-async def test_each_model_identifies_with_its_api_generation(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers(lo("127.83.1"), *MODELS)
+async def test_each_model_identifies_with_its_api_generation(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.83.1.0/24"), mix=[WM], models=MODELS)
     session = session_for(fleet)
     for miner in fleet.miners.values():
         found = await identify(miner.state.ip, session, timeout=5.0)
@@ -313,8 +286,8 @@ async def test_generated_fleet_identifies(sim_fleet: FleetFactory) -> None:
         assert item.miner.model == fleet.miners[item.ip].inventory()["model"]
 
 
-async def test_web_redirects_to_luci(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers(lo("127.83.3"), "M50S")
+async def test_web_redirects_to_luci(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.83.3.0/24"), mix=[WM], models=["M50S"])
     session = session_for(fleet)
     miner = only(fleet)
     root = await session.http.request("GET", miner.state.ip, "/")
@@ -325,8 +298,8 @@ async def test_web_redirects_to_luci(whatsminers: FleetOf) -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-async def test_get_data_equals_state(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers(lo("127.83.4"), model)
+async def test_get_data_equals_state(sim_fleet: FleetFactory, model: str) -> None:
+    fleet = await sim_fleet(lo("127.83.4.0/24"), mix=[WM], models=[model])
     miner = only(fleet)
     state = miner.state
     data = await backend_for(fleet, miner, session_for(fleet)).get_data()
@@ -353,8 +326,8 @@ async def test_get_data_equals_state(whatsminers: FleetOf, model: str) -> None:
 
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
-async def test_get_data_sends_each_command_once(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers(lo("127.83.5"), model)
+async def test_get_data_sends_each_command_once(sim_fleet: FleetFactory, model: str) -> None:
+    fleet = await sim_fleet(lo("127.83.5.0/24"), mix=[WM], models=[model])
     miner = only(fleet)
     backend = backend_for(fleet, miner, session_for(fleet))
     await backend.get_data()  # the first read also learns the API generation from get_version
@@ -376,8 +349,8 @@ async def test_get_data_sends_each_command_once(whatsminers: FleetOf, model: str
 
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
-async def test_controls_round_trip(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers(lo("127.83.6"), model)
+async def test_controls_round_trip(sim_fleet: FleetFactory, model: str) -> None:
+    fleet = await sim_fleet(lo("127.83.6.0/24"), mix=[WM], models=[model])
     miner = only(fleet)
     state = miner.state
     backend = backend_for(fleet, miner, session_for(fleet))
@@ -420,8 +393,8 @@ async def test_controls_round_trip(whatsminers: FleetOf, model: str) -> None:
         await backend.set_tuning_config(TuningConfig.hashrate({"value": 100, "unit": "TH/s"}))
 
 
-async def test_unsupported_controls_raise(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers(lo("127.83.7"), "M50S", "M60S")
+async def test_unsupported_controls_raise(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.83.7.0/24"), mix=[WM], models=["M50S", "M60S"])
     session = session_for(fleet)
     v2, v3 = (backend_for(fleet, m, session) for m in fleet.miners.values())
     assert not WhatsMinerBackend.supports("set_fan_config") and WhatsMinerBackend.supports("set_pools_config")
@@ -433,8 +406,8 @@ async def test_unsupported_controls_raise(whatsminers: FleetOf) -> None:
         await v3.change_password("newpass")  # btminer's API v3 password change is not implemented here
 
 
-async def test_change_password_then_writes_use_it(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers(lo("127.83.8"), "M50S")
+async def test_change_password_then_writes_use_it(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.83.8.0/24"), mix=[WM], models=["M50S"])
     miner = only(fleet)
     backend = backend_for(fleet, miner, session_for(fleet))
     with pytest.raises(ValueError):
@@ -445,8 +418,8 @@ async def test_change_password_then_writes_use_it(whatsminers: FleetOf) -> None:
     assert miner.state.fault_light
 
 
-async def test_configured_password_falls_back_to_default(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers(lo("127.83.9"), "M50S")
+async def test_configured_password_falls_back_to_default(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.83.9.0/24"), mix=[WM], models=["M50S"])
     miner = only(fleet)
     session = session_for(fleet)
     session.credentials.add(CredentialRule(family=WM, username="admin", passwords=[SecretStr("wrong1")]))
@@ -459,8 +432,8 @@ async def test_configured_password_falls_back_to_default(whatsminers: FleetOf) -
     assert miner.state.fault_light is True
 
 
-async def test_v3_wrong_then_right_login_and_refusal(whatsminers: FleetOf) -> None:
-    fleet = await whatsminers(lo("127.83.10"), "M60S")
+async def test_v3_wrong_then_right_login_and_refusal(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.83.10.0/24"), mix=[WM], models=["M60S"])
     miner = only(fleet)
     session = session_for(fleet)
     session.credentials.add(CredentialRule(family=WM, username="super", passwords=[SecretStr("nope")]))
@@ -474,8 +447,8 @@ async def test_v3_wrong_then_right_login_and_refusal(whatsminers: FleetOf) -> No
 
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
-async def test_miner_reported_errors_become_messages(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers(lo("127.83.13"), model)
+async def test_miner_reported_errors_become_messages(sim_fleet: FleetFactory, model: str) -> None:
+    fleet = await sim_fleet(lo("127.83.13.0/24"), mix=[WM], models=[model])
     miner = only(fleet)
     miner.state.messages = [(218, "power supply input voltage too low"), (600, "environment too hot")]
     data = await backend_for(fleet, miner, session_for(fleet)).get_data([DataField.MESSAGES])
@@ -484,8 +457,8 @@ async def test_miner_reported_errors_become_messages(whatsminers: FleetOf, model
 
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
-async def test_restart_and_factory_reset(whatsminers: FleetOf, model: str) -> None:
-    fleet = await whatsminers(lo("127.83.11"), model)
+async def test_restart_and_factory_reset(sim_fleet: FleetFactory, model: str) -> None:
+    fleet = await sim_fleet(lo("127.83.11.0/24"), mix=[WM], models=[model])
     miner = only(fleet)
     miner.restart_seconds = 0.4
     backend = backend_for(fleet, miner, session_for(fleet, read_timeout=1.0))
@@ -510,8 +483,8 @@ FAULTS = [Fault.SLOW, Fault.HUNG, Fault.MALFORMED, Fault.TRUNCATED, Fault.OVERSI
 
 @pytest.mark.parametrize("model", ["M50S", "M60S"])
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_faults_give_errors_quickly(whatsminers: FleetOf, model: str, fault: Fault) -> None:
-    fleet = await whatsminers(lo("127.83.12"), model)
+async def test_faults_give_errors_quickly(sim_fleet: FleetFactory, model: str, fault: Fault) -> None:
+    fleet = await sim_fleet(lo("127.83.12.0/24"), mix=[WM], models=[model])
     miner = only(fleet)
     miner.slow_seconds, miner.oversized_bytes = 1.5, 2 * 1024 * 1024
     session = session_for(fleet, read_timeout=0.5, connect_timeout=0.5, max_reply_bytes=256 * 1024)
@@ -533,12 +506,12 @@ def normalised(model: str) -> str:
 
 
 @pytest.mark.interop
-async def test_pyasic_reads_each_model(whatsminers: FleetOf) -> None:
+async def test_pyasic_reads_each_model(sim_fleet: FleetFactory) -> None:
     """pyasic finds the type by the web redirect and `devdetails`, the model by devdetails `Model`,
     picks its V2 or V3 class by `get_version` fw_ver (after 2024.11 -> V3 on 4433), then reads."""
     import pyasic  # type: ignore[import-untyped]
 
-    fleet = await whatsminers(lo("127.83.20"), *MODELS)
+    fleet = await sim_fleet(lo("127.83.20.0/24"), mix=[WM], models=MODELS)
     if fleet.ports and fleet.ports.overrides:
         pytest.skip("pyasic needs the real ports (run as root)")
     for miner in fleet.miners.values():
@@ -556,14 +529,14 @@ async def test_pyasic_reads_each_model(whatsminers: FleetOf) -> None:
 
 
 @pytest.mark.interop
-async def test_pyasic_rs_reads_each_model(whatsminers: FleetOf) -> None:
+async def test_pyasic_rs_reads_each_model(sim_fleet: FleetFactory) -> None:
     """pyasic-rs sends devdetails (+ version, GET /) to find the type, get_version to choose v2/v3
     (fw_ver date >= 2024-11-01 -> v3, then get.device.info "miner" on 4433 for the model), then reads."""
     from pyasic_rs import MinerFactory
     from pyasic_rs.config import Pool as RsPool
     from pyasic_rs.config import PoolGroup as RsPoolGroup
 
-    fleet = await whatsminers(lo("127.83.21"), *MODELS)
+    fleet = await sim_fleet(lo("127.83.21.0/24"), mix=[WM], models=MODELS)
     if fleet.ports and fleet.ports.overrides:
         pytest.skip("pyasic-rs needs the real ports (run as root)")
     factory = MinerFactory()

@@ -1,6 +1,7 @@
-"""The Celery app: JSON only, late acks, per-site queues, and a liveness heartbeat per worker.
+"""The workers' Celery app: the shared app (`fleet.messaging`) with the task bodies, the beat schedule,
+and a liveness heartbeat per worker.
 
-Start a worker with `asicfleet workers [--site S] [--concurrency N]` (or `celery -A workers.app worker`).
+Start a worker with `asicfleet workers [--site S] [--concurrency N]` (it runs `celery -A workers.app worker`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,12 @@ from typing import Any
 import redis
 from celery import Celery, signals
 from celery.schedules import crontab
-from kombu.entity import Queue
 
-from orchestrator.sites import DEFAULT_QUEUE, load_sites
-from orchestrator.store import PREFIX, ChunkState, chunk_key, worker_key
-from workers.settings import FleetSettings, get_settings
-
-SCAN_CHUNK = "asicfleet.scan_chunk"
-APPLY_BATCH = "asicfleet.apply_batch"
-SCHEDULED_SCAN = "asicfleet.scheduled_scan"
-REAP = "asicfleet.reap_scans"
+from fleet.ledger import batch_key
+from fleet.messaging import APPLY_BATCH, REAP, SCAN_CHUNK, SCHEDULED_SCAN, create_app
+from fleet.settings import FleetSettings, get_settings
+from fleet.sites import DEFAULT_QUEUE, load_sites
+from fleet.store import ChunkState, chunk_key, worker_key
 
 
 def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
@@ -46,22 +43,14 @@ def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
     return schedule
 
 
-def create_app(settings: FleetSettings) -> Celery:
-    app = Celery("asicfleet", broker=settings.broker, include=["workers.tasks", "workers.rollout_tasks"])
-    app.conf.update(
-        task_serializer="json", accept_content=["json"], result_serializer="json", event_serializer="json",
-        task_ignore_result=True,  # results live in Redis in the documented shape, not in the backend
-        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
-        task_default_queue=DEFAULT_QUEUE, task_queues=[Queue(DEFAULT_QUEUE)],  # type: ignore[no-untyped-call]
-        worker_send_task_events=True, task_send_sent_event=True, task_track_started=True,
-        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": 3600},
-        beat_schedule=beat_schedule(settings), timezone="UTC",
-    )
+def create_worker_app(settings: FleetSettings) -> Celery:
+    """The shared app (`fleet.messaging`) with this package's task bodies and the beat schedule."""
+    app = create_app(settings, include=["workers.tasks", "workers.rollout_tasks"])
+    app.conf.beat_schedule = beat_schedule(settings)
     return app
 
 
-app = create_app(get_settings())
+app = create_worker_app(get_settings())
 
 
 # ----- liveness: the orchestrator re-queues the chunks of a worker whose heartbeat stops ------------
@@ -110,7 +99,7 @@ def _reserved_key(name: str | None, kwargs: dict[str, Any]) -> str | None:
     if name == SCAN_CHUNK:
         return chunk_key(kwargs["scan_id"], kwargs["chunk"])
     if name == APPLY_BATCH:
-        return f"{PREFIX}:rollout:{kwargs['rollout_id']}:batch:{kwargs['batch']}"
+        return batch_key(kwargs["rollout_id"], kwargs["batch"])
     return None
 
 

@@ -11,9 +11,8 @@ import redis.asyncio as aredis
 from celery import Task
 
 from asicfleet import Miner, MinerError, MinerFactory, UnsupportedControlError
-from orchestrator._loop import run_async
-from orchestrator.controls import BaseControl, Outcome, parse_control
-from orchestrator.rollout import (
+from fleet.controls import BaseControl, Outcome, parse_control
+from fleet.ledger import (
     PER_BATCH_CONCURRENCY,
     MinerStep,
     batch_key,
@@ -21,9 +20,11 @@ from orchestrator.rollout import (
     rollout_events_key,
     rollout_key,
 )
-from orchestrator.sites import DiscoveryOptions
-from workers.app import APPLY_BATCH, app
-from workers.settings import FleetSettings, get_settings
+from fleet.loop import run_async
+from fleet.messaging import APPLY_BATCH
+from fleet.settings import FleetSettings, get_settings
+from fleet.sites import DiscoveryOptions
+from workers.app import app
 from workers.tasks import apply_credentials
 
 _VERIFY_POLL = 1.0  # seconds between read-backs while a change settles

@@ -14,9 +14,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from asicfleet import MinerFactory
 from asicfleet.discovery import Identified, ScanRecord, scan_and_collect
-from orchestrator._loop import run_async
-from orchestrator.sites import DiscoveryOptions
-from orchestrator.store import (
+from fleet.loop import run_async
+from fleet.messaging import REAP, SCAN_CHUNK, SCHEDULED_SCAN
+from fleet.scans import Scans
+from fleet.settings import FleetSettings, get_settings
+from fleet.sites import DiscoveryOptions, load_sites
+from fleet.store import (
     EVENTS_MAXLEN,
     ChunkState,
     all_scan_keys,
@@ -26,8 +29,7 @@ from orchestrator.store import (
     miners_key,
     scan_key,
 )
-from workers.app import REAP, SCAN_CHUNK, SCHEDULED_SCAN, app
-from workers.settings import FleetSettings, get_settings
+from workers.app import app
 
 _PROGRESS_EVERY = 0.5  # seconds between progress writes while a chunk runs
 
@@ -130,20 +132,15 @@ def scan_chunk(self: Task, scan_id: str, chunk: int, first: str, last: str, labe
 @app.task(name=SCHEDULED_SCAN, acks_late=True)
 def scheduled_scan(site: str) -> str:
     """Plans and queues a site's recurring scan (from Celery beat); returns the scan id."""
-    from orchestrator.scan import Orchestrator
-    from orchestrator.sites import load_sites
-
     settings = get_settings()
     if settings.sites_file is None:
         raise RuntimeError("ASICFLEET_SITES_FILE is not set")
     config = load_sites(settings.sites_file).sites[site]
-    return Orchestrator(settings).start_scan(config.ranges, exclude=config.exclude, site=site,
-                                             chunk_prefix=config.chunk_prefix, options=config.discovery)
+    return Scans(settings, app).start_scan(config.ranges, exclude=config.exclude, site=site,
+                                           chunk_prefix=config.chunk_prefix, options=config.discovery)
 
 
 @app.task(name=REAP, acks_late=True)
 def reap_scans() -> dict[str, list[int]]:
     """Re-queues chunks held by dead workers and closes finished scans, for scans nobody watches."""
-    from orchestrator.scan import Orchestrator
-
-    return Orchestrator(get_settings()).reap_all()
+    return Scans(get_settings(), app).reap_all()

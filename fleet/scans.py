@@ -1,21 +1,21 @@
-"""Starting, watching, resuming and reading distributed scans."""
+"""Starting, reaping, resuming and reading distributed scans: the chunks are sent by task name, so both
+the orchestrator (which also watches a scan to its end) and the workers' scheduled scans use this."""
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from celery import Celery
 
 from asicfleet.data import MinerData
-from orchestrator.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
-from orchestrator.sites import DiscoveryOptions, check_site_name, site_queue
-from orchestrator.store import ChunkInfo, ChunkState, ScanInfo, ScanStatus, ScanStore, scan_key
-from workers.app import SCAN_CHUNK, create_app
-from workers.settings import FleetSettings
+from fleet.messaging import SCAN_CHUNK, create_app
+from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
+from fleet.settings import FleetSettings
+from fleet.sites import DiscoveryOptions, check_site_name, site_queue
+from fleet.store import ChunkInfo, ChunkState, ScanInfo, ScanStatus, ScanStore, scan_key
 
 
 @dataclass
@@ -46,7 +46,9 @@ def new_scan_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-class Orchestrator:
+class Scans:
+    """Distributed scans in Redis, their chunks queued to the workers by task name."""
+
     def __init__(self, settings: FleetSettings, app: Celery | None = None) -> None:
         self.settings = settings
         self.store = ScanStore.from_url(settings.redis_url, settings.result_ttl_seconds)
@@ -112,28 +114,8 @@ class Orchestrator:
         self.store.finish_scan(scan_id, status)
         return status
 
-    def watch(self, scan_id: str, on_progress: Callable[[ScanProgress], None] | None = None, *,
-              poll_seconds: float = 0.5, reap_seconds: float = 2.0, timeout: float | None = None) -> ScanProgress:
-        """Follows a scan to its end, re-queueing chunks of dead workers on the way."""
-        started = time.monotonic()
-        last_reap = 0.0
-        requeued = 0
-        while True:
-            if time.monotonic() - last_reap >= reap_seconds:
-                requeued += len(self.reap(scan_id))
-                last_reap = time.monotonic()
-            progress = self.progress(scan_id, requeued)
-            if on_progress is not None:
-                on_progress(progress)
-            if progress.finished:
-                self.close_if_finished(scan_id)
-                return self.progress(scan_id, requeued)
-            if timeout is not None and time.monotonic() - started > timeout:
-                raise TimeoutError(f"scan {scan_id} not finished after {timeout:g}s: {progress}")
-            time.sleep(poll_seconds)
-
     def reap_all(self) -> dict[str, list[int]]:
-        """For the beat task: every running scan gets reaped and, when finished, closed."""
+        """For the beat task (`asicfleet.reap_scans`): every running scan gets reaped and, when finished, closed."""
         out: dict[str, list[int]] = {}
         for info in self.store.recent_scans(limit=200):
             if info.status is ScanStatus.RUNNING:

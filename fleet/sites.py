@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from asicfleet import InvalidTargetError
 from asicfleet.transport import PortMap
-from orchestrator.plan import DISTRIBUTED_MAX_ADDRESSES, check_no_overlap, plan_chunks
+from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, check_no_overlap, plan_chunks
 
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_QUEUE = "asicfleet.default"

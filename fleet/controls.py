@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -321,8 +322,6 @@ class PasswordControl(BaseControl):
         return f"password from ${self.password_env}"
 
     async def apply(self, miner: Miner) -> str | None:
-        import os
-
         password = os.environ.get(self.password_env)
         if not password:
             raise ValueError(f"${self.password_env} is not set on the worker")
