@@ -32,7 +32,7 @@ import struct
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import grpc
 import grpc.aio
@@ -41,10 +41,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from asicfleet.sim._core import Fault
-
-if TYPE_CHECKING:
-    from asicfleet.sim._core import SimMiner
+from asicfleet.sim._core import Fault, SimMiner
 
 
 class ProtobufError(ValueError):
@@ -59,11 +56,6 @@ _INTEGERS = frozenset({FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_IN
                        FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_ENUM})
 _Spec = Any  # a FieldDescriptor: protobuf's Python class or its upb twin, which the stubs tell apart
 _FLOATS = frozenset({FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT})
-
-
-def message_class(full_name: str) -> type[Message]:
-    """The message class of a type in protobuf's default pool (its generated module imported)."""
-    return message_factory.GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(full_name))
 
 
 def method_messages(path: str) -> tuple[type[Message], type[Message]]:
@@ -370,8 +362,13 @@ def _sockets() -> Iterator[socket.socket]:
     fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
     for name in os.listdir(fd_dir):
         try:
-            sock = socket.socket(fileno=os.dup(int(name)))
+            fd = os.dup(int(name))
         except (OSError, ValueError):
+            continue  # closed meanwhile (or the listing's own descriptor)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:  # not a socket: the duplicate is still ours to close
+            os.close(fd)
             continue
         if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
             yield sock
