@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import orjson
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from passlib.hash import md5_crypt as md5_crypt_hash  # libpass, the maintained passlib
 from pydantic import SecretStr
 
 from asicfleet._errors import (
@@ -64,40 +65,11 @@ V3_PORT = 4433
 V3_FIRST_FIRMWARE_DATE = 20241101  # firmware built on or after this date speaks API v3 (as pyasic/pyasic-rs decide)
 
 # ----- md5-crypt, AES and the two token schemes ---------------------------------------------------
-_ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
 def md5_crypt(password: str, salt: str) -> str:
-    """The FreeBSD MD5 crypt (`$1$salt$hash`) of `password`; btminer keys its write API with it."""
-    secret, salt_bytes = password.encode(), salt.encode()[:8]
-    alternate = hashlib.md5(secret + salt_bytes + secret).digest()
-    context = secret + b"$1$" + salt_bytes
-    for remaining in range(len(secret), 0, -16):
-        context += alternate[: min(16, remaining)]
-    length = len(secret)
-    while length:
-        context += b"\x00" if length & 1 else secret[:1]
-        length >>= 1
-    digest = hashlib.md5(context).digest()
-    for round_no in range(1000):  # the algorithm's deliberate slowdown
-        step = secret if round_no & 1 else digest
-        if round_no % 3:
-            step += salt_bytes
-        if round_no % 7:
-            step += secret
-        step += digest if round_no & 1 else secret
-        digest = hashlib.md5(step).digest()
-
-    def encode(a: int, b: int, c: int, chars: int) -> str:
-        value, out = (a << 16) | (b << 8) | c, ""
-        for _ in range(chars):
-            out += _ITOA64[value & 0x3F]
-            value >>= 6
-        return out
-
-    d = digest
-    encoded = "".join(encode(d[i], d[i + 6], d[i + 12], 4) for i in range(4)) + encode(d[4], d[10], d[5], 4)
-    return f"$1${salt_bytes.decode()}${encoded}{encode(0, 0, d[11], 2)}"
+    """The FreeBSD MD5 crypt (`$1$salt$hash`) of `password`; btminer keys its write API with it.
+    As crypt(3), only the salt's first 8 characters count; a salt outside crypt's alphabet
+    (`./0-9A-Za-z`) raises ValueError."""
+    return str(md5_crypt_hash.using(salt=salt[:8]).hash(password))
 
 
 def crypt_hash(password: str, salt: str) -> str:
@@ -664,8 +636,11 @@ class WhatsMinerBackend(Backend):
         token = (await self.rpc("get_token")).get("Msg")
         if not isinstance(token, dict) or not {"salt", "newsalt", "time"} <= token.keys():
             raise MinerResponseError(f"get_token: unexpected reply {token!r}")
-        secret, sign = v2_token(creds.password.get_secret_value(), str(token["salt"]), str(token["time"]),
-                                str(token["newsalt"]))
+        try:
+            secret, sign = v2_token(creds.password.get_secret_value(), str(token["salt"]), str(token["time"]),
+                                    str(token["newsalt"]))
+        except ValueError as exc:  # a salt no crypt(3) accepts
+            raise MinerResponseError(f"get_token: {exc}") from exc
         key = aes_key(secret)
         body = orjson.dumps({"cmd": command, **params, "token": sign})
         payload = orjson.dumps({"enc": 1, "data": aes_encrypt(key, body)})

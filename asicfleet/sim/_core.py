@@ -1,8 +1,8 @@
 """The simulated miner: state that controls change and reads show, request counts, and faults.
 
 A family module subclasses `SimMiner`, declares the ports it serves (`services`) and answers
-requests in that firmware's real shapes. Faults are applied by the servers (`_servers.py`), so every
-family gets every fault mode for free.
+requests in that firmware's real shapes. Faults are applied by the servers (`_servers.py`, and
+`_grpc.py` for gRPC), so every family gets every fault mode for free.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
 from asicfleet.hardware import MinerModel
+
+if TYPE_CHECKING:  # _grpc builds on this module
+    from asicfleet.sim._grpc import GrpcCall, GrpcReply
 
 
 class Fault(StrEnum):
@@ -75,11 +78,11 @@ class HttpResponse:
 @dataclass(frozen=True)
 class Service:
     """One port a simulated miner serves. `kind` picks the server: CGMiner-style RPC (a JSON request,
-    a JSON reply, close), HTTP, HTTP over TLS, a framed stream the family reads itself, or a whole
-    connection the family serves itself (`serve_connection`, e.g. HTTP/2 for gRPC)."""
+    a JSON reply, close), HTTP, HTTP over TLS, a framed stream the family reads itself, or gRPC
+    (a `grpc.aio` server whose calls go to `handle_grpc`)."""
 
     port: int
-    kind: Literal["rpc", "http", "https", "stream", "connection"]
+    kind: Literal["rpc", "http", "https", "stream", "grpc"]
 
 
 @dataclass
@@ -227,8 +230,8 @@ class SimMiner:
         """Reads one framed request on a `stream` service; None at end of stream."""
         raise NotImplementedError
 
-    async def serve_connection(self, reader: Any, writer: Any, port: int) -> None:
-        """Serves one whole connection on a `connection` service (the family speaks the protocol)."""
+    async def handle_grpc(self, call: GrpcCall) -> GrpcReply:
+        """Answers one call on a `grpc` service; raises `GrpcError` to end it with a status."""
         raise NotImplementedError
 
     def install_image(self, content: bytes) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 from asicfleet._limits import raise_fd_limit
 from asicfleet.hardware import lookup_model
 from asicfleet.sim._core import Fault, SimMiner
+from asicfleet.sim._grpc import GrpcServer
 from asicfleet.sim._servers import connection_handler, tls_context
 from asicfleet.transport import PortMap
 
@@ -35,7 +36,7 @@ class SimFleet:
     def __init__(self, miners: Iterable[SimMiner], ports: PortMap | None = None) -> None:
         self.miners: dict[str, SimMiner] = {m.state.ip: m for m in miners}
         self.ports = ports
-        self._servers: dict[str, list[asyncio.Server]] = {}
+        self._servers: dict[str, list[asyncio.Server | GrpcServer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -90,23 +91,34 @@ class SimFleet:
 
     async def _bind(self, miner: SimMiner) -> None:
         assert self.ports is not None
-        servers = []
+        servers: list[asyncio.Server | GrpcServer] = []
         try:
             for service in miner.services:
+                if service.kind == "grpc":
+                    grpc_server = GrpcServer(miner, miner.state.ip, self.ports(service.port), service.port)
+                    await grpc_server.start()
+                    servers.append(grpc_server)
+                    continue
                 servers.append(await asyncio.start_server(
                     connection_handler(miner, service), miner.state.ip, self.ports(service.port),
                     ssl=tls_context() if service.kind == "https" else None, reuse_address=True, backlog=512,
                 ))
         except BaseException:
-            for server in servers:
-                server.close()
+            await self._close(servers)
             raise
         self._servers[miner.state.ip] = servers
 
+    @staticmethod
+    async def _close(servers: list[asyncio.Server | GrpcServer]) -> None:
+        for server in servers:
+            if isinstance(server, GrpcServer):
+                await server.stop()  # its open calls and connections end with it
+            else:
+                server.close()
+
     async def _unbind(self, ip: str) -> None:
         """Stops listening and drops the open connections too, as a reboot does."""
-        for server in self._servers.pop(ip, []):
-            server.close()
+        await self._close(self._servers.pop(ip, []))
         miner = self.miners.get(ip)
         for writer in list(miner.connections if miner else ()):
             writer.transport.abort()

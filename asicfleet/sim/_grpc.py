@@ -1,58 +1,184 @@
-"""gRPC for simulated firmwares: a small protobuf codec and an HTTP/2 (cleartext) server for calls
-with one reply message (unary calls; a server-streaming method answered this way sends one update).
+"""gRPC for simulated firmwares: a `grpc.aio` server per miner, messages as protobuf (`protobuf`).
 
-Protobuf: messages are described by `MessageType`s (field name -> number and kind, as in a .proto
-file) and encoded from / decoded to plain dicts, so a family can reuse the dicts it already builds
-for its JSON APIs. Proto3 rules: a scalar holding its default value is left off the wire unless the
-field is `optional` (explicit presence); fields are written in field-number order; unknown fields
-are skipped when decoding. A pseudo-field of kind "oneof" lets a dict nest a oneof's member under
-the oneof's name (`{"strategy": {"quota": {...}}}`, as REST gateways render oneofs); it is written
-as its member, flattened into the enclosing message.
+Messages: the firmware's own generated message classes (e.g. `asicfleet.sim.bos_api`), converted from /
+to the plain dicts a family already builds for its JSON APIs, so both always agree. Dict rules: keys
+that are not fields of the message are skipped, as are None values; a oneof's member may be nested
+under the oneof's name (`{"strategy": {"quota": {...}}}`, as REST gateways render oneofs); a
+google.protobuf.*Value wrapper field holds the bare value. Decoding gives the fields present (proto3:
+a scalar holding its default is not on the wire unless the field has explicit presence), oneofs
+flattened into their member, and refuses a known field sent with the wrong wire type.
+`MessageType` describes a message in Python (as a .proto file would) for messages no generated
+module has; it is turned into a protobuf descriptor and takes the same path.
 
-gRPC: each call is an HTTP/2 stream; the request and reply bodies are length-prefixed messages
-(1 byte compressed flag + 4 bytes big-endian length); the status goes in trailers (`grpc-status`,
-`grpc-message`), or alone in a trailers-only reply for a failed call. The HTTP/2 framing is `h2`'s.
+Server: `GrpcServer` serves one miner's calls on its loopback address, on the running event loop,
+through the miner's `handle_grpc(GrpcCall) -> GrpcReply`. The miner's faults apply to every call:
+slow, malformed (an invalid message), truncated (the response headers, then the connection closes
+without a message or status), oversized (one bytes field of `oversized_bytes`, then the connection
+closes without a status), auth failure (the family's own), hung (the call is never answered) and reset
+(the call's connection is reset). The connection-level faults act once a call arrives: grpc owns the
+sockets, so the HTTP/2 handshake has happened by then.
+
+`frame` / `unframe` and the varint helpers are the wire format for bare HTTP/2 clients (the tests).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
+import functools
+import os
+import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
+import grpc
+import grpc.aio
+from google.protobuf import descriptor_pb2, descriptor_pool, empty_pb2, message_factory, wrappers_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from asicfleet.sim._core import Fault, SimMiner
-
-# ----- protobuf -------------------------------------------------------------------------------------
-Kind = Literal["uint32", "uint64", "int32", "int64", "bool", "enum", "double", "float", "string", "bytes",
-               "message", "oneof"]
-
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-_WIRE_TYPES: dict[str, int] = {"uint32": _VARINT, "uint64": _VARINT, "int32": _VARINT, "int64": _VARINT,
-                               "bool": _VARINT, "enum": _VARINT, "double": _I64, "float": _I32,
-                               "string": _LEN, "bytes": _LEN, "message": _LEN}
-_DEFAULTS: dict[str, Any] = {"uint32": 0, "uint64": 0, "int32": 0, "int64": 0, "bool": False, "enum": 0,
-                             "double": 0.0, "float": 0.0, "string": "", "bytes": b""}
 
 
 class ProtobufError(ValueError):
     """Bytes that are not a valid encoding of the expected message."""
 
 
+# ----- dicts <-> protobuf messages ------------------------------------------------------------------
+_WRAPPERS = frozenset(f"google.protobuf.{name}" for name in (
+    "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue",
+    "StringValue", "BytesValue"))
+_INTEGERS = frozenset({FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT32,
+                       FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_ENUM})
+_Spec = Any  # a FieldDescriptor: protobuf's Python class or its upb twin, which the stubs tell apart
+_FLOATS = frozenset({FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT})
+
+
+def method_messages(path: str) -> tuple[type[Message], type[Message]]:
+    """The request and reply message classes of "/package.Service/Method" (its module imported)."""
+    service, _, method = path.strip("/").partition("/")
+    spec = descriptor_pool.Default().FindServiceByName(service).methods_by_name[method]
+    return message_factory.GetMessageClass(spec.input_type), message_factory.GetMessageClass(spec.output_type)
+
+
+def _is_wrapper(spec: _Spec) -> bool:
+    return spec.message_type is not None and spec.message_type.full_name in _WRAPPERS
+
+
+def _scalar(spec: _Spec, value: Any) -> Any:
+    if spec.cpp_type in _INTEGERS:
+        return int(value)
+    if spec.cpp_type in _FLOATS:
+        return float(value)
+    if spec.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
+        return bool(value)
+    return bytes(value) if spec.type == FieldDescriptor.TYPE_BYTES else value
+
+
+def _fill_field(message: Message, spec: _Spec, value: Any) -> None:
+    if spec.message_type is None:
+        if spec.is_repeated:
+            getattr(message, spec.name).extend(_scalar(spec, item) for item in value)
+        else:
+            setattr(message, spec.name, _scalar(spec, value))
+        return
+    items = value if spec.is_repeated else [value]
+    for item in items:
+        sub = getattr(message, spec.name).add() if spec.is_repeated else getattr(message, spec.name)
+        sub.SetInParent()  # present even when empty
+        if _is_wrapper(spec) and not isinstance(item, Mapping):
+            sub.value = _scalar(sub.DESCRIPTOR.fields_by_name["value"], item)
+        else:
+            fill(sub, item)
+
+
+def fill(message: Message, value: Mapping[str, Any]) -> Message:
+    """Sets `message`'s fields from a dict keyed by field names (see the module's dict rules)."""
+    descriptor = message.DESCRIPTOR
+    for name, item in value.items():
+        if item is None:
+            continue
+        spec = descriptor.fields_by_name.get(name)
+        if spec is not None:
+            _fill_field(message, spec, item)
+            continue
+        group = descriptor.oneofs_by_name.get(name)
+        if group is not None and isinstance(item, Mapping):
+            members = {f.name: f for f in group.fields}
+            for member, member_value in item.items():
+                if member in members and member_value is not None:
+                    _fill_field(message, members[member], member_value)
+    return message
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    """The fields set in `message`, keyed by name (oneofs flattened, wrappers as their bare values)."""
+    out: dict[str, Any] = {}
+    for spec, value in message.ListFields():
+        if spec.message_type is None:
+            out[spec.name] = list(value) if spec.is_repeated else value
+            continue
+        def convert(item: Any, spec: _Spec = spec) -> Any:
+            return item.value if _is_wrapper(spec) else to_dict(item)
+        out[spec.name] = [convert(item) for item in value] if spec.is_repeated else convert(value)
+    return out
+
+
+def _check_wire_types(message: Message) -> None:
+    """protobuf keeps a known field sent with the wrong wire type as an unknown field; refuse it."""
+    known = message.DESCRIPTOR.fields_by_number
+    unknown_fields = UnknownFieldSet(message)
+    for unknown in (unknown_fields[i] for i in range(len(unknown_fields))):
+        if unknown.field_number in known:
+            raise ProtobufError(f"wire type {unknown.wire_type} for field {known[unknown.field_number].name}")
+    for spec, value in message.ListFields():
+        if spec.message_type is not None:
+            for item in value if spec.is_repeated else [value]:
+                _check_wire_types(item)
+
+
+def _cls(kind: MessageType | type[Message]) -> type[Message]:
+    return kind.message_class if isinstance(kind, MessageType) else kind
+
+
+def encode(kind: MessageType | type[Message], value: Mapping[str, Any]) -> bytes:
+    """The wire bytes of `value` (a dict keyed by field names) as a message of `kind`."""
+    return fill(_cls(kind)(), value).SerializeToString(deterministic=True)
+
+
+def decode(kind: MessageType | type[Message], data: bytes) -> dict[str, Any]:
+    """The fields present in `data` as a dict keyed by field names (absent fields are left out;
+    repeated fields are lists; unknown fields are skipped)."""
+    try:
+        message = _cls(kind).FromString(data)
+    except DecodeError as exc:
+        raise ProtobufError(str(exc)) from exc
+    _check_wire_types(message)
+    return to_dict(message)
+
+
+# ----- messages described in Python (no generated module) -------------------------------------------
+Kind = Literal["uint32", "uint64", "int32", "int64", "bool", "enum", "double", "float", "string", "bytes",
+               "message", "oneof"]
+_T = descriptor_pb2.FieldDescriptorProto
+_TYPES: dict[str, int] = {"uint32": _T.TYPE_UINT32, "uint64": _T.TYPE_UINT64, "int32": _T.TYPE_INT32,
+                          "int64": _T.TYPE_INT64, "bool": _T.TYPE_BOOL, "double": _T.TYPE_DOUBLE,
+                          "float": _T.TYPE_FLOAT, "string": _T.TYPE_STRING, "bytes": _T.TYPE_BYTES,
+                          "enum": _T.TYPE_INT32, "message": _T.TYPE_MESSAGE}  # an enum without names: its number
+_DESCRIBED = descriptor_pool.DescriptorPool()
+_DESCRIBED.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+_described_count = 0
+
+
 @dataclass(frozen=True)
 class Field:
     number: int
     kind: Kind
-    message: MessageType | None = None  # for kind "message" (and the members of a "oneof")
+    message: MessageType | None = None  # for kind "message"
     repeated: bool = False
     optional: bool = False  # explicit presence: written even when it holds the default value
     wraps: bool = False  # a google.protobuf.*Value wrapper: the dict holds the bare value
@@ -64,8 +190,44 @@ class MessageType:
     name: str
     fields: Mapping[str, Field]
 
-    def by_number(self) -> dict[int, tuple[str, Field]]:
-        return {f.number: (name, f) for name, f in self.fields.items() if f.kind != "oneof"}
+    @functools.cached_property
+    def descriptor(self) -> Descriptor:
+        """This message as a protobuf descriptor (in a pool of its own, beside the wrappers)."""
+        if self.name in _WRAPPERS:
+            return _DESCRIBED.FindMessageTypeByName(self.name)
+        global _described_count
+        _described_count += 1
+        package = f"asicfleet.described.m{_described_count}"
+        file = descriptor_pb2.FileDescriptorProto(name=f"{package.replace('.', '/')}.proto", package=package,
+                                                  syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
+        proto = file.message_type.add(name=self.name.rsplit(".", 1)[-1])
+        groups = [name for name, f in self.fields.items() if f.kind == "oneof"]
+        for group in groups:
+            proto.oneof_decl.add(name=group)
+        synthetic = len(groups)
+        for name, spec in self.fields.items():
+            if spec.kind == "oneof":
+                continue
+            entry = proto.field.add(name=name, number=spec.number, type=_TYPES[spec.kind],
+                                    label=_T.LABEL_REPEATED if spec.repeated else _T.LABEL_OPTIONAL)
+            if spec.message is not None:
+                nested_descriptor = spec.message.descriptor
+                entry.type_name = f".{nested_descriptor.full_name}"
+                if nested_descriptor.file.name not in file.dependency:
+                    file.dependency.append(nested_descriptor.file.name)
+            member_of = [i for i, group in enumerate(groups) if name in self.fields[group].members]
+            if member_of:
+                entry.oneof_index = member_of[0]
+            elif spec.optional:  # proto3 `optional`: a synthetic oneof, after the real ones
+                proto.oneof_decl.add(name=f"_{name}")
+                entry.proto3_optional, entry.oneof_index = True, synthetic
+                synthetic += 1
+        _DESCRIBED.Add(file)
+        return _DESCRIBED.FindMessageTypeByName(f"{package}.{proto.name}")
+
+    @functools.cached_property
+    def message_class(self) -> type[Message]:
+        return message_factory.GetMessageClass(self.descriptor)
 
 
 def scalar(number: int, kind: Kind, *, repeated: bool = False, optional: bool = False) -> Field:
@@ -82,9 +244,11 @@ def oneof(*members: str) -> Field:
 
 def wrapper(kind: Kind) -> MessageType:
     """google.protobuf.<Kind>Value: a message whose only field (1) holds the value."""
-    return MessageType(f"google.protobuf.{kind.capitalize()}Value", {"value": scalar(1, kind)})
+    name = {"uint32": "UInt32", "uint64": "UInt64", "int32": "Int32", "int64": "Int64"}.get(kind, kind.capitalize())
+    return MessageType(f"google.protobuf.{name}Value", {"value": scalar(1, kind)})
 
 
+# ----- the wire format, for bare clients -------------------------------------------------------------
 def encode_varint(value: int) -> bytes:
     if value < 0:
         value += 1 << 64  # negative int32/int64: ten bytes of two's complement
@@ -92,11 +256,10 @@ def encode_varint(value: int) -> bytes:
     while True:
         byte = value & 0x7F
         value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
+        if not value:
             out.append(byte)
             return bytes(out)
+        out.append(byte | 0x80)
 
 
 def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -114,152 +277,37 @@ def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ProtobufError("varint too long")
 
 
-def _tag(number: int, wire_type: int) -> bytes:
-    return encode_varint(number << 3 | wire_type)
-
-
-def _encode_scalar(kind: str, value: Any) -> bytes:
-    if kind in ("uint32", "uint64", "int32", "int64", "enum"):
-        return encode_varint(int(value))
-    if kind == "bool":
-        return b"\x01" if value else b"\x00"
-    if kind == "double":
-        return struct.pack("<d", float(value))
-    if kind == "float":
-        return struct.pack("<f", float(value))
-    raw = value.encode() if kind == "string" else bytes(value)
-    return encode_varint(len(raw)) + raw
-
-
-def _encode_value(spec: Field, value: Any) -> bytes:
-    if spec.kind == "message":
-        assert spec.message is not None
-        body = encode(spec.message, {"value": value} if spec.wraps else value)
-        return _tag(spec.number, _LEN) + encode_varint(len(body)) + body
-    return _tag(spec.number, _WIRE_TYPES[spec.kind]) + _encode_scalar(spec.kind, value)
-
-
-def _present(message: MessageType, value: Mapping[str, Any]) -> Iterable[tuple[Field, Any]]:
-    """(field, value) for every field the dict sets, oneof containers flattened into their member."""
-    for name, item in value.items():
-        spec = message.fields.get(name)
-        if spec is None or item is None:
-            continue  # not part of the gRPC message (or unset)
-        if spec.kind == "oneof":
-            for member, member_value in item.items():
-                if member in spec.members and member_value is not None:
-                    yield message.fields[member], member_value
-        else:
-            yield spec, item
-
-
-def encode(message: MessageType, value: Mapping[str, Any]) -> bytes:
-    """The wire bytes of `value` (a dict keyed by field names) as a `message`."""
-    out = bytearray()
-    for spec, item in sorted(_present(message, value), key=lambda pair: pair[0].number):
-        if spec.repeated:
-            for element in item:
-                out += _encode_value(spec, element)
-        elif spec.kind == "message" or spec.optional or item != _DEFAULTS[spec.kind]:
-            out += _encode_value(spec, item)
-    return bytes(out)
-
-
 def decode_fields(data: bytes) -> list[tuple[int, int, Any]]:
     """(field number, wire type, raw value) of every field on the wire, without a schema."""
-    fields: list[tuple[int, int, Any]] = []
+    try:
+        message = empty_pb2.Empty.FromString(data)  # every field is unknown to Empty
+    except DecodeError as exc:
+        raise ProtobufError(str(exc)) from exc
+    fields = UnknownFieldSet(message)
+    return [(fields[i].field_number, fields[i].wire_type, fields[i].data) for i in range(len(fields))]
+
+
+def frame(message: bytes, compressed: bool = False) -> bytes:
+    """One length-prefixed gRPC message."""
+    return struct.pack(">BI", int(compressed), len(message)) + message
+
+
+def unframe(body: bytes) -> list[bytes]:
+    """The messages of a gRPC body (uncompressed only: the simulator never offers an encoding)."""
+    messages: list[bytes] = []
     pos = 0
-    while pos < len(data):
-        key, pos = decode_varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        if number == 0:
-            raise ProtobufError("field number 0")
-        raw: Any
-        if wire_type == _VARINT:
-            raw, pos = decode_varint(data, pos)
-        elif wire_type == _I64:
-            raw, pos = data[pos:pos + 8], pos + 8
-        elif wire_type == _I32:
-            raw, pos = data[pos:pos + 4], pos + 4
-        elif wire_type == _LEN:
-            length, pos = decode_varint(data, pos)
-            raw, pos = data[pos:pos + length], pos + length
-        else:
-            raise ProtobufError(f"unsupported wire type {wire_type}")
-        if pos > len(data):
-            raise ProtobufError("truncated field")
-        fields.append((number, wire_type, raw))
-    return fields
-
-
-def _signed(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
-def _decode_scalar(kind: str, wire_type: int, raw: Any) -> Any:
-    if wire_type != _WIRE_TYPES[kind]:
-        raise ProtobufError(f"wire type {wire_type} for a {kind} field")
-    if kind in ("uint32", "uint64", "enum"):
-        return raw & ((1 << 32) - 1) if kind == "uint32" else raw
-    if kind in ("int32", "int64"):
-        return _signed(raw, 32 if kind == "int32" else 64)
-    if kind == "bool":
-        return bool(raw)
-    if kind == "double":
-        return struct.unpack("<d", raw)[0]
-    if kind == "float":
-        return struct.unpack("<f", raw)[0]
-    if kind == "string":
-        try:
-            return bytes(raw).decode()
-        except UnicodeDecodeError as exc:
-            raise ProtobufError("string field is not UTF-8") from exc
-    return bytes(raw)
-
-
-def _packed(kind: str, raw: bytes) -> list[Any]:
-    """The elements of a packed repeated numeric field."""
-    values: list[Any] = []
-    pos = 0
-    while pos < len(raw):
-        if _WIRE_TYPES[kind] == _VARINT:
-            item, pos = decode_varint(raw, pos)
-            values.append(_decode_scalar(kind, _VARINT, item))
-        else:
-            size = 8 if _WIRE_TYPES[kind] == _I64 else 4
-            if pos + size > len(raw):
-                raise ProtobufError("truncated packed field")
-            values.append(_decode_scalar(kind, _WIRE_TYPES[kind], raw[pos:pos + size]))
-            pos += size
-    return values
-
-
-def decode(message: MessageType, data: bytes) -> dict[str, Any]:
-    """The fields present in `data` as a dict keyed by field names (absent fields are left out;
-    repeated fields are lists; unknown fields are skipped)."""
-    known = message.by_number()
-    out: dict[str, Any] = {}
-    for number, wire_type, raw in decode_fields(data):
-        if number not in known:
-            continue
-        name, spec = known[number]
-        if spec.kind == "message":
-            if wire_type != _LEN:
-                raise ProtobufError(f"wire type {wire_type} for message field {name}")
-            assert spec.message is not None
-            decoded = decode(spec.message, raw)
-            value: Any = decoded.get("value", _DEFAULTS[spec.message.fields["value"].kind]) if spec.wraps else decoded
-        elif spec.repeated and wire_type == _LEN and spec.kind not in ("string", "bytes"):
-            out.setdefault(name, []).extend(_packed(spec.kind, raw))
-            continue
-        else:
-            value = _decode_scalar(spec.kind, wire_type, raw)
-        if spec.repeated:
-            out.setdefault(name, []).append(value)
-        else:
-            out[name] = value  # the last one wins, as protobuf merges
-    return out
+    while pos < len(body):
+        if pos + 5 > len(body):
+            raise GrpcError(GrpcStatus.INTERNAL, "truncated message prefix")
+        compressed, length = struct.unpack_from(">BI", body, pos)
+        if compressed:
+            raise GrpcError(GrpcStatus.UNIMPLEMENTED, "compressed messages are not supported")
+        pos += 5
+        if pos + length > len(body):
+            raise GrpcError(GrpcStatus.INTERNAL, "truncated message")
+        messages.append(body[pos:pos + length])
+        pos += length
+    return messages
 
 
 # ----- gRPC -----------------------------------------------------------------------------------------
@@ -277,6 +325,10 @@ class GrpcStatus(IntEnum):
     UNAVAILABLE = 14
     UNAUTHENTICATED = 16
 
+    @property
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode[self.name]
+
 
 class GrpcError(Exception):
     """Ends a call with a non-OK status."""
@@ -290,15 +342,9 @@ class GrpcError(Exception):
 @dataclass
 class GrpcCall:
     path: str  # "/package.Service/Method"
-    metadata: dict[str, str]  # request headers, lower-cased names (pseudo-headers left out)
-    messages: list[bytes]  # the request messages (one for a unary call)
-    port: int
-
-    @property
-    def message(self) -> bytes:
-        if len(self.messages) != 1:
-            raise GrpcError(GrpcStatus.INTERNAL, f"expected one request message, got {len(self.messages)}")
-        return self.messages[0]
+    metadata: dict[str, str]  # the request's metadata, lower-cased names (binary values left out)
+    message: bytes  # the request message
+    port: int  # the service's port (as the miner's firmware numbers it)
 
 
 @dataclass
@@ -307,198 +353,126 @@ class GrpcReply:
     metadata: list[tuple[str, str]] = field(default_factory=list)  # sent with the response headers
 
 
-GrpcHandler = Callable[[GrpcCall], Awaitable[GrpcReply]]
-
-GRPC_CONTENT_TYPE = "application/grpc"
-_IDLE = 30.0  # seconds a connection may stay quiet
-_READ = 64 * 1024
-_MAX_REQUEST = 4 * 1024 * 1024  # gRPC's usual default receive limit
+_IDLE_MS = 30_000  # a connection without calls for this long is closed
 _INVALID_MESSAGE = b"\x0f"  # field 1 with wire type 7, which does not exist: no decoder accepts it
 
 
-def frame(message: bytes, compressed: bool = False) -> bytes:
-    """One length-prefixed gRPC message."""
-    return struct.pack(">BI", int(compressed), len(message)) + message
-
-
-def unframe(body: bytes) -> list[bytes]:
-    """The messages of a gRPC request body (uncompressed only: we never offer an encoding)."""
-    messages: list[bytes] = []
-    pos = 0
-    while pos < len(body):
-        if pos + 5 > len(body):
-            raise GrpcError(GrpcStatus.INTERNAL, "truncated message prefix")
-        compressed, length = struct.unpack_from(">BI", body, pos)
-        if compressed:
-            raise GrpcError(GrpcStatus.UNIMPLEMENTED, "compressed messages are not supported")
-        pos += 5
-        if pos + length > len(body):
-            raise GrpcError(GrpcStatus.INTERNAL, "truncated message")
-        messages.append(body[pos:pos + length])
-        pos += length
-    return messages
-
-
-def _percent_encode(text: str) -> str:
-    """grpc-message encoding: printable ASCII except '%' as is, every other byte as %XX."""
-    return "".join(chr(b) if 0x20 <= b <= 0x7E and b != 0x25 else f"%{b:02X}" for b in text.encode())
-
-
-@dataclass
-class _Request:
-    headers: dict[str, str]
-    body: bytearray = field(default_factory=bytearray)
-
-
-class _Connection:
-    """One HTTP/2 connection: reads frames, runs each finished request stream as its own task."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: GrpcHandler,
-                 miner: SimMiner, port: int) -> None:
-        self.reader, self.writer, self.handler, self.miner, self.port = reader, writer, handler, miner, port
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
-        self.requests: dict[int, _Request] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.window_opened = asyncio.Event()
-        self.closing = False
-
-    async def run(self) -> None:
-        self.h2.initiate_connection()
-        await self.flush()
+def _sockets() -> Iterator[socket.socket]:
+    """This process's TCP sockets, as duplicates (closed by the caller's `with`)."""
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    for name in os.listdir(fd_dir):
         try:
-            while not self.closing:
-                data = await asyncio.wait_for(self.reader.read(_READ), _IDLE)
-                if not data:
-                    return
-                try:
-                    for event in self.h2.receive_data(data):
-                        self.on_event(event)
-                except h2.exceptions.ProtocolError:
-                    await self.flush()  # h2 queued a GOAWAY
-                    return
-                await self.flush()
-        finally:
-            for task in self.tasks:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*self.tasks, return_exceptions=True)
+            fd = os.dup(int(name))
+        except (OSError, ValueError):
+            continue  # closed meanwhile (or the listing's own descriptor)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:  # not a socket: the duplicate is still ours to close
+            os.close(fd)
+            continue
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            yield sock
+        else:
+            sock.close()
 
-    def on_event(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.RequestReceived):
-            headers = {str(k): str(v) for k, v in event.headers or []}
-            self.requests[event.stream_id] = _Request(headers)
-        elif isinstance(event, h2.events.DataReceived):
-            request = self.requests.get(event.stream_id)
-            if request is not None and event.data:
-                request.body += event.data
-            if event.flow_controlled_length:
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            if request is not None and len(request.body) > _MAX_REQUEST:
-                self.requests.pop(event.stream_id, None)
-                self.h2.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
-        elif isinstance(event, h2.events.StreamEnded):
-            request = self.requests.pop(event.stream_id, None)
-            if request is not None:
-                task = asyncio.create_task(self.answer(event.stream_id, request))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-        elif isinstance(event, h2.events.StreamReset):
-            self.requests.pop(event.stream_id, None)
-            self.window_opened.set()  # a sender waiting on that stream finds it closed
-        elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
-            self.window_opened.set()
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            self.closing = True
 
-    async def flush(self) -> None:
-        data = self.h2.data_to_send()
-        if data:
-            self.writer.write(data)
-            await self.writer.drain()
+def _drop_connection(host: str, port: int, peer: str, *, reset: bool = False) -> bool:
+    """Closes the server side of the call's TCP connection under grpc (FIN, or RST with `reset`):
+    grpc has no way to end a connection in the middle of a reply, a misbehaving miner does."""
+    if not peer.startswith("ipv4:"):
+        return False
+    peer_host, _, peer_port = peer.removeprefix("ipv4:").rpartition(":")
+    local, remote = (host, port), (peer_host, int(peer_port))
 
-    async def answer(self, stream_id: int, request: _Request) -> None:
-        # the client may give up on this call (or the connection, or stop reading) before the reply is out
-        with contextlib.suppress(h2.exceptions.ProtocolError, OSError, TimeoutError):
-            await self.respond(stream_id, request)
+    def plain(address: Any) -> tuple[str, int]:
+        return str(address[0]).removeprefix("::ffff:"), int(address[1])  # grpc listens dual-stack
 
-    async def respond(self, stream_id: int, request: _Request) -> None:
-        headers = request.headers
-        if headers.get(":method") != "POST" or not headers.get("content-type", "").startswith(GRPC_CONTENT_TYPE):
-            self.h2.send_headers(stream_id, [(":status", "415"), ("content-type", "text/plain")], end_stream=True)
-            await self.flush()
+    for sock in _sockets():
+        with sock:
+            try:
+                if plain(sock.getsockname()) != local or plain(sock.getpeername()) != remote:
+                    continue
+                if reset:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)
+                return True
+            except OSError:
+                continue
+    return False
+
+
+class _Methods(grpc.GenericRpcHandler):
+    """Every path goes to the miner (which answers UNIMPLEMENTED for the ones it does not serve)."""
+
+    def __init__(self, server: GrpcServer) -> None:
+        self.server = server
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes]:
+        # registered as server-streaming, whose wire form is a unary call's: a fault can then send
+        # a message and end the connection before the status; the replies carry one message
+        return grpc.unary_stream_rpc_method_handler(functools.partial(self.server.call, handler_call_details.method))
+
+
+class GrpcServer:
+    """One miner's gRPC service on `host:port`, served through `miner.handle_grpc`."""
+
+    def __init__(self, miner: SimMiner, host: str, port: int, service_port: int) -> None:
+        self.miner, self.host, self.port, self.service_port = miner, host, port, service_port
+        self.server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_connection_idle_ms", _IDLE_MS)])
+        server.add_generic_rpc_handlers((_Methods(self),))
+        try:
+            server.add_insecure_port(f"{self.host}:{self.port}")
+        except RuntimeError as exc:  # grpc reports a failed bind only so
+            raise OSError(errno.EADDRINUSE, f"could not bind {self.host}:{self.port}: {exc}") from exc
+        await server.start()
+        self.server = server
+
+    async def stop(self) -> None:
+        """Stops listening and ends the open calls and connections (as a reboot does)."""
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop(None)
+
+    async def call(self, path: str, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+                   ) -> AsyncIterator[bytes]:
+        miner = self.miner
+        def answered(_: grpc.aio.ServicerContext[bytes, bytes]) -> None:
+            miner.restart_reply_left.set()  # the reply to a restart command (if this was one) has left
+
+        context.add_done_callback(answered)  # type: ignore[arg-type]  # the stubs want their own class
+        if miner.fault is Fault.RESET:
+            _drop_connection(self.host, self.port, context.peer(), reset=True)
             return
-        metadata = {k.lower(): v for k, v in headers.items() if not k.startswith(":")}
+        if miner.fault is Fault.HUNG:
+            await asyncio.Event().wait()  # until the client gives up (grpc cancels the call)
+        metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()
+                    if isinstance(value, str)}
         try:
-            call = GrpcCall(path=headers.get(":path", ""), metadata=metadata, messages=unframe(bytes(request.body)),
-                            port=self.port)
-            reply = await self.handler(call)
+            reply = await miner.handle_grpc(GrpcCall(path, metadata, request, self.service_port))
         except GrpcError as exc:
-            await self.fail(stream_id, exc.status, exc.message)
+            await self._fail(context, exc.status, exc.message)
             return
         except Exception as exc:  # a failing handler ends its call, as gRPC servers do, not the connection
-            await self.fail(stream_id, GrpcStatus.UNKNOWN, f"{type(exc).__name__}: {exc}")
+            await self._fail(context, GrpcStatus.UNKNOWN, f"{type(exc).__name__}: {exc}")
             return
-        await self.reply(stream_id, reply)
+        fault = miner.fault
+        if fault is Fault.SLOW:
+            await asyncio.sleep(miner.slow_seconds)
+        await context.send_initial_metadata(reply.metadata)
+        if fault is Fault.TRUNCATED:
+            _drop_connection(self.host, self.port, context.peer())
+            return
+        if fault is Fault.OVERSIZED:
+            yield wrappers_pb2.BytesValue(value=b"A" * miner.oversized_bytes).SerializeToString()
+            _drop_connection(self.host, self.port, context.peer())
+            return
+        yield _INVALID_MESSAGE if fault is Fault.MALFORMED else reply.message
 
-    async def fail(self, stream_id: int, status: GrpcStatus, message: str) -> None:
+    async def _fail(self, context: grpc.aio.ServicerContext[bytes, bytes], status: GrpcStatus, message: str) -> None:
         """A trailers-only reply: the status in the only HEADERS frame."""
         if self.miner.fault is Fault.SLOW:
             await asyncio.sleep(self.miner.slow_seconds)
-        headers = [(":status", "200"), ("content-type", GRPC_CONTENT_TYPE), ("grpc-status", str(int(status)))]
-        if message:
-            headers.append(("grpc-message", _percent_encode(message)))
-        self.h2.send_headers(stream_id, headers, end_stream=True)
-        await self.flush()
-
-    async def reply(self, stream_id: int, reply: GrpcReply) -> None:
-        fault = self.miner.fault
-        if fault is Fault.SLOW:
-            await asyncio.sleep(self.miner.slow_seconds)
-        self.h2.send_headers(stream_id, [(":status", "200"), ("content-type", GRPC_CONTENT_TYPE), *reply.metadata])
-        body = frame(reply.message)
-        if fault is Fault.MALFORMED:
-            body = frame(_INVALID_MESSAGE)
-        elif fault is Fault.TRUNCATED:
-            # the prefix promises the whole message; half of it comes, then the connection closes
-            await self.send_data(stream_id, body[: max(6, len(body) // 2)], end_stream=False)
-            self.close()
-            return
-        elif fault is Fault.OVERSIZED:
-            # one bytes field of `oversized_bytes`, streamed in chunks, then the connection closes
-            size = self.miner.oversized_bytes
-            head = _tag(1, _LEN) + encode_varint(size)
-            await self.send_data(stream_id, struct.pack(">BI", 0, len(head) + size) + head, end_stream=False)
-            filler = b"A" * _READ
-            for _ in range(size // _READ):
-                await self.send_data(stream_id, filler, end_stream=False)
-            self.close()
-            return
-        await self.send_data(stream_id, body, end_stream=False)
-        self.h2.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
-        await self.flush()
-
-    async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
-        """Sends within the peer's flow-control windows, waiting for WINDOW_UPDATEs as needed."""
-        view = memoryview(data)
-        while True:
-            room = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size)
-            if room <= 0 and view:
-                self.window_opened.clear()
-                await asyncio.wait_for(self.window_opened.wait(), _IDLE)
-                continue
-            chunk, view = view[:room], view[room:]
-            self.h2.send_data(stream_id, bytes(chunk), end_stream=end_stream and not view)
-            await self.flush()
-            if not view:
-                return
-
-    def close(self) -> None:
-        self.closing = True
-        self.writer.close()
-
-
-async def serve_grpc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: GrpcHandler,
-                     miner: SimMiner, port: int) -> None:
-    """Serves gRPC calls on one connection until the client closes it (or stays quiet too long);
-    the miner's reply faults (slow, malformed, truncated, oversized) are applied to every reply."""
-    await _Connection(reader, writer, handler, miner, port).run()
+        await context.abort(status.code, message)

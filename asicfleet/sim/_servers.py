@@ -1,4 +1,5 @@
-"""The servers behind simulated miners: CGMiner RPC, HTTP(S) and framed streams, with faults applied.
+"""The servers behind simulated miners: CGMiner RPC, HTTP(S) and framed streams, with faults applied
+(gRPC services have their own server, `_grpc.GrpcServer`).
 
 Each (address, port) of a miner gets its own listening socket on its loopback address, so an
 address where no miner lives refuses connections exactly as an empty address of a real network.
@@ -205,15 +206,7 @@ async def _send_response(miner: SimMiner, conn: h11.Connection, writer: asyncio.
     return True
 
 
-async def serve_connection(miner: SimMiner, service: Service, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> None:
-    if await _connection_faults(miner, reader, writer):
-        return
-    await miner.serve_connection(reader, writer, service.port)
-
-
-_SERVERS = {"rpc": serve_rpc, "http": serve_http, "https": serve_http, "stream": serve_stream,
-            "connection": serve_connection}
+_SERVERS = {"rpc": serve_rpc, "http": serve_http, "https": serve_http, "stream": serve_stream}
 
 
 def connection_handler(miner: SimMiner, service: Service):  # type: ignore[no-untyped-def]

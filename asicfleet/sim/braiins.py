@@ -10,8 +10,9 @@ Serves what a real Braiins OS 25.07+ miner serves:
   (factory reset, logs, system upgrade);
 - the web UI page at `/` ("Braiins OS") and the few GraphQL queries clients still use to read the
   model and version (`{ bosminer { info { modelName } } }`, `{ bos { info { version { full } } } }`);
-- the BOS+ gRPC API on 50051 (HTTP/2 cleartext; messages of the public braiins/bos-plus-api .proto
-  files): `AuthenticationService/Login` answers with the token in the `authorization` response header,
+- the BOS+ gRPC API on 50051 (grpc.aio, cleartext; messages generated from the public
+  braiins/bos-plus-api .proto files, `asicfleet.sim.bos_api`): `AuthenticationService/Login` answers
+  with the token in the `authorization` response header,
   which later calls send back as `authorization` metadata. The replies are built from the same dicts
   as the REST replies (the REST API is a gateway over these messages), so both always agree.
 
@@ -36,7 +37,18 @@ import orjson
 from asicfleet.config import FanConfig, Pool, PoolGroup
 from asicfleet.sim import _grpc as pb
 from asicfleet.sim._core import HttpRequest, HttpResponse, MinerState, Service, SimMiner, read_sim_image
-from asicfleet.sim._grpc import GrpcCall, GrpcError, GrpcReply, GrpcStatus, MessageType, nested, oneof, scalar
+from asicfleet.sim._grpc import GrpcCall, GrpcError, GrpcReply, GrpcStatus
+from asicfleet.sim.bos_api.bos import version_pb2
+from asicfleet.sim.bos_api.bos.v1 import (
+    actions_pb2,
+    authentication_pb2,
+    configuration_pb2,
+    cooling_pb2,
+    miner_pb2,
+    network_pb2,
+    performance_pb2,
+    pool_pb2,
+)
 
 # firmware builds this simulator can present: (version string, REST API version)
 _RELEASES: dict[str, tuple[str, str]] = {
@@ -85,238 +97,53 @@ def _timestamp(seconds: float) -> dict[str, int]:
     return {"nanos": int((seconds % 1) * 1e9), "seconds": int(seconds)}
 
 
-# ----- BOS+ gRPC messages (braiins/bos-plus-api: bos/version.proto, bos/v1/*.proto) -------------------
-def _message(type_name: str, /, **fields: pb.Field) -> MessageType:
-    return MessageType(type_name, fields)
-
-
-def _empty(name: str) -> MessageType:
-    return MessageType(name, {})
-
-
-_U32_VALUE = pb.wrapper("uint32")
-_TIMESTAMP = _message("google.protobuf.Timestamp", seconds=scalar(1, "int64"), nanos=scalar(2, "int32"))
-_MEGA = _message("MegaHashrate", megahash_per_second=scalar(1, "double"))
-_GIGA = _message("GigaHashrate", gigahash_per_second=scalar(1, "double"))
-_TERA = _message("TeraHashrate", terahash_per_second=scalar(1, "double"))
-_FREQUENCY = _message("Frequency", hertz=scalar(1, "double"))
-_VOLTAGE = _message("Voltage", volt=scalar(1, "double"))
-_POWER = _message("Power", watt=scalar(1, "uint64"))
-_EFFICIENCY = _message("PowerEfficiency", joule_per_terahash=scalar(1, "double"))
-_TEMPERATURE = _message("Temperature", degree_c=scalar(1, "double"))
-_HOURS = _message("Hours", hours=scalar(1, "uint32"))
-
-_API_VERSION = _message("ApiVersion", major=scalar(1, "uint64"), minor=scalar(2, "uint64"),
-                        patch=scalar(3, "uint64"), pre=scalar(4, "string"), build=scalar(5, "string"))
-_LOGIN_REQUEST = _message("LoginRequest", username=scalar(1, "string"), password=scalar(2, "string"))
-_LOGIN_RESPONSE = _message("LoginResponse", token=scalar(1, "string"), timeout_s=scalar(2, "uint32"))
-_SET_PASSWORD_REQUEST = _message("SetPasswordRequest", password=scalar(1, "string", optional=True))
-
-_LOCATE_REQUEST = _message("SetLocateDeviceStatusRequest", enable=scalar(1, "bool"))
-_LOCATE_RESPONSE = _message("LocateDeviceStatusResponse", enabled=scalar(1, "bool"))
-_ALREADY_RUNNING = _message("StartResponse", already_running=scalar(1, "bool"))  # RestartResponse alike
-_ALREADY_STOPPED = _message("StopResponse", already_stopped=scalar(1, "bool"))
-_ALREADY_PAUSED = _message("PauseMiningResponse", already_paused=scalar(1, "bool"))
-_ALREADY_MINING = _message("ResumeMiningResponse", already_mining=scalar(1, "bool"))
-
-_FAN_STATE = _message("FanState", position=scalar(1, "uint32", optional=True), rpm=scalar(2, "uint32"),
-                      target_speed_ratio=scalar(3, "double", optional=True))
-_TEMPERATURE_SENSOR = _message("TemperatureSensor", id=scalar(1, "uint32", optional=True),
-                               location=scalar(2, "enum"), temperature=nested(3, _TEMPERATURE))
-_COOLING_STATE = _message("GetCoolingStateResponse", fans=nested(1, _FAN_STATE, repeated=True),
-                          highest_temperature=nested(2, _TEMPERATURE_SENSOR))
-_COOLING_AUTO = _message("CoolingAutoMode", target_temperature=nested(1, _TEMPERATURE),
-                         hot_temperature=nested(2, _TEMPERATURE), dangerous_temperature=nested(3, _TEMPERATURE),
-                         min_fan_speed=scalar(4, "uint32", optional=True),
-                         max_fan_speed=scalar(5, "uint32", optional=True),
-                         minimum_required_fans=scalar(6, "uint32", optional=True))
-_COOLING_MANUAL = _message("CoolingManualMode", fan_speed_ratio=scalar(1, "double", optional=True),
-                           hot_temperature=nested(2, _TEMPERATURE), dangerous_temperature=nested(3, _TEMPERATURE),
-                           target_temperature=nested(4, _TEMPERATURE),
-                           minimum_required_fans=scalar(5, "uint32", optional=True))
-_COOLING_IMMERSED = _message("CoolingImmersionMode", hot_temperature=nested(1, _TEMPERATURE),
-                             dangerous_temperature=nested(2, _TEMPERATURE), target_temperature=nested(3, _TEMPERATURE))
-_COOLING_CONFIGURATION = _message(
-    "CoolingConfiguration", minimum_required_fans=scalar(1, "uint32", optional=True),
-    mode=oneof("auto", "manual", "immersion", "hydro"), auto=nested(2, _COOLING_AUTO),
-    manual=nested(3, _COOLING_MANUAL), immersion=nested(5, _COOLING_IMMERSED), hydro=nested(6, _COOLING_IMMERSED))
-
-_REAL_HASHRATE = _message("RealHashrate", **{window: nested(number, _GIGA) for number, window in enumerate(
-    ("last_5s", "last_15s", "last_30s", "last_1m", "last_5m", "last_15m", "last_30m", "last_1h", "last_24h",
-     "since_restart"), start=1)})
-_WORK_STATS = _message("WorkSolverStats", real_hashrate=nested(1, _REAL_HASHRATE), nominal_hashrate=nested(2, _GIGA),
-                       error_hashrate=nested(3, _MEGA), found_blocks=scalar(4, "uint32"),
-                       best_share=scalar(5, "uint64"), best_share_str=scalar(6, "string"))
-
-_QUOTA = _message("Quota", value=scalar(1, "uint32"))
-_FIXED_SHARE_RATIO = _message("FixedShareRatio", value=scalar(1, "double"))
-_POOL_STATS = _message("PoolStats", accepted_shares=scalar(1, "uint64"), rejected_shares=scalar(2, "uint64"),
-                       stale_shares=scalar(3, "uint64"), last_difficulty=scalar(4, "uint64"),
-                       best_share=scalar(5, "uint64"), generated_work=scalar(6, "uint64"),
-                       last_share_time=nested(7, _TIMESTAMP), best_share_str=scalar(8, "string"))
-_POOL = _message("Pool", uid=scalar(1, "string"), url=scalar(2, "string"), user=scalar(3, "string"),
-                 enabled=scalar(4, "bool"), alive=scalar(5, "bool"), active=scalar(6, "bool"),
-                 stats=nested(7, _POOL_STATS))
-_POOL_GROUP = _message("PoolGroup", name=scalar(1, "string"), strategy=oneof("quota", "fixed_share_ratio"),
-                       quota=nested(2, _QUOTA), fixed_share_ratio=nested(3, _FIXED_SHARE_RATIO),
-                       pools=nested(4, _POOL, repeated=True), uid=scalar(5, "string"))
-_POOL_GROUPS = _message("GetPoolGroupsResponse", pool_groups=nested(1, _POOL_GROUP, repeated=True))
-_POOL_CONFIGURATION = _message("PoolConfiguration", uid=scalar(1, "string", optional=True), url=scalar(2, "string"),
-                               user=scalar(3, "string"), password=scalar(4, "string", optional=True),
-                               enabled=scalar(5, "bool", optional=True))
-_POOL_GROUP_CONFIGURATION = _message(
-    "PoolGroupConfiguration", uid=scalar(1, "string", optional=True), name=scalar(2, "string"),
-    load_balance_strategy=oneof("quota", "fixed_share_ratio"), quota=nested(3, _QUOTA),
-    fixed_share_ratio=nested(4, _FIXED_SHARE_RATIO), pools=nested(5, _POOL_CONFIGURATION, repeated=True))
-_SET_POOL_GROUPS_REQUEST = _message("SetPoolGroupsRequest", save_action=scalar(1, "enum"),
-                                    pool_groups=nested(2, _POOL_GROUP_CONFIGURATION, repeated=True))
-_SET_POOL_GROUPS_RESPONSE = _message("SetPoolGroupsResponse",
-                                     pool_groups=nested(1, _POOL_GROUP_CONFIGURATION, repeated=True))
-
-_TUNER_CONFIGURATION = _message("TunerConfiguration", enabled=scalar(1, "bool", optional=True),
-                                tuner_mode=scalar(2, "enum", optional=True), power_target=nested(3, _POWER),
-                                hashrate_target=nested(4, _TERA))
-_DPS_CONFIGURATION = _message("DPSConfiguration", enabled=scalar(1, "bool", optional=True),
-                              power_step=nested(2, _POWER), hashrate_step=nested(3, _TERA),
-                              min_power_target=nested(4, _POWER), min_hashrate_target=nested(5, _TERA),
-                              shutdown_enabled=scalar(6, "bool", optional=True), shutdown_duration=nested(7, _HOURS),
-                              mode=scalar(8, "enum", optional=True))
-_MINER_CONFIGURATION = _message("GetMinerConfigurationResponse",
-                                pool_groups=nested(1, _POOL_GROUP_CONFIGURATION, repeated=True),
-                                temperature=nested(2, _COOLING_CONFIGURATION), tuner=nested(3, _TUNER_CONFIGURATION),
-                                dps=nested(4, _DPS_CONFIGURATION))
-
-_POWER_PROFILE = _message("PowerTargetProfile", created=nested(1, _TIMESTAMP), target=nested(2, _POWER),
-                          measured_hashrate=nested(3, _GIGA), estimated_power_consumption=nested(4, _POWER))
-_HASHRATE_PROFILE = _message("HashrateTargetProfile", created=nested(1, _TIMESTAMP), target=nested(2, _TERA),
-                             measured_hashrate=nested(3, _GIGA), estimated_power_consumption=nested(4, _POWER))
-_TUNER_STATE = _message(
-    "GetTunerStateResponse", overall_tuner_state=scalar(1, "enum"),
-    power_target_mode_state=nested(2, _message("PowerTargetModeState", profile=nested(1, _POWER_PROFILE),
-                                               current_target=nested(2, _POWER))),
-    hashrate_target_mode_state=nested(3, _message("HashrateTargetModeState", profile=nested(1, _HASHRATE_PROFILE),
-                                                  current_target=nested(2, _TERA))))
-_POWER_TARGET_REQUEST = _message("SetPowerTargetRequest", save_action=scalar(1, "enum"),
-                                 power_target=nested(2, _POWER))
-_POWER_INCREMENT_REQUEST = _message("IncrementPowerTargetRequest", save_action=scalar(1, "enum"),
-                                    power_target_increment=nested(2, _POWER))
-_POWER_DECREMENT_REQUEST = _message("DecrementPowerTargetRequest", save_action=scalar(1, "enum"),
-                                    power_target_decrement=nested(2, _POWER))
-_POWER_TARGET_RESPONSE = _message("SetPowerTargetResponse", power_target=nested(1, _POWER))
-_HASHRATE_TARGET_REQUEST = _message("SetHashrateTargetRequest", save_action=scalar(1, "enum"),
-                                    hashrate_target=nested(2, _TERA))
-_HASHRATE_TARGET_RESPONSE = _message("SetHashrateTargetResponse", hashrate_target=nested(1, _TERA))
-_TUNER_PERFORMANCE_MODE = _message(
-    "TunerPerformanceMode", target=oneof("power_target", "hashrate_target"),
-    power_target=nested(1, _message("PowerTargetMode", power_target=nested(1, _POWER))),
-    hashrate_target=nested(2, _message("HashrateTargetMode", hashrate_target=nested(1, _TERA))))
-_PERFORMANCE_MODE = _message("PerformanceMode", manual_mode=nested(1, _empty("ManualPerformanceMode")),
-                             tuner_mode=nested(2, _TUNER_PERFORMANCE_MODE))
-_PERFORMANCE_MODE_REQUEST = _message("SetPerformanceModeRequest", save_action=scalar(1, "enum"),
-                                     mode=nested(2, _PERFORMANCE_MODE))
-_DPS_POWER_TARGET = _message("DPSPowerTarget", power_step=nested(1, _POWER), min_power_target=nested(2, _POWER))
-_DPS_HASHRATE_TARGET = _message("DPSHashrateTarget", hashrate_step=nested(1, _TERA),
-                                min_hashrate_target=nested(2, _TERA))
-_DPS_REQUEST = _message(
-    "SetDPSRequest", save_action=scalar(1, "enum"), enable=scalar(2, "bool", optional=True),
-    enable_shutdown=scalar(3, "bool", optional=True), shutdown_duration=nested(4, _HOURS),
-    target=nested(5, _message("DPSTarget", power_target=nested(1, _DPS_POWER_TARGET),
-                              hashrate_target=nested(2, _DPS_HASHRATE_TARGET))),
-    mode=scalar(6, "enum", optional=True))
-_DPS_RESPONSE = _message("SetDPSResponse", enabled=scalar(1, "bool", optional=True),
-                         shutdown_enabled=scalar(2, "bool", optional=True), shutdown_duration=nested(3, _HOURS),
-                         power_target=nested(4, _DPS_POWER_TARGET), hashrate_target=nested(5, _DPS_HASHRATE_TARGET),
-                         mode=scalar(6, "enum", optional=True))
-
-_MINER_DETAILS = _message(
-    "GetMinerDetailsResponse", uid=scalar(1, "string"),
-    miner_identity=nested(2, _message("MinerIdentity", brand=scalar(1, "enum"), model=scalar(2, "enum"),
-                                      name=scalar(3, "string"), miner_model=scalar(4, "string"))),
-    platform=scalar(3, "enum"), bos_mode=scalar(4, "enum"),
-    bos_version=nested(5, _message("BosVersion", current=scalar(1, "string"), major=scalar(2, "string"),
-                                   bos_plus=scalar(3, "bool"))),
-    hostname=scalar(6, "string"), mac_address=scalar(7, "string"), system_uptime=scalar(8, "uint64"),
-    sticker_hashrate=nested(9, _GIGA), bosminer_uptime_s=scalar(10, "uint64"), system_uptime_s=scalar(11, "uint64"),
-    status=scalar(12, "enum"), kernel_version=scalar(13, "string"),
-    psu_info=nested(14, _message("PsuInfo", version=nested(1, _U32_VALUE, wraps=True),
-                                 fw_version=nested(2, _U32_VALUE, wraps=True),
-                                 serial_number=scalar(3, "string", optional=True),
-                                 model_name=scalar(4, "string", optional=True), min_voltage=nested(5, _VOLTAGE),
-                                 max_voltage=nested(6, _VOLTAGE))),
-    control_board_soc_family=scalar(15, "enum"), serial_number=scalar(16, "string", optional=True))
-_MINER_STATS = _message(
-    "GetMinerStatsResponse", pool_stats=nested(1, _POOL_STATS), miner_stats=nested(2, _WORK_STATS),
-    power_stats=nested(3, _message("MinerPowerStats", approximated_consumption=nested(1, _POWER),
-                                   efficiency=nested(2, _EFFICIENCY))))
-_MINER_STATUS = _message("GetMinerStatusResponse", status=scalar(1, "enum"))
-_ERRORS = _message("GetErrorsResponse", errors=nested(1, _message(
-    "MinerError", timestamp=scalar(1, "string"), message=scalar(2, "string"),
-    error_codes=nested(3, _message("ErrorCode", code=scalar(1, "string"), reason=scalar(2, "string"),
-                                   hint=scalar(3, "string")), repeated=True),
-    components=nested(4, _message("Component", name=scalar(1, "string"), index=scalar(2, "uint32")), repeated=True),
-), repeated=True))
-_HASHBOARD = _message(
-    "Hashboard", id=scalar(1, "string"), enabled=scalar(2, "bool"), chips_count=nested(3, _U32_VALUE, wraps=True),
-    current_voltage=nested(4, _VOLTAGE), current_frequency=nested(5, _FREQUENCY),
-    highest_chip_temp=nested(6, _TEMPERATURE_SENSOR), board_temp=nested(7, _TEMPERATURE), stats=nested(8, _WORK_STATS),
-    model=scalar(9, "string", optional=True), lowest_inlet_temp=nested(10, _TEMPERATURE),
-    highest_outlet_temp=nested(11, _TEMPERATURE), serial_number=scalar(12, "string", optional=True),
-    board_name=scalar(13, "string", optional=True), chip_type=scalar(14, "string", optional=True))
-_HASHBOARDS = _message("GetHashboardsResponse", hashboards=nested(1, _HASHBOARD, repeated=True))
-_NETWORK_INFO = _message(
-    "GetNetworkInfoResponse", name=scalar(1, "string"), mac_address=scalar(2, "string", optional=True),
-    hostname=scalar(3, "string", optional=True), protocol=scalar(4, "enum", optional=True),
-    dns_servers=scalar(5, "string", repeated=True),
-    networks=nested(6, _message("IpNetwork", address=scalar(1, "string"), netmask=scalar(2, "string")), repeated=True),
-    default_gateway=scalar(7, "string", optional=True))
-_EMPTY = _empty("Empty")  # every request without fields, and RebootResponse / SetPasswordResponse
+# ----- BOS+ gRPC API (braiins/bos-plus-api: bos/version.proto, bos/v1/*.proto, generated in bos_api) ---
+_SERVICES = (version_pb2, actions_pb2, authentication_pb2, configuration_pb2, cooling_pb2, miner_pb2, network_pb2,
+             performance_pb2, pool_pb2)  # their import registers the services whose methods are served
+_LOGIN_REQUEST = authentication_pb2.LoginRequest
+_LOGIN_RESPONSE = authentication_pb2.LoginResponse
+_MINER_DETAILS = miner_pb2.GetMinerDetailsResponse
+_MINER_STATS = miner_pb2.GetMinerStatsResponse
 
 _LOGIN_PATH = "/braiins.bos.v1.AuthenticationService/Login"
 _PUBLIC_PATHS = frozenset({_LOGIN_PATH, "/braiins.bos.ApiVersionService/GetApiVersion"})
-# path -> (request type, reply type, handler method name). A `_grpc_*` handler takes the decoded request;
-# the others are the REST reply builders, whose dicts are the gRPC replies as they are.
-_GRPC_METHODS: dict[str, tuple[MessageType, MessageType, str]] = {
-    "/braiins.bos.ApiVersionService/GetApiVersion": (_EMPTY, _API_VERSION, "_grpc_api_version"),
-    _LOGIN_PATH: (_LOGIN_REQUEST, _LOGIN_RESPONSE, "_grpc_login"),
-    "/braiins.bos.v1.AuthenticationService/SetPassword": (_SET_PASSWORD_REQUEST, _EMPTY, "_grpc_set_password"),
-    "/braiins.bos.v1.ActionsService/Start": (_EMPTY, _ALREADY_RUNNING, "_grpc_start"),
-    "/braiins.bos.v1.ActionsService/Stop": (_EMPTY, _ALREADY_STOPPED, "_grpc_stop"),
-    "/braiins.bos.v1.ActionsService/PauseMining": (_EMPTY, _ALREADY_PAUSED, "_grpc_pause"),
-    "/braiins.bos.v1.ActionsService/ResumeMining": (_EMPTY, _ALREADY_MINING, "_grpc_resume"),
-    "/braiins.bos.v1.ActionsService/Restart": (_EMPTY, _ALREADY_RUNNING, "_grpc_restart"),
-    "/braiins.bos.v1.ActionsService/Reboot": (_EMPTY, _EMPTY, "_grpc_reboot"),
-    "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus": (_LOCATE_REQUEST, _LOCATE_RESPONSE, "_grpc_set_locate"),
-    "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus": (_EMPTY, _LOCATE_RESPONSE, "_grpc_locate"),
-    "/braiins.bos.v1.CoolingService/GetCoolingState": (_EMPTY, _COOLING_STATE, "_cooling_state"),
-    "/braiins.bos.v1.PerformanceService/GetTunerState": (_EMPTY, _TUNER_STATE, "_grpc_tuner_state"),
-    "/braiins.bos.v1.PerformanceService/SetPowerTarget": (_POWER_TARGET_REQUEST, _POWER_TARGET_RESPONSE,
-                                                          "_grpc_set_power_target"),
-    "/braiins.bos.v1.PerformanceService/SetDefaultPowerTarget": (_EMPTY, _POWER_TARGET_RESPONSE,
-                                                                 "_grpc_default_power_target"),
-    "/braiins.bos.v1.PerformanceService/IncrementPowerTarget": (_POWER_INCREMENT_REQUEST, _POWER_TARGET_RESPONSE,
-                                                                "_grpc_increment_power_target"),
-    "/braiins.bos.v1.PerformanceService/DecrementPowerTarget": (_POWER_DECREMENT_REQUEST, _POWER_TARGET_RESPONSE,
-                                                                "_grpc_decrement_power_target"),
-    "/braiins.bos.v1.PerformanceService/SetHashrateTarget": (_HASHRATE_TARGET_REQUEST, _HASHRATE_TARGET_RESPONSE,
-                                                             "_grpc_set_hashrate_target"),
-    "/braiins.bos.v1.PerformanceService/SetDPS": (_DPS_REQUEST, _DPS_RESPONSE, "_grpc_set_dps"),
-    "/braiins.bos.v1.PerformanceService/SetPerformanceMode": (_PERFORMANCE_MODE_REQUEST, _PERFORMANCE_MODE,
-                                                              "_grpc_set_performance_mode"),
-    "/braiins.bos.v1.PerformanceService/GetActivePerformanceMode": (_EMPTY, _PERFORMANCE_MODE,
-                                                                    "_grpc_performance_mode"),
-    "/braiins.bos.v1.PoolService/GetPoolGroups": (_EMPTY, _POOL_GROUPS, "_grpc_pool_groups"),
-    "/braiins.bos.v1.PoolService/SetPoolGroups": (_SET_POOL_GROUPS_REQUEST, _SET_POOL_GROUPS_RESPONSE,
-                                                  "_grpc_set_pool_groups"),
-    "/braiins.bos.v1.ConfigurationService/GetMinerConfiguration": (_EMPTY, _MINER_CONFIGURATION,
-                                                                   "_grpc_configuration"),
+# path -> handler method name. A `_grpc_*` handler takes the decoded request; the others are the
+# REST reply builders, whose dicts are the gRPC replies as they are.
+_GRPC_METHODS: dict[str, str] = {
+    "/braiins.bos.ApiVersionService/GetApiVersion": "_grpc_api_version",
+    _LOGIN_PATH: "_grpc_login",
+    "/braiins.bos.v1.AuthenticationService/SetPassword": "_grpc_set_password",
+    "/braiins.bos.v1.ActionsService/Start": "_grpc_start",
+    "/braiins.bos.v1.ActionsService/Stop": "_grpc_stop",
+    "/braiins.bos.v1.ActionsService/PauseMining": "_grpc_pause",
+    "/braiins.bos.v1.ActionsService/ResumeMining": "_grpc_resume",
+    "/braiins.bos.v1.ActionsService/Restart": "_grpc_restart",
+    "/braiins.bos.v1.ActionsService/Reboot": "_grpc_reboot",
+    "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus": "_grpc_set_locate",
+    "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus": "_grpc_locate",
+    "/braiins.bos.v1.CoolingService/GetCoolingState": "_cooling_state",
+    "/braiins.bos.v1.PerformanceService/GetTunerState": "_grpc_tuner_state",
+    "/braiins.bos.v1.PerformanceService/SetPowerTarget": "_grpc_set_power_target",
+    "/braiins.bos.v1.PerformanceService/SetDefaultPowerTarget": "_grpc_default_power_target",
+    "/braiins.bos.v1.PerformanceService/IncrementPowerTarget": "_grpc_increment_power_target",
+    "/braiins.bos.v1.PerformanceService/DecrementPowerTarget": "_grpc_decrement_power_target",
+    "/braiins.bos.v1.PerformanceService/SetHashrateTarget": "_grpc_set_hashrate_target",
+    "/braiins.bos.v1.PerformanceService/SetDPS": "_grpc_set_dps",
+    "/braiins.bos.v1.PerformanceService/SetPerformanceMode": "_grpc_set_performance_mode",
+    "/braiins.bos.v1.PerformanceService/GetActivePerformanceMode": "_grpc_performance_mode",
+    "/braiins.bos.v1.PoolService/GetPoolGroups": "_grpc_pool_groups",
+    "/braiins.bos.v1.PoolService/SetPoolGroups": "_grpc_set_pool_groups",
+    "/braiins.bos.v1.ConfigurationService/GetMinerConfiguration": "_grpc_configuration",
     # GetMinerStatus streams; the simulator sends the current status and ends the stream
-    "/braiins.bos.v1.MinerService/GetMinerStatus": (_EMPTY, _MINER_STATUS, "_grpc_miner_status"),
-    "/braiins.bos.v1.MinerService/GetMinerDetails": (_EMPTY, _MINER_DETAILS, "_details"),
-    "/braiins.bos.v1.MinerService/GetMinerStats": (_EMPTY, _MINER_STATS, "_stats"),
-    "/braiins.bos.v1.MinerService/GetErrors": (_EMPTY, _ERRORS, "_errors"),
-    "/braiins.bos.v1.MinerService/GetHashboards": (_EMPTY, _HASHBOARDS, "_hashboards"),
-    "/braiins.bos.v1.NetworkService/GetNetworkInfo": (_EMPTY, _NETWORK_INFO, "_network"),
+    "/braiins.bos.v1.MinerService/GetMinerStatus": "_grpc_miner_status",
+    "/braiins.bos.v1.MinerService/GetMinerDetails": "_details",
+    "/braiins.bos.v1.MinerService/GetMinerStats": "_stats",
+    "/braiins.bos.v1.MinerService/GetErrors": "_errors",
+    "/braiins.bos.v1.MinerService/GetHashboards": "_hashboards",
+    "/braiins.bos.v1.NetworkService/GetNetworkInfo": "_network",
 }
+# path -> (request message, reply message), as the services in the .proto files declare them
+_GRPC_TYPES = {path: pb.method_messages(path) for path in _GRPC_METHODS}
 
 
 class BraiinsSim(SimMiner):
@@ -325,7 +152,7 @@ class BraiinsSim(SimMiner):
     firmware: ClassVar[str] = "Braiins OS"
     models: ClassVar[tuple[str, ...]] = tuple(_MODEL_FACTS)
     services: ClassVar[tuple[Service, ...]] = (Service(4028, "rpc"), Service(80, "http"),
-                                               Service(50051, "connection"))
+                                               Service(50051, "grpc"))
     default_username: ClassVar[str] = "root"
     default_password: ClassVar[str] = ""  # no password set out of the box
 
@@ -695,15 +522,12 @@ class BraiinsSim(SimMiner):
         return HttpResponse(status=404, body=b"", content_type="text/plain")
 
     # ----- gRPC (BOS+ API on 50051) -----------------------------------------------------------
-    async def serve_connection(self, reader: Any, writer: Any, port: int) -> None:
-        await pb.serve_grpc(reader, writer, self._grpc_call, self, port)
-
-    async def _grpc_call(self, call: GrpcCall) -> GrpcReply:
+    async def handle_grpc(self, call: GrpcCall) -> GrpcReply:
         self.count(f"{call.port}:{call.path}")
-        method = _GRPC_METHODS.get(call.path)
-        if method is None:
+        name = _GRPC_METHODS.get(call.path)
+        if name is None:
             raise GrpcError(GrpcStatus.UNIMPLEMENTED, f"unknown method {call.path}")
-        request_type, reply_type, name = method
+        request_type, reply_type = _GRPC_TYPES[call.path]
         if call.path not in _PUBLIC_PATHS and not self._token_ok(call.metadata.get("authorization", "")):
             raise GrpcError(GrpcStatus.UNAUTHENTICATED, "authentication token is missing or invalid")
         try:
