@@ -42,6 +42,10 @@ class ScanProgress:
         return self.chunks_done + self.chunks_failed >= self.chunks_total
 
 
+class ScanQueueError(RuntimeError):
+    """Chunks could not be handed to the broker; the message says how many were and what to do."""
+
+
 def new_scan_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -69,8 +73,17 @@ class Scans:
                                options=options.model_dump())
         info = self.store.scan(scan_id)
         assert info is not None
-        for chunk in self.store.chunks(scan_id, info.total_chunks):
-            self._send(info, chunk)
+        queued = self.store.chunks(scan_id, info.total_chunks)
+        for sent, chunk in enumerate(queued):
+            try:
+                self._send(info, chunk)
+            except Exception as exc:  # the broker is down or refuses: say so, and close the scan's record
+                reason = f"{type(exc).__name__}: {exc}"
+                self.store.fail_scan(scan_id, f"chunk {chunk.index} could not be queued ({reason})")
+                raise ScanQueueError(f"scan {scan_id}: the broker did not take chunk {chunk.index} ({reason}); "
+                                     f"{sent} of {len(queued)} chunks were queued, the scan is marked failed; "
+                                     f"`asicfleet scan --resume {scan_id}` queues the rest once the broker "
+                                     "answers") from None
         return scan_id
 
     def _send(self, info: ScanInfo, chunk: ChunkInfo) -> None:

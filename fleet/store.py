@@ -7,6 +7,7 @@ workers, and documented for other tools (see README, "Results in Redis").
     asicfleet:scan:{id}:miners               hash   ip -> MinerData JSON (written as each miner is read)
     asicfleet:scan:{id}:errors               hash   ip -> error text for hosts that answered badly
     asicfleet:scan:{id}:events               stream {kind: miner|error|chunk, ip|chunk, ...} for live consumers
+    asicfleet:scan:{id}:finished             set    indexes of the chunks that ended (done or failed)
     asicfleet:worker:{hostname}              string a live worker's heartbeat (expires when it dies)
 
 Every scan key expires `result_ttl` after the scan's last write. Writes are keyed by scan id and IP
@@ -67,12 +68,16 @@ def events_key(scan_id: str) -> str:
     return f"{PREFIX}:scan:{scan_id}:events"
 
 
+def finished_key(scan_id: str) -> str:
+    return f"{PREFIX}:scan:{scan_id}:finished"
+
+
 def worker_key(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
 
 
 def all_scan_keys(scan_id: str, chunks: int) -> list[str]:
-    return [scan_key(scan_id), miners_key(scan_id), errors_key(scan_id), events_key(scan_id),
+    return [scan_key(scan_id), miners_key(scan_id), errors_key(scan_id), events_key(scan_id), finished_key(scan_id),
             *(chunk_key(scan_id, n) for n in range(chunks))]
 
 
@@ -149,6 +154,11 @@ class ScanStore:
         pipe.hset(chunk_key(scan_id, chunk), mapping={"state": ChunkState.QUEUED.value, "worker": ""})
         pipe.hincrby(chunk_key(scan_id, chunk), "requeues", 1)
         pipe.execute()
+
+    def fail_scan(self, scan_id: str, error: str) -> None:
+        """Closes a scan that could not go on (its chunks could not be queued): never left `running`."""
+        self.redis.hset(scan_key(scan_id), mapping={"status": ScanStatus.FAILED.value, "finished": time.time(),
+                                                    "error": error})
 
     def finish_scan(self, scan_id: str, status: ScanStatus) -> None:
         info = self.scan(scan_id)

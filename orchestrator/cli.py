@@ -26,7 +26,7 @@ from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_targe
 from asicfleet.transport import PortMap
 from fleet.loop import run_async
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
-from fleet.scans import ScanProgress
+from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
 from orchestrator import render
@@ -190,8 +190,11 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         scan_id = resume
         stderr.print(f"scan {scan_id}: re-queued {len(requeued)} unfinished chunks")
     else:
-        scan_id = orchestrator.start_scan(targets, exclude=exclude, site=site, chunk_prefix=chunk,
-                                          options=options)
+        try:
+            scan_id = orchestrator.start_scan(targets, exclude=exclude, site=site, chunk_prefix=chunk,
+                                              options=options)
+        except ScanQueueError as exc:
+            raise _fail(str(exc)) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
     if not wait:
         sys.stdout.write(scan_id + "\n")

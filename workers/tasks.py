@@ -26,6 +26,7 @@ from fleet.store import (
     chunk_key,
     errors_key,
     events_key,
+    finished_key,
     miners_key,
     scan_key,
 )
@@ -47,6 +48,11 @@ def apply_credentials(factory: MinerFactory, secrets_file: Path | None) -> Miner
 
 def _span(first: str, last: str) -> int:
     return int(ipaddress.IPv4Address(last)) - int(ipaddress.IPv4Address(first)) + 1
+
+
+def _close_scan(settings: FleetSettings, scan_id: str) -> None:
+    """The worker that ends a scan's last chunk closes the scan: no watcher is needed for that."""
+    Scans(settings, app).close_if_finished(scan_id)
 
 
 async def _write_record(client: aredis.Redis, scan_id: str, chunk: int, record: ScanRecord) -> None:
@@ -111,11 +117,19 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
         total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
         for name in all_scan_keys(scan_id, total):
             pipe.expire(name, settings.result_ttl_seconds)
-        await pipe.execute()
+        pipe.sadd(finished_key(scan_id), chunk)
+        pipe.scard(finished_key(scan_id))
+        ended = (await pipe.execute())[-1]
+        if ended >= total:
+            _close_scan(settings, scan_id)
         return {"scan_id": scan_id, "chunk": chunk, "probed": probed}
     except (Exception, SoftTimeLimitExceeded) as exc:
         await client.hset(key, mapping={"state": ChunkState.FAILED.value, "error": f"{type(exc).__name__}: {exc}",
                                         "finished": time.time()})
+        await client.sadd(finished_key(scan_id), chunk)
+        total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
+        if await client.scard(finished_key(scan_id)) >= total:
+            _close_scan(settings, scan_id)
         raise
     finally:
         await client.aclose()

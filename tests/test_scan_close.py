@@ -1,0 +1,89 @@
+"""A scan's record closes without anyone watching it: the worker that ends the last chunk closes it, and a
+scan whose chunks the broker would not take is marked failed at once, with a message that says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from orchestrator.local import start_workers, stop_processes, wait_for_workers
+from orchestrator.redis_server import EmbeddedRedis, free_port
+from tests.conftest import lo
+
+SUBNET = lo("127.140.0.0/22")
+ASICFLEET = [sys.executable, "-m", "orchestrator.cli"]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, object]]]:
+    inventory = tmp_path_factory.mktemp("close") / "fleet.json"
+    process = subprocess.Popen([*ASICFLEET, "sim", "--subnet", SUBNET, "--count", "20", "--seed", "4",
+                                "--inventory", str(inventory)])
+    try:
+        deadline = time.monotonic() + 60
+        while not inventory.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the simulator did not come up"
+            time.sleep(0.1)
+        yield json.loads(inventory.read_text())
+    finally:
+        stop_processes([process])
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+def _ports(fleet: list[dict[str, object]]) -> str:
+    ports = fleet[0]["ports"]
+    assert isinstance(ports, dict)
+    return ",".join(f"{k}={v}" for k, v in ports.items())
+
+
+def test_a_scan_nobody_watches_closes_when_its_last_chunk_ends(fleet: list[dict[str, object]],
+                                                               redis_url: str) -> None:
+    processes, names = start_workers(redis_url, 2, None)
+    try:
+        wait_for_workers(redis_url, names, processes)
+        queued = subprocess.run([*ASICFLEET, "scan", SUBNET, "--distributed", "--no-wait", "--ports", _ports(fleet)],
+                                capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "ASICFLEET_REDIS_URL": redis_url})
+        assert queued.returncode == 0, queued.stderr
+        scan_id = queued.stdout.strip()
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        deadline = time.monotonic() + 120
+        while client.hget(f"asicfleet:scan:{scan_id}", "status") == "running":
+            assert time.monotonic() < deadline, "the scan stayed running after its chunks ended"
+            time.sleep(0.2)
+        record = client.hgetall(f"asicfleet:scan:{scan_id}")
+        assert record["status"] == "done" and float(record["finished"]) > float(record["created"])
+        assert client.hlen(f"asicfleet:scan:{scan_id}:miners") == len(fleet)
+        listing = subprocess.run([*ASICFLEET, "scans"], capture_output=True, text=True, timeout=60,
+                                 env={**os.environ, "ASICFLEET_REDIS_URL": redis_url, "COLUMNS": "200"})
+        line = next(row for row in listing.stdout.splitlines() if scan_id in row)
+        assert "done" in line and "running" not in line
+    finally:
+        stop_processes(processes)
+
+
+def test_a_dead_broker_fails_the_scan_with_a_message_not_a_traceback(redis_url: str) -> None:
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    result = subprocess.run([*ASICFLEET, "scan", SUBNET, "--distributed", "--no-wait"], capture_output=True,
+                            text=True, timeout=180,
+                            env={**os.environ, "ASICFLEET_REDIS_URL": redis_url, "ASICFLEET_BROKER_URL": dead_broker})
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "the broker did not take chunk 0" in message and "marked failed" in message, message
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    newest = client.zrange("asicfleet:scans", -1, -1)[0]
+    record = client.hgetall(f"asicfleet:scan:{newest}")
+    assert record["status"] == "failed" and "could not be queued" in record["error"]
