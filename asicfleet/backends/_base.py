@@ -276,7 +276,7 @@ class Backend:
         """Fills what derives from other fields (expected hash rate from the hardware table...)."""
         if data.expected_hashrate is None:
             known = lookup_model(self.device.make, self.device.model) if self.device.make else None
-            if known is not None:
+            if known is not None and known.nominal_ths is not None:
                 data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
         return data
 

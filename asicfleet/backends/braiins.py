@@ -532,7 +532,7 @@ class BraiinsBackend(Backend):
         if watt:
             return watt
         known = lookup_model(self.device.make, self.device.model)
-        if known is None:
+        if known is None or known.nominal_watts is None:
             raise MinerResponseError("no default power target to scale against")
         return known.nominal_watts
 

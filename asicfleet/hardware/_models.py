@@ -1,14 +1,20 @@
-"""Known miner models and their nominal figures.
+"""Known miner models and their nominal figures, loaded once from ``catalogue.csv`` (data, no code per model).
 
-Nominal hash rate and power are the makers' published stock figures; chip counts are per hashboard.
-Backends use this table for expected hash rate and expected chips; the simulator builds its fleet from it.
+Each row: make, canonical name, the strings firmwares report for it (``|``-separated), algorithm, hashboards,
+chips per board, chip type, fans, nominal hash rate (TH/s) and power (W), cooling. Empty cells are unknown.
+Model strings resolve case-, space- and punctuation-insensitively; an unknown string resolves to None.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from asicfleet.data import HashAlgorithm, MinerHardware
 
@@ -18,58 +24,115 @@ class Make(StrEnum):
     WHATSMINER = "WhatsMiner"
     AVALON = "AvalonMiner"
     BITAXE = "Bitaxe"
+    AURADINE = "Auradine"
+    BRAIINS = "Braiins"
+    ELPHAPEX = "Elphapex"
+    EPIC = "ePIC"
+    FUTUREBIT = "FutureBit"
+    NERDAXE = "NerdAxe"
+    PROTO = "Proto"
+    SEALMINER = "SealMiner"
+    VOLCMINER = "VolcMiner"
 
 
-@dataclass(frozen=True)
-class MinerModel:
+class Cooling(StrEnum):
+    AIR = "air"
+    HYDRO = "hydro"
+    IMMERSION = "immersion"
+
+
+class MinerModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     make: Make
     name: str
-    boards: int
-    chips_per_board: int
-    fans: int
-    nominal_ths: float
-    nominal_watts: float
+    aliases: tuple[str, ...] = ()
     algo: HashAlgorithm = HashAlgorithm.SHA256
+    boards: int | None = None
+    chips_per_board: int | None = None
+    chip: str | None = None
+    fans: int | None = None
+    nominal_ths: float | None = None
+    nominal_watts: float | None = None
+    cooling: Cooling = Cooling.AIR
+
+    @field_validator("boards", "chips_per_board", "fans", "nominal_ths", "nominal_watts", "chip", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return tuple(a for a in value.split("|") if a) if isinstance(value, str) else value
 
     @property
     def hardware(self) -> MinerHardware:
         return MinerHardware(board_count=self.boards, chips_per_board=self.chips_per_board, fans=self.fans)
 
 
-_TABLE: tuple[MinerModel, ...] = (
-    MinerModel(Make.ANTMINER, "Antminer S9", 3, 63, 2, 13.5, 1323),
-    MinerModel(Make.ANTMINER, "Antminer S17 Pro", 3, 48, 4, 53.0, 2094),
-    MinerModel(Make.ANTMINER, "Antminer S19", 3, 76, 4, 95.0, 3250),
-    MinerModel(Make.ANTMINER, "Antminer S19 Pro", 3, 114, 4, 110.0, 3250),
-    MinerModel(Make.ANTMINER, "Antminer S19j Pro", 3, 126, 4, 104.0, 3068),
-    MinerModel(Make.ANTMINER, "Antminer S19 XP", 3, 110, 4, 141.0, 3010),
-    MinerModel(Make.ANTMINER, "Antminer S21", 3, 108, 4, 200.0, 3500),
-    MinerModel(Make.ANTMINER, "Antminer T21", 3, 108, 4, 190.0, 3610),
-    MinerModel(Make.WHATSMINER, "M30S+", 3, 156, 2, 100.0, 3400),
-    MinerModel(Make.WHATSMINER, "M50S", 3, 129, 2, 126.0, 3276),
-    MinerModel(Make.WHATSMINER, "M60S", 3, 128, 2, 186.0, 3441),
-    MinerModel(Make.AVALON, "Avalon 1246", 3, 120, 4, 90.0, 3420),  # estats capture: 3x120 chips, Fan1-Fan4
-    MinerModel(Make.AVALON, "Avalon 1366", 3, 120, 2, 130.0, 3250),
-    MinerModel(Make.AVALON, "Avalon A1466", 3, 176, 2, 150.0, 3230),  # 176 chips/board as asic-rs lists
-    MinerModel(Make.AVALON, "Avalon Q", 1, 160, 4, 90.0, 1674),  # home miner; estats capture: 160 chips
-    MinerModel(Make.BITAXE, "BM1366", 1, 1, 1, 0.5, 12),  # Bitaxe Ultra
-    MinerModel(Make.BITAXE, "BM1368", 1, 1, 1, 0.7, 15),  # Bitaxe Supra
-    MinerModel(Make.BITAXE, "BM1370", 1, 1, 1, 1.2, 18),  # Bitaxe Gamma
-)
-
-KNOWN_MODELS: dict[tuple[Make, str], MinerModel] = {}
+_PREFIXES = ("antminer", "avalonminer", "avalon", "whatsminer", "bitaxe")
 
 
 def _key(name: str) -> str:
-    """Normalises a model string for look-up: case, spaces, '+' and a make prefix do not matter."""
-    name = re.sub(r"\s*\(.*\)$", "", name.strip())
-    return re.sub(r"[\s_\-]+", "", name).lower().removeprefix("antminer").removeprefix("avalonminer")
+    """Normalises a model string: case, spaces, punctuation (except '+'), a '(..)' tail and a make prefix go."""
+    name = re.sub(r"\s*\(.*\)$", "", name.strip()).lower().replace("plus", "+")
+    name = re.sub(r"[^a-z0-9+]+", "", name)
+    for prefix in _PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix):]
+    return name
 
 
-for _model in _TABLE:
-    KNOWN_MODELS[(_model.make, _key(_model.name))] = _model
+@cache
+def catalogue() -> tuple[MinerModel, ...]:
+    """Every catalogued model, loaded once from the package data file."""
+    text = resources.files("asicfleet.hardware").joinpath("catalogue.csv").read_text(encoding="utf-8")
+    return tuple(MinerModel.model_validate(row) for row in csv.DictReader(io.StringIO(text)))
+
+
+@cache
+def _index() -> dict[tuple[Make, str], MinerModel]:
+    index: dict[tuple[Make, str], MinerModel] = {}
+    for model in catalogue():
+        for name in (model.name, *model.aliases):
+            index.setdefault((model.make, _key(name)), model)
+    return index
+
+
+KNOWN_MODELS: dict[tuple[Make, str], MinerModel] = _index()
 
 
 def lookup_model(make: Make | str, name: str) -> MinerModel | None:
-    """The nominal facts of a model, or None when the model is not in the table."""
-    return KNOWN_MODELS.get((Make(make), _key(name)))
+    """The facts of a model, or None when the string matches no catalogued name or alias (never guessed)."""
+    try:
+        return _index().get((Make(make), _key(name)))
+    except ValueError:
+        return None
+
+
+class SimulableModel(BaseModel):
+    """A catalogued model whose shape and nominal figures are all known, so that the simulator can serve it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    make: Make
+    name: str
+    aliases: tuple[str, ...] = ()
+    algo: HashAlgorithm = HashAlgorithm.SHA256
+    boards: int
+    chips_per_board: int
+    chip: str | None = None
+    fans: int
+    nominal_ths: float
+    nominal_watts: float
+    cooling: Cooling = Cooling.AIR
+
+    @property
+    def hardware(self) -> MinerHardware:
+        return MinerHardware(board_count=self.boards, chips_per_board=self.chips_per_board, fans=self.fans)
+
+    @classmethod
+    def of(cls, model: MinerModel) -> SimulableModel:
+        """The model as the simulator needs it; a ValidationError names the figures the catalogue lacks."""
+        return cls.model_validate(model.model_dump())

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
-from asicfleet.hardware import MinerModel
+from asicfleet.hardware import SimulableModel as MinerModel
 
 if TYPE_CHECKING:  # _grpc builds on this module
     from asicfleet.sim._grpc import GrpcCall, GrpcReply

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from asicfleet._limits import raise_fd_limit
-from asicfleet.hardware import lookup_model
+from asicfleet.hardware import SimulableModel, lookup_model
 from asicfleet.sim._core import Fault, SimMiner
 from asicfleet.sim._grpc import GrpcServer
 from asicfleet.sim._servers import connection_handler, tls_context
@@ -61,7 +61,7 @@ class SimFleet:
             model = lookup_model(family.make, rng.choice(family.models))
             if model is None:
                 raise ValueError(f"{family.__name__} names a model missing from the hardware table")
-            miners.append(family.build(ip, model, random.Random(rng.random())))
+            miners.append(family.build(ip, SimulableModel.of(model), random.Random(rng.random())))
         return cls(miners, ports)
 
     # ----- serving ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
-from asicfleet.hardware import MinerModel
+from asicfleet.hardware import SimulableModel as MinerModel
 from asicfleet.sim._core import HttpRequest, HttpResponse, Service, SimMiner, digest_ok, rpc_error
 
 REALM = "antMiner Configuration"

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
-from asicfleet.hardware import MinerModel
+from asicfleet.hardware import SimulableModel as MinerModel
 from asicfleet.sim._core import HttpRequest, HttpResponse, Service, SimMiner
 
 LEGACY_VERSION = "v2.4.5"

@@ -38,7 +38,7 @@ from asicfleet.backends.whatsminer import (
     v3_token,
 )
 from asicfleet.config import Pool, PoolGroup
-from asicfleet.hardware import MinerModel
+from asicfleet.hardware import SimulableModel as MinerModel
 from asicfleet.sim._core import HttpRequest, HttpResponse, MinerState, Service, SimMiner
 
 _TOKEN_LIFETIME = 1800.0  # seconds a get_token answer stays usable (clients cache it up to 30 min)
