@@ -14,12 +14,16 @@ sent by the backend's `send()`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address
 from typing import Any, ClassVar, TypeVar
+
+import orjson
+from pydantic import ValidationError
 
 from asicfleet._errors import (
     AuthenticationError,
@@ -269,8 +273,20 @@ class Backend:
                 if value is not None:
                     values[name.value] = value
                     break
-        data = MinerData(ip=IPv4Address(self.ip), device_info=self.device, errors=errors, **values)
-        return self.finalize(data, replies)
+        return self.finalize(self._build(values, errors), replies)
+
+    def _build(self, values: dict[str, Any], errors: list[str]) -> MinerData:
+        """MinerData from parsed values; a value the model refuses (a hostile reply's `[]` for a serial)
+        is dropped with an error naming the field, so the rest of the reply still reads."""
+        while True:
+            try:
+                return MinerData(ip=IPv4Address(self.ip), device_info=self.device, errors=errors, **values)
+            except ValidationError as exc:
+                refused = {str(e["loc"][0]) for e in exc.errors() if e["loc"] and str(e["loc"][0]) in values}
+                if not refused:
+                    raise
+                for name in sorted(refused):
+                    errors.append(f"{name}: the reply's value does not fit ({type(values.pop(name)).__name__})")
 
     def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
         """Fills what derives from other fields (expected hash rate from the hardware table...)."""
@@ -381,6 +397,19 @@ class Backend:
 
 
 # ----- small parsing helpers shared by backends --------------------------------------------------
+def reply_text(reply: Any) -> str:
+    """A decoded reply as JSON text, for matching identification markers; '' for None.
+
+    Any decoded reply serialises: integers beyond 64 bits (which orjson refuses) go through json.
+    """
+    if reply is None:
+        return ""
+    try:
+        return orjson.dumps(reply).decode("utf-8", errors="replace")
+    except TypeError:
+        return json.dumps(reply, default=str)
+
+
 def to_float(value: Any) -> float | None:
     """A number from a miner reply ('12.5', 12, '' or None); None when absent or not numeric."""
     if value is None or value == "" or isinstance(value, bool):

@@ -27,7 +27,7 @@ from asicfleet._errors import (
     MinerResponseError,
 )
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, dig, hashrate_from, to_float
+from asicfleet.backends._base import Backend, DataField, Probe, Source, at, dig, hashrate_from, reply_text, to_float
 from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, ScalingConfig, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -270,7 +270,7 @@ def canonical_model(raw: str) -> str:
 
 
 def _reply_text(reply: Any) -> str:
-    return orjson.dumps(reply).decode("utf-8", errors="replace") if reply is not None else ""
+    return reply_text(reply)
 
 
 class BraiinsBackend(Backend):

@@ -42,7 +42,7 @@ from asicfleet._errors import (
     ResponseTooLargeError,
 )
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, to_float
+from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, reply_text, to_float
 from asicfleet.config import Credentials, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -535,7 +535,7 @@ class WhatsMinerBackend(Backend):
             if (web.status == 307 and location.lower().startswith("https://")) or "/cgi-bin/luci" in web.text:
                 return True
         reply = probe.rpc.get("version")
-        text = str(reply if isinstance(reply, Exception) else orjson.dumps(reply).decode()) if reply else ""
+        text = (str(reply) if isinstance(reply, Exception) else reply_text(reply)) if reply else ""
         # btminer refuses `version` in its own flat form: {"STATUS":"E","Code":14,"Msg":"invalid cmd"}
         return bool(re.search(r"btminer|bitmicro|whatsminer|invalid cmd \(code 14\)", text, re.IGNORECASE))
 
