@@ -464,6 +464,9 @@ class AvalonBackend(Backend):
         model = model_from_version(entries[0])
         if model is None:
             return None
+        version = entries[0].get("VERSION")
+        if isinstance(version, str) and version.strip():
+            probe.learned["firmware_version"] = version.strip()
         return cls.device_info(Make.AVALON.value, model, cls.firmware)
 
     def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:

@@ -134,7 +134,8 @@ async def _identify_connected(ip: str, session: Session, connection: Connection,
                 if backend.matches(probe):
                     device = await backend.identify(probe, session)
                     if device is not None:
-                        return Identified(ip, Miner(backend(ip, device, session))), False
+                        handle = backend.from_identification(ip, device, session, probe.learned)
+                        return Identified(ip, Miner(handle)), False
     except TimeoutError:
         return Identified(ip, error=f"identification timed out after {timeout:g}s"), True
     except LocalResourceError as exc:
