@@ -239,7 +239,8 @@ async def test_get_data_sends_each_command_once(sim_fleet: FleetFactory) -> None
     backend = backend_for(miner, session)
     await backend.get_data()
     routes = ["miner/details", "miner/stats", "miner/hw/hashboards", "miner/errors", "cooling/state", "pools",
-              "configuration/miner", "performance/tuner-state", "actions/locate", "version"]
+              "configuration/miner", "performance/tuner-state", "actions/locate", "version",
+              "configuration/constraints"]
     assert {k: v for k, v in miner.requests.items()} == {
         "80:POST /api/v1/auth/login": 1, **{f"80:GET /api/v1/{r}": 1 for r in routes}}
     miner.requests.clear()
