@@ -15,9 +15,10 @@ a loopback address of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from types import TracebackType
@@ -181,7 +182,7 @@ class MinerListener:
                         tb: TracebackType | None) -> None:
         await self.close()
 
-    async def reports(self) -> AsyncIterator[IPReport]:
+    async def reports(self) -> AsyncGenerator[IPReport, None]:
         """Every IP report as it arrives."""
         own = not self._transports
         if own:
@@ -195,21 +196,23 @@ class MinerListener:
             if own:
                 await self.close()
 
-    async def listen_ip_only(self) -> AsyncIterator[IPv4Address]:
+    async def listen_ip_only(self) -> AsyncGenerator[IPv4Address, None]:
         """The address of each miner that reports itself."""
-        async for report in self.reports():
-            yield report.ip
+        async with contextlib.aclosing(self.reports()) as reports:  # closing this closes the ports it opened
+            async for report in reports:
+                yield report.ip
 
-    async def listen(self) -> AsyncIterator[Miner]:
+    async def listen(self) -> AsyncGenerator[Miner, None]:
         """The miner behind each report, identified as a scan identifies it; a sender that turns out to be
         no miner we know is left out (logged), as asic-rs does."""
         factory = self._factory if self._factory is not None else MinerFactory()
-        async for report in self.reports():
-            miner = await factory.get_miner(report.ip)
-            if miner is None:
-                log.info("IP report from %s (%s), but no miner we know answers there", report.ip, report.kind)
-                continue
-            yield miner
+        async with contextlib.aclosing(self.reports()) as reports:
+            async for report in reports:
+                miner = await factory.get_miner(report.ip)
+                if miner is None:
+                    log.info("IP report from %s (%s), but no miner we know answers there", report.ip, report.kind)
+                    continue
+                yield miner
 
 
 __all__ = ["ANTMINER_REPORT_PORT", "DEFAULT_PORTS", "WHATSMINER_REPORT_PORT", "IPReport", "MinerListener",
