@@ -1,7 +1,8 @@
 """Capabilities per firmware version: each family's supports_* table, checked against its simulator at two
 firmware versions. A property that says yes is followed by the control itself, which must work; one that
 says no is followed by the control too, which must raise UnsupportedControlError before anything is sent.
-Loopback range: 127.161.0.0/16."""
+Then the rest of pyasic-rs's surface on the handle and the factory (expected hardware, fluid temperatures,
+tuning capabilities, temperature config, the port check). Loopback range: 127.161.0.0/16."""
 
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ from typing import Any
 import pytest
 
 from asicfleet import Miner, MinerFactory, UnsupportedControlError
+from asicfleet._session import Session
+from asicfleet.backends import DataField
+from asicfleet.backends.avalon import AvalonBackend
+from asicfleet.backends.whatsminer import WhatsMinerBackend
 from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TemperatureConfig, TuningConfig
+from asicfleet.data import MessageSeverity, TuningTarget
+from asicfleet.hardware import lookup_model
 from asicfleet.sim import SimFleet, SimMiner, make_sim_image
 from asicfleet.sim.bitaxe import CURRENT_VERSION, LEGACY_VERSION
 from asicfleet.sim.braiins import _RELEASES
-from tests.conftest import FleetFactory, lo
+from tests.conftest import FleetFactory, fixture_bytes, lo
 
 # every capability property of the handle, in the order the controls are exercised: reads and
 # same-value writes first, then what changes the miner, then what reboots it
@@ -234,3 +241,81 @@ async def test_revalidate_is_false_for_a_gone_or_changed_miner(sim_fleet: FleetF
         assert miner is not None and await miner.revalidate() is True
         await fleet.stop()
         assert await miner.revalidate(timeout=2.0) is False
+
+
+# ----- the rest of pyasic-rs's surface on the handle and the factory ----------------------------------------
+async def test_expected_hardware_comes_from_the_catalogue(sim_fleet: FleetFactory) -> None:
+    fleet = await start(sim_fleet, "antminer")
+    async with MinerFactory.from_targets(list(fleet.miners)).with_port_map(fleet.ports) as factory:
+        for ip, sim in fleet.miners.items():
+            miner = await factory.get_miner(ip)
+            assert miner is not None
+            known = lookup_model(miner.make, miner.model)
+            assert known is not None and known.boards and known.chips_per_board
+            assert miner.expected_hashboards == known.boards == sim.state.model.boards
+            assert miner.expected_chips == known.boards * known.chips_per_board
+            assert miner.expected_fans == known.fans == len(sim.state.fan_rpms)
+
+
+def test_fluid_temperatures_only_for_hydro_models() -> None:
+    """The inlet/outlet sensors read coolant on a hydro model and air on the others, which are not reported."""
+    summary = {"rpc:summary": fixture_bytes("whatsminer", "v2", "summary.json")}
+    hydro = WhatsMinerBackend.device_info("WhatsMiner", "M33S++VG40", "Stock")
+    air = WhatsMinerBackend.device_info("WhatsMiner", "M50S", "Stock")
+    wet = WhatsMinerBackend(lo("127.161.0.1"), hydro, Session()).parse_raw(summary, [DataField.FLUID_TEMPERATURE])
+    dry = WhatsMinerBackend(lo("127.161.0.1"), air, Session()).parse_raw(summary, [DataField.FLUID_TEMPERATURE])
+    assert wet.fluid_temperature == 28.5 and dry.fluid_temperature is None
+    stats = {"rpc:stats": fixture_bytes("avalonminer", "stats.json")}
+    wanted = [DataField.FLUID_TEMPERATURE, DataField.OUTLET_FLUID_TEMPERATURE]
+    avalon_hydro = AvalonBackend(lo("127.161.0.2"), AvalonBackend.device_info("AvalonMiner", "Avalon 1566HA", "Stock"),
+                                 Session()).parse_raw(stats, wanted)
+    assert (avalon_hydro.fluid_temperature, avalon_hydro.outlet_fluid_temperature) == (26, 27)
+    avalon_air = AvalonBackend(lo("127.161.0.2"), AvalonBackend.device_info("AvalonMiner", "Avalon 1246", "Stock"),
+                               Session()).parse_raw(stats, wanted)
+    assert avalon_air.fluid_temperature is None and avalon_air.outlet_fluid_temperature is None
+
+
+async def test_braiins_tuning_capabilities_and_temperature_config(sim_fleet: FleetFactory) -> None:
+    fleet = await start(sim_fleet, "braiins")
+    async with MinerFactory.from_targets(list(fleet.miners)).with_port_map(fleet.ports) as factory:
+        for ip, sim in fleet.miners.items():
+            miner = await factory.get_miner(ip)
+            assert miner is not None
+            caps = await miner.get_tuning_capabilities()
+            nominal = round(sim.state.model.nominal_watts)
+            assert caps is not None and caps.power is not None and caps.hashrate is not None
+            assert caps.power.default == TuningTarget(target_watts=nominal)
+            assert caps.power.minimum == TuningTarget(target_watts=round(nominal * 0.25))
+            assert caps.power.maximum == TuningTarget(target_watts=round(nominal * 1.3))
+            assert caps.hashrate.default is not None and caps.hashrate.default.target_hashrate is not None
+            assert caps.hashrate.default.target_hashrate.value == sim.state.model.nominal_ths
+            assert await miner.get_temperature_config() == TemperatureConfig(hot=90.0, danger=110.0)
+            sim.state.extra["cooling"] = {"auto": {"hot_temperature": {"degree_c": 85.0},
+                                                   "dangerous_temperature": {"degree_c": 100.0}}}
+            assert await miner.get_temperature_config() == TemperatureConfig(hot=85.0, danger=100.0)
+            # none of our firmwares has a manual throttle: the getter says so with None, the setter refuses
+            assert await miner.get_tuning_percent() is None and await miner.get_scaled_tuning_target() is None
+            with pytest.raises(ValueError):
+                await miner.set_tuning_percent(120)
+
+
+async def test_port_check_off_finds_a_miner_whose_web_port_is_closed(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.161.8.0/24"), mix=["avalon"], models=["Avalon 1246"])
+    ip, sim = next(iter(fleet.miners.items()))
+    assert fleet.ports is not None
+    web_port = fleet.ports(80)
+    for server in fleet._servers[ip]:  # the miner's web interface switched off; its RPC still answers
+        if isinstance(server, asyncio.Server) and any(s.getsockname()[1] == web_port for s in server.sockets):
+            server.close()
+    async with MinerFactory.from_targets([ip]).with_port_map(fleet.ports) as factory:
+        assert await factory.get_miner(ip) is None  # the port check: no web port, no miner
+        before = sim.total_requests
+        found = await factory.with_port_check(False).get_miner(ip)
+        assert found is not None and found.model == "Avalon 1246" and sim.total_requests > before
+        empty = await factory.with_port_check(False).identify(lo("127.161.8.250"))
+        assert empty.miner is None and empty.error is None  # nothing at all there is still no miner
+
+
+def test_pyasic_rs_spellings_are_aliases() -> None:
+    assert MessageSeverity.Error is MessageSeverity.ERROR and MessageSeverity.Warning is MessageSeverity.WARNING
+    assert MessageSeverity.Info is MessageSeverity.INFO and MessageSeverity("error") is MessageSeverity.Error

@@ -29,7 +29,7 @@ from asicfleet._errors import (
 from asicfleet._session import Session
 from asicfleet.config import Credentials, FanConfig, PoolGroup, ScalingConfig, TemperatureConfig, TuningConfig
 from asicfleet.data import DeviceInfo, HashRate, MinerData
-from asicfleet.hardware import lookup_model
+from asicfleet.hardware import Cooling, lookup_model
 from asicfleet.transport import HttpReply, decode_json, rpc_call, rpc_multi
 from asicfleet.transport._rpc import check_status
 
@@ -309,11 +309,13 @@ class Backend:
         return self.finalize(data, replies)
 
     def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
-        """Fills what derives from other fields (expected hash rate from the hardware table...)."""
-        if data.expected_hashrate is None:
-            known = lookup_model(self.device.make, self.device.model) if self.device.make else None
-            if known is not None and known.nominal_ths is not None:
-                data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
+        """Fills what derives from other fields (expected hash rate from the hardware table...); keeps
+        fluid temperatures for hydro models only (on an air-cooled model the same sensors read air)."""
+        known = lookup_model(self.device.make, self.device.model) if self.device.make else None
+        if data.expected_hashrate is None and known is not None and known.nominal_ths is not None:
+            data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
+        if known is None or known.cooling is not Cooling.HYDRO:
+            data.fluid_temperature = data.outlet_fluid_temperature = None
         return data
 
     def parse_raw(self, raw: Mapping[str, bytes | Any], wanted: Iterable[DataField] | None = None) -> MinerData:

@@ -449,6 +449,8 @@ _SHARED_V1_V2: dict[DataField, Source | Sequence[Source]] = {
     DataField.WATTAGE_LIMIT: [_summary("Power Limit", parse=_watts),
                               at(STATUS, "Msg", "power_limit_set", parse=_watts)],
     DataField.UPTIME: _summary("Elapsed", parse=_seconds),
+    # the inlet sensor: the coolant's temperature on hydro models (kept for those only, see finalize)
+    DataField.FLUID_TEMPERATURE: _summary("Env Temp", parse=to_float),
     DataField.POOLS: at(POOLS, "POOLS", parse=_v2_pools),
     DataField.IS_MINING: at(STATUS, "Msg", parse=_v2_is_mining),
     DataField.TUNING_TARGET: _summary(parse=_v2_tuning),
@@ -491,6 +493,7 @@ V3_DATA: dict[DataField, Source | Sequence[Source]] = {
     DataField.WATTAGE: _v3_summary("power-realtime", parse=_watts),
     DataField.WATTAGE_LIMIT: _v3_summary("power-limit", parse=_watts),
     DataField.UPTIME: _v3_summary("elapsed", parse=_seconds),
+    DataField.FLUID_TEMPERATURE: _v3_summary("environment-temperature", parse=to_float),
     DataField.POOLS: at(V3_POOLS, "msg", "pools", parse=_v3_pools),
     DataField.MESSAGES: at(V3_INFO, "msg", "error-code", parse=_coded_messages),
     DataField.IS_MINING: at(V3_INFO, "msg", "miner", "working", parse=lambda v: str(v).lower() == "true"),

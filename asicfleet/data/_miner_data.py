@@ -103,6 +103,10 @@ class MessageSeverity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+    # pyasic-rs's spellings, as aliases of the same members (values and dumps stay lower case)
+    Error = "error"
+    Warning = "warning"
+    Info = "info"
 
 
 class MinerMessage(_Model):
