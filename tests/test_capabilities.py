@@ -294,7 +294,9 @@ async def test_braiins_tuning_capabilities_and_temperature_config(sim_fleet: Fle
                                                    "dangerous_temperature": {"degree_c": 100.0}}}
             assert await miner.get_temperature_config() == TemperatureConfig(hot=85.0, danger=100.0)
             # none of our firmwares has a manual throttle: the getter says so with None, the setter refuses
-            assert await miner.get_tuning_percent() is None and await miner.get_scaled_tuning_target() is None
+            assert await miner.get_tuning_percent() is None
+            scaled = await miner.get_scaled_tuning_target()  # what the tuner runs now: the power target
+            assert scaled is not None and scaled.target_watts == sim.state.power_limit
             with pytest.raises(ValueError):
                 await miner.set_tuning_percent(120)
 

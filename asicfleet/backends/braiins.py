@@ -343,8 +343,11 @@ class BraiinsBackend(Backend):
         DataField.IS_MINING: [at("web:miner/details", "status", parse=parse_is_mining),
                               at("rpc:devs", "DEVS", parse=rpc_is_mining)],
         DataField.LIGHT_FLASHING: at("web:actions/locate", parse=parse_light),
-        DataField.TUNING_TARGET: [at("web:performance/tuner-state", "mode_state", parse=parse_tuner_state),
-                                  at("web:configuration/miner", "tuner", parse=parse_tuner_config)],
+        # as asic-rs: the target is the configured one, the scaled one what the tuner runs now (DPS may
+        # have stepped it down)
+        DataField.TUNING_TARGET: [at("web:configuration/miner", "tuner", parse=parse_tuner_config),
+                                  at("web:performance/tuner-state", "mode_state", parse=parse_tuner_state)],
+        DataField.SCALED_TUNING_TARGET: at("web:performance/tuner-state", "mode_state", parse=parse_tuner_state),
         DataField.TUNING_CAPABILITIES: at("web:configuration/constraints", "tuner_constraints",
                                           parse=parse_tuning_capabilities),
     }
