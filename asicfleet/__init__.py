@@ -9,6 +9,7 @@ from asicfleet._errors import (
     AsicFleetError,
     AuthenticationError,
     InvalidTargetError,
+    ListenerError,
     LocalResourceError,
     MinerAPIError,
     MinerConnectionError,
@@ -21,7 +22,16 @@ from asicfleet._errors import (
 )
 from asicfleet._miner import Miner
 from asicfleet.backends import DataField
-from asicfleet.config import FanConfig, Pool, PoolConfig, PoolGroup, PoolGroupConfig, ScalingConfig, TuningConfig
+from asicfleet.config import (
+    FanConfig,
+    Pool,
+    PoolConfig,
+    PoolGroup,
+    PoolGroupConfig,
+    ScalingConfig,
+    TemperatureConfig,
+    TuningConfig,
+)
 from asicfleet.data import (
     BoardData,
     DeviceInfo,
@@ -29,13 +39,17 @@ from asicfleet.data import (
     HashAlgorithm,
     HashRate,
     HashRateUnit,
+    MessageSeverity,
     MinerData,
     MinerHardware,
     MinerMessage,
     PoolData,
     PoolGroupData,
+    TuningCapabilities,
+    TuningRange,
+    TuningTarget,
 )
-from asicfleet.discovery import MinerFactory
+from asicfleet.discovery import IPReport, MinerFactory, MinerListener
 from asicfleet.transport import PortMap
 
 __version__ = "0.1.0"
@@ -51,8 +65,11 @@ __all__ = [
     "HashAlgorithm",
     "HashRate",
     "HashRateUnit",
+    "IPReport",
     "InvalidTargetError",
+    "ListenerError",
     "LocalResourceError",
+    "MessageSeverity",
     "Miner",
     "MinerAPIError",
     "MinerConnectionError",
@@ -60,6 +77,7 @@ __all__ = [
     "MinerError",
     "MinerFactory",
     "MinerHardware",
+    "MinerListener",
     "MinerMessage",
     "MinerResponseError",
     "MinerTimeoutError",
@@ -72,8 +90,12 @@ __all__ = [
     "PortMap",
     "ResponseTooLargeError",
     "ScalingConfig",
+    "TemperatureConfig",
     "TooManyAddressesError",
+    "TuningCapabilities",
     "TuningConfig",
+    "TuningRange",
+    "TuningTarget",
     "UnsupportedControlError",
     "__version__",
 ]

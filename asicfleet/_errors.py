@@ -59,3 +59,7 @@ class AuthenticationError(MinerAPIError):
 
 class UnsupportedControlError(AsicFleetError, NotImplementedError):
     """The control is not available on this miner's firmware."""
+
+
+class ListenerError(AsicFleetError, OSError):
+    """The listener could not open its UDP port (in use, or below 1024 without the privilege to bind it)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from asicfleet.backends import Backend, DataField
-from asicfleet.config import FanConfig, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.config import FanConfig, PoolGroup, ScalingConfig, TemperatureConfig, TuningConfig
 from asicfleet.data import (
     BoardData,
     DeviceInfo,
@@ -18,9 +18,13 @@ from asicfleet.data import (
     MinerData,
     MinerMessage,
     PoolGroupData,
+    TuningCapabilities,
     TuningTarget,
 )
 from asicfleet.data._miner_data import DeviceIdentity
+from asicfleet.hardware import lookup_model
+
+REVALIDATE_TIMEOUT = 10.0  # seconds for re-identifying one miner, as a scan's identification default
 
 
 class Miner(DeviceIdentity):
@@ -45,6 +49,46 @@ class Miner(DeviceIdentity):
     @property
     def device_info(self) -> DeviceInfo:
         return self._backend.device
+
+    @property
+    def firmware_version(self) -> str | None:
+        """The firmware version identification read (None where it reads none); capabilities follow it."""
+        return self._backend.firmware_version
+
+    # ----- what the model should have (the hardware catalogue), without awaiting ---------------
+    @property
+    def expected_hashboards(self) -> int | None:
+        known = lookup_model(self.make, self.model)
+        return known.boards if known is not None else self.hardware.board_count
+
+    @property
+    def expected_chips(self) -> int | None:
+        """Chips over all hashboards."""
+        known = lookup_model(self.make, self.model)
+        if known is None:
+            return self.hardware.total_chips
+        if known.boards is None or known.chips_per_board is None:
+            return None
+        return known.boards * known.chips_per_board
+
+    @property
+    def expected_fans(self) -> int | None:
+        known = lookup_model(self.make, self.model)
+        return known.fans if known is not None else self.hardware.fans
+
+    async def revalidate(self, timeout: float = REVALIDATE_TIMEOUT) -> bool:
+        """Identifies the miner at this address again: True when it is still the same make, model and
+        firmware family, and then this handle takes what identification learned now (after a firmware
+        upgrade, the capabilities follow the new version). False when it is offline or has changed."""
+        from asicfleet.discovery._identify import identify  # discovery builds handles: imported late
+
+        found = (await identify(str(self._ip), self._backend.session, timeout=timeout)).miner
+        if found is None or type(found.backend) is not type(self._backend):
+            return False
+        same = (found.make, found.model, found.firmware) == (self.make, self.model, self.firmware)
+        if same:
+            self._backend.adopt(found.backend)
+        return same
 
     # ----- telemetry --------------------------------------------------------------------------
     async def get_data(self, exclude: list[DataField] | None = None, *,
@@ -113,9 +157,31 @@ class Miner(DeviceIdentity):
     async def get_tuning_target(self) -> TuningTarget | None:
         return await self._field(DataField.TUNING_TARGET)  # type: ignore[no-any-return]
 
-    # ----- capabilities -----------------------------------------------------------------------
-    def _supports(self, control: str) -> bool:
-        return type(self._backend).supports(control)
+    async def get_scaled_tuning_target(self) -> TuningTarget | None:
+        return await self._field(DataField.SCALED_TUNING_TARGET)  # type: ignore[no-any-return]
+
+    async def get_tuning_percent(self) -> int | None:
+        return await self._field(DataField.TUNING_PERCENT)  # type: ignore[no-any-return]
+
+    async def get_tuning_capabilities(self) -> TuningCapabilities | None:
+        return await self._field(DataField.TUNING_CAPABILITIES)  # type: ignore[no-any-return]
+
+    async def get_fluid_temperature(self) -> float | None:
+        """Hydro models: the coolant's inlet temperature (None on air-cooled models)."""
+        return await self._field(DataField.FLUID_TEMPERATURE)  # type: ignore[no-any-return]
+
+    async def get_outlet_fluid_temperature(self) -> float | None:
+        """Hydro models: the coolant's outlet temperature (None on air-cooled models)."""
+        return await self._field(DataField.OUTLET_FLUID_TEMPERATURE)  # type: ignore[no-any-return]
+
+    # ----- capabilities: true only when this miner, at its identified firmware version, can -----
+    def _supports(self, *controls: str) -> bool:
+        return all(self._backend.can(c) for c in controls)
+
+    def _require(self, control: str) -> None:
+        """Refuses, before anything is sent, a control the property says this miner cannot do."""
+        if not self._backend.can(control):
+            raise self._backend.refuse(control)
 
     @property
     def supports_restart(self) -> bool:
@@ -154,78 +220,116 @@ class Miner(DeviceIdentity):
         return self._supports("upgrade_firmware")
 
     @property
+    def supports_set_tuning_percent(self) -> bool:
+        return self._supports("set_tuning_percent")
+
+    @property
+    def supports_temperature_config(self) -> bool:
+        return self._supports("get_temperature_config")
+
+    @property
     def supports_pools_config(self) -> bool:
-        return self._supports("get_pools_config") and self._supports("set_pools_config")
+        return self._supports("get_pools_config", "set_pools_config")
 
     @property
     def supports_fan_config(self) -> bool:
-        return self._supports("get_fan_config") and self._supports("set_fan_config")
+        return self._supports("get_fan_config", "set_fan_config")
 
     @property
     def supports_tuning_config(self) -> bool:
-        return self._supports("get_tuning_config") and self._supports("set_tuning_config")
+        return self._supports("get_tuning_config", "set_tuning_config")
 
     @property
     def supports_scaling_config(self) -> bool:
-        return self._supports("get_scaling_config") and self._supports("set_scaling_config")
+        return self._supports("get_scaling_config", "set_scaling_config")
 
-    # ----- controls ---------------------------------------------------------------------------
+    # ----- controls: each refuses up front what its supports_* property denies ------------------
     async def restart(self) -> bool:
+        self._require("restart")
         return await self._backend.restart()
 
     async def pause(self) -> bool:
+        self._require("pause")
         return await self._backend.pause()
 
     async def resume(self) -> bool:
+        self._require("resume")
         return await self._backend.resume()
 
     async def set_fault_light(self, fault: bool) -> bool:
+        self._require("set_fault_light")
         return await self._backend.set_fault_light(fault)
 
     async def set_power_limit(self, watts: float) -> bool:
         if not watts > 0:
             raise ValueError(f"a power limit must be > 0 W, got {watts}")
+        self._require("set_power_limit")
         return await self._backend.set_power_limit(float(watts))
+
+    async def set_tuning_percent(self, percent: int) -> bool:
+        """A manual throttle: `percent` of full power (100 = unthrottled)."""
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise ValueError(f"a tuning percent is a whole number 0..100, got {percent!r}")
+        self._require("set_tuning_percent")
+        return await self._backend.set_tuning_percent(percent)
 
     async def change_password(self, password: str) -> bool:
         if not password:
             raise ValueError("a new password must not be empty")
+        self._require("change_password")
         return await self._backend.change_password(password)
 
     async def read_logs(self) -> str:
+        self._require("read_logs")
         return await self._backend.read_logs()
 
     async def factory_reset(self) -> bool:
+        self._require("factory_reset")
         return await self._backend.factory_reset()
 
     async def upgrade_firmware(self, path: str | Path) -> bool:
         """Sends a firmware image file to the miner (which then reboots into it)."""
-        if not self.supports_upgrade_firmware:
-            raise self._backend._unsupported("upgrade_firmware")
+        self._require("upgrade_firmware")
         image = Path(path)
         content = await asyncio.to_thread(image.read_bytes)  # images are tens of MB: keep the loop free
         return await self._backend.upgrade_firmware(content, image.name)
 
     async def get_pools_config(self) -> list[PoolGroup]:
+        self._require("get_pools_config")
         return await self._backend.get_pools_config()
 
     async def set_pools_config(self, groups: list[PoolGroup]) -> bool:
-        return await self._backend.set_pools_config([PoolGroup.model_validate(g) for g in groups])
+        validated = [PoolGroup.model_validate(g) for g in groups]
+        self._require("set_pools_config")
+        return await self._backend.set_pools_config(validated)
 
     async def get_fan_config(self) -> FanConfig:
+        self._require("get_fan_config")
         return await self._backend.get_fan_config()
 
     async def set_fan_config(self, config: FanConfig) -> bool:
-        return await self._backend.set_fan_config(FanConfig.model_validate(config))
+        validated = FanConfig.model_validate(config)
+        self._require("set_fan_config")
+        return await self._backend.set_fan_config(validated)
 
     async def get_tuning_config(self) -> TuningConfig:
+        self._require("get_tuning_config")
         return await self._backend.get_tuning_config()
 
     async def set_tuning_config(self, config: TuningConfig) -> bool:
-        return await self._backend.set_tuning_config(TuningConfig.model_validate(config))
+        validated = TuningConfig.model_validate(config)
+        self._require("set_tuning_config")
+        return await self._backend.set_tuning_config(validated)
 
     async def get_scaling_config(self) -> ScalingConfig:
+        self._require("get_scaling_config")
         return await self._backend.get_scaling_config()
 
     async def set_scaling_config(self, config: ScalingConfig) -> bool:
-        return await self._backend.set_scaling_config(ScalingConfig.model_validate(config))
+        validated = ScalingConfig.model_validate(config)
+        self._require("set_scaling_config")
+        return await self._backend.set_scaling_config(validated)
+
+    async def get_temperature_config(self) -> TemperatureConfig:
+        self._require("get_temperature_config")
+        return await self._backend.get_temperature_config()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import secrets
 import select
@@ -398,6 +399,33 @@ def sim(
         await fleet.stop()
 
     run_async(serve())
+
+
+@app.command("sim-ip-report")
+def sim_ip_report(
+    ip: Annotated[str, typer.Argument(help="the simulated miner whose IP-report button is pressed")],
+    inventory: Annotated[Path, typer.Option(help="the simulator's inventory (asicfleet sim --inventory)")],
+    to: Annotated[str, typer.Option(help="HOST:PORT to send to (default: 127.0.0.1 and the firmware's port)")] = "",
+) -> None:
+    """Press a simulated miner's IP-report button: its datagram goes out from its own loopback address."""
+    from asicfleet.sim import SIM_FAMILIES, send_ip_report  # see _parse_faults
+
+    try:
+        entries = {e["ip"]: e for e in json.loads(inventory.read_text())}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(f"cannot read the inventory {inventory}: {exc}") from None
+    entry = entries.get(ip)
+    if entry is None:
+        raise _fail(f"{ip} is not in the inventory {inventory}")
+    host, _, port = to.rpartition(":") if to else ("127.0.0.1", "", "")
+    if to and not port.isdigit():
+        raise _fail(f"--to takes HOST:PORT, not {to!r}")
+    try:
+        sent = send_ip_report(SIM_FAMILIES[entry["family"]], ip, entry["mac"], host=host,
+                              port=int(port) if port else None)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    stderr.print(f"simulator: {ip} sent its IP report {sent!r}")
 
 
 @app.command()

@@ -110,7 +110,9 @@ def test_rest_25_11_every_figure() -> None:
     assert data.hashrate is not None and data.hashrate.value == pytest.approx(121.0154090279137)
     # the configured power target (the limit) and the tuner's current target differ in this capture
     assert data.wattage == 2472 and data.wattage_limit == 3031 and data.uptime == timedelta(seconds=21448)
-    assert data.tuning_target is not None and data.tuning_target.target_watts == 2431
+    # configured 3031 W; DPS has the tuner at 2431 W now (asic-rs: tuning vs scaled tuning target)
+    assert data.tuning_target is not None and data.tuning_target.target_watts == 3031
+    assert data.scaled_tuning_target is not None and data.scaled_tuning_target.target_watts == 2431
     assert [f.rpm for f in data.fans] == [5879, 5819, 5909, 5909]
     assert [b.board_temperature for b in data.hashboards] == [56.5, 54.5, 56.0]
     assert [b.intake_temperature for b in data.hashboards] == [42.0, 42.0, 44.0]
@@ -239,7 +241,8 @@ async def test_get_data_sends_each_command_once(sim_fleet: FleetFactory) -> None
     backend = backend_for(miner, session)
     await backend.get_data()
     routes = ["miner/details", "miner/stats", "miner/hw/hashboards", "miner/errors", "cooling/state", "pools",
-              "configuration/miner", "performance/tuner-state", "actions/locate", "version"]
+              "configuration/miner", "performance/tuner-state", "actions/locate", "version",
+              "configuration/constraints"]
     assert {k: v for k, v in miner.requests.items()} == {
         "80:POST /api/v1/auth/login": 1, **{f"80:GET /api/v1/{r}": 1 for r in routes}}
     miner.requests.clear()

@@ -272,9 +272,11 @@ async def test_each_model_identifies_with_its_api_generation(sim_fleet: FleetFac
         expected_api = "v3" if miner.state.model.name == "M60S" else "v2"
         assert isinstance(miner, WhatsMinerV3Sim) == (expected_api == "v3")
         backend = found.miner.backend
+        assert backend.api == expected_api  # identification read it: no second get_version
+        assert found.miner.firmware_version == miner.state.firmware_version
+        before = miner.requests["4028:get_version"]
         api, version_reply = await backend.detect_api()
-        assert api == expected_api and backend.api == expected_api
-        assert version_reply["rpc:get_version"]["Msg"]["fw_ver"] == miner.state.firmware_version
+        assert api == expected_api and version_reply == {} and miner.requests["4028:get_version"] == before
 
 
 async def test_generated_fleet_identifies(sim_fleet: FleetFactory) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, dig, hashrate_from, to_float
+from asicfleet.backends._base import CONTROLS, Backend, DataField, Probe, Source, at, dig, hashrate_from, to_float
 
 
 def _all_backends() -> list[type[Backend]]:
@@ -33,5 +33,5 @@ def backend_for(family: str) -> type[Backend]:
     raise KeyError(f"no backend for firmware family {family!r}; known: {[c.family for c in BACKENDS]}")
 
 
-__all__ = ["BACKENDS", "Backend", "DataField", "Probe", "Source", "at", "backend_for", "dig", "hashrate_from",
-           "to_float"]
+__all__ = ["BACKENDS", "CONTROLS", "Backend", "DataField", "Probe", "Source", "at", "backend_for", "dig",
+           "hashrate_from", "to_float"]

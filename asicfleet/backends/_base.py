@@ -31,9 +31,9 @@ from asicfleet._errors import (
     UnsupportedControlError,
 )
 from asicfleet._session import Session
-from asicfleet.config import Credentials, FanConfig, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.config import Credentials, FanConfig, PoolGroup, ScalingConfig, TemperatureConfig, TuningConfig
 from asicfleet.data import DeviceInfo, HashRate, MinerData
-from asicfleet.hardware import lookup_model
+from asicfleet.hardware import Cooling, lookup_model
 from asicfleet.transport import HttpReply, decode_json, rpc_call, rpc_multi
 from asicfleet.transport._rpc import check_status
 
@@ -63,6 +63,11 @@ class DataField(StrEnum):
     IS_MINING = "is_mining"
     LIGHT_FLASHING = "light_flashing"
     TUNING_TARGET = "tuning_target"
+    SCALED_TUNING_TARGET = "scaled_tuning_target"
+    TUNING_PERCENT = "tuning_percent"
+    TUNING_CAPABILITIES = "tuning_capabilities"
+    FLUID_TEMPERATURE = "fluid_temperature"
+    OUTLET_FLUID_TEMPERATURE = "outlet_fluid_temperature"
 
 
 _MISSING = object()
@@ -117,6 +122,9 @@ class Probe:
     ip: str
     web: HttpReply | None = None
     rpc: dict[str, dict[str, Any] | Exception] = field(default_factory=dict)
+    # what a backend's identify() learned beyond the model (`firmware_version`, an API generation...):
+    # handed to the backend it builds, which decides its capabilities from it
+    learned: dict[str, Any] = field(default_factory=dict)
 
     @property
     def web_text(self) -> str:
@@ -127,6 +135,15 @@ class Probe:
     def rpc_reply(self, command: str) -> dict[str, Any] | None:
         reply = self.rpc.get(command)
         return reply if isinstance(reply, dict) else None
+
+
+# Every control a backend may implement (the Backend methods it overrides), as the handle names them.
+CONTROLS: tuple[str, ...] = (
+    "restart", "pause", "resume", "set_fault_light", "set_power_limit", "set_tuning_percent", "change_password",
+    "read_logs", "factory_reset", "upgrade_firmware", "get_pools_config", "set_pools_config", "get_fan_config",
+    "set_fan_config", "get_tuning_config", "set_tuning_config", "get_scaling_config", "set_scaling_config",
+    "get_temperature_config",
+)
 
 
 class Backend:
@@ -143,6 +160,25 @@ class Backend:
         self.ip = ip
         self.device = device
         self.session = session if session is not None else Session()
+        self.learned: dict[str, Any] = {}  # what identification learned: see `Probe.learned`
+
+    @classmethod
+    def from_identification(cls, ip: str, device: DeviceInfo, session: Session,
+                            learned: Mapping[str, Any]) -> Backend:
+        """The backend for an identified miner, knowing what identification learned about its firmware."""
+        backend = cls(ip, device, session)
+        backend.learned = dict(learned)
+        return backend
+
+    def adopt(self, fresh: Backend) -> None:
+        """Takes what a new identification of the same miner learned (its firmware may have changed)."""
+        self.learned = dict(fresh.learned)
+
+    @property
+    def firmware_version(self) -> str | None:
+        """The firmware version identification read, when it read one."""
+        version = self.learned.get("firmware_version")
+        return version if isinstance(version, str) and version else None
 
     # ----- identification ---------------------------------------------------------------------
     @classmethod
@@ -289,11 +325,13 @@ class Backend:
                     errors.append(f"{name}: the reply's value does not fit ({type(values.pop(name)).__name__})")
 
     def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
-        """Fills what derives from other fields (expected hash rate from the hardware table...)."""
-        if data.expected_hashrate is None:
-            known = lookup_model(self.device.make, self.device.model) if self.device.make else None
-            if known is not None and known.nominal_ths is not None:
-                data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
+        """Fills what derives from other fields (expected hash rate from the hardware table...); keeps
+        fluid temperatures for hydro models only (on an air-cooled model the same sensors read air)."""
+        known = lookup_model(self.device.make, self.device.model) if self.device.make else None
+        if data.expected_hashrate is None and known is not None and known.nominal_ths is not None:
+            data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
+        if known is None or known.cooling is not Cooling.HYDRO:
+            data.fluid_temperature = data.outlet_fluid_temperature = None
         return data
 
     def parse_raw(self, raw: Mapping[str, bytes | Any], wanted: Iterable[DataField] | None = None) -> MinerData:
@@ -387,13 +425,42 @@ class Backend:
     async def get_scaling_config(self) -> ScalingConfig:
         raise self._unsupported("get_scaling_config")
 
+    async def get_temperature_config(self) -> TemperatureConfig:
+        raise self._unsupported("get_temperature_config")
+
+    async def set_tuning_percent(self, percent: int) -> bool:
+        raise self._unsupported("set_tuning_percent")
+
     async def set_scaling_config(self, config: ScalingConfig) -> bool:
         raise self._unsupported("set_scaling_config")
 
     @classmethod
     def supports(cls, control: str) -> bool:
-        """True when this backend overrides `control` (so it is really implemented)."""
+        """True when this backend implements `control` for some firmware version (it overrides it)."""
         return getattr(cls, control) is not getattr(Backend, control)
+
+    @classmethod
+    def implemented(cls) -> tuple[str, ...]:
+        """The controls this backend implements for some firmware version."""
+        return tuple(c for c in CONTROLS if cls.supports(c))
+
+    def unavailable(self) -> dict[str, str]:
+        """Controls this backend implements that the miner at hand cannot do, each with the reason.
+
+        Decided from what identification learned (`learned`: firmware version, API generation); a fact
+        identification could not learn counts against the control, so a capability is never promised
+        on a guess. Backends whose controls depend on the firmware version override this.
+        """
+        return {}
+
+    def can(self, control: str) -> bool:
+        """True only when this miner, at its identified firmware version, can do `control`."""
+        return type(self).supports(control) and control not in self.unavailable()
+
+    def refuse(self, control: str) -> UnsupportedControlError:
+        """The error for a control this miner cannot do, with the reason when the version decides it."""
+        reason = self.unavailable().get(control)
+        return self._unsupported(f"{control} ({reason})" if reason else control)
 
 
 # ----- small parsing helpers shared by backends --------------------------------------------------

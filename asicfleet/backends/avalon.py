@@ -401,6 +401,16 @@ def _mentions_avalon(value: Any) -> bool:
 _STATS_SOURCES = ("rpc:estats", "rpc:stats", "rpc:litestats")
 
 
+def parse_inlet_temperature(reply: Mapping[str, Any]) -> float | None:
+    """`ITemp`: the inlet temperature (the coolant's on hydro models; the base reports only those)."""
+    return _positive(AvalonStats.of(reply).number("ITemp"))
+
+
+def parse_outlet_temperature(reply: Mapping[str, Any]) -> float | None:
+    """`HBOTemp`: the hashboards' outlet temperature (the coolant leaving them on hydro models)."""
+    return _positive(AvalonStats.of(reply).number("HBOTemp"))
+
+
 def _from_stats(parse: Any) -> list[Source]:
     """The same parser on `estats` (what get_data sends) and on `stats`/`litestats` (fallbacks)."""
     return [at(command, parse=parse) for command in _STATS_SOURCES]
@@ -435,6 +445,8 @@ class AvalonBackend(Backend):
         DataField.IS_MINING: _from_stats(parse_is_mining),
         DataField.LIGHT_FLASHING: _from_stats(parse_light),
         DataField.TUNING_TARGET: _from_stats(parse_tuning_target),
+        DataField.FLUID_TEMPERATURE: _from_stats(parse_inlet_temperature),
+        DataField.OUTLET_FLUID_TEMPERATURE: _from_stats(parse_outlet_temperature),
     }
 
     # ----- identification ---------------------------------------------------------------------
@@ -464,6 +476,9 @@ class AvalonBackend(Backend):
         model = model_from_version(entries[0])
         if model is None:
             return None
+        version = entries[0].get("VERSION")
+        if isinstance(version, str) and version.strip():
+            probe.learned["firmware_version"] = version.strip()
         return cls.device_info(Make.AVALON.value, model, cls.firmware)
 
     def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:

@@ -312,6 +312,9 @@ def refuse_if_error(reply: HttpReply, what: str) -> None:
         raise MinerAPIError(f"{what}: HTTP {reply.status} {reply.text[:80].strip()!r}")
 
 
+_SINCE_2_14 = ("pause", "resume", "set_fault_light", "read_logs")  # endpoints the older API lacks
+
+
 class Bitaxe(Backend):
     family: ClassVar[str] = "bitaxe"
     firmware: ClassVar[str] = "Stock"  # pyasic: "Stock"; pyasic-rs: "Bitaxe Stock"; the UI calls itself AxeOS
@@ -347,7 +350,18 @@ class Bitaxe(Backend):
             return cls.device_info(MAKE, "unknown", cls.firmware)
         info = json_object(reply, "GET /api/system/info")
         model = parse_text(info.get("ASICModel"))
+        version = parse_text(info.get("version"))
+        if version:
+            probe.learned["firmware_version"] = version
+        probe.learned["current_api"] = has_current_api(info)
         return cls.device_info(MAKE, model, cls.firmware) if model else None
+
+    def unavailable(self) -> dict[str, str]:
+        """Pause, resume, identify (the fault light) and logs came with AxeOS 2.14's reworked API."""
+        if self.learned.get("current_api") is True:
+            return {}
+        seen = f"this one runs {self.firmware_version}" if self.firmware_version else "its version was not read"
+        return {c: f"needs AxeOS 2.14 or later; {seen}" for c in _SINCE_2_14}
 
     # ----- sending ----------------------------------------------------------------------------
     async def send(self, command: str) -> Any:

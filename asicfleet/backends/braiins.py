@@ -13,7 +13,7 @@ those controls raise UnsupportedControlError.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -28,7 +28,7 @@ from asicfleet._errors import (
 )
 from asicfleet._session import Session
 from asicfleet.backends._base import Backend, DataField, Probe, Source, at, dig, hashrate_from, reply_text, to_float
-from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, ScalingConfig, TemperatureConfig, TuningConfig
 from asicfleet.data import (
     BoardData,
     DeviceInfo,
@@ -38,6 +38,8 @@ from asicfleet.data import (
     MinerMessage,
     PoolData,
     PoolGroupData,
+    TuningCapabilities,
+    TuningRange,
     TuningTarget,
 )
 from asicfleet.data._miner_data import MessageSeverity
@@ -50,6 +52,14 @@ _TUNER_MODE_HASHRATE = 2
 _SAVE_AND_APPLY = 2
 # ControlBoardSocFamily of the Braiins OS API
 _CONTROL_BOARDS = {1: "CVITek", 2: "BeagleBone Black", 3: "Amlogic", 4: "Xilinx Zynq", 5: "Braiins"}
+
+
+REST_API_WITH_LOGS = "1.3.0"  # the REST API of Braiins OS 26.04: logs, factory reset, system upgrade
+_SINCE_26_04 = ("read_logs", "factory_reset", "upgrade_firmware")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 class HttpStatusError(MinerAPIError):
@@ -78,6 +88,30 @@ def parse_api_version(value: Any) -> str | None:
     if not isinstance(value, dict) or not all(isinstance(value.get(k), int) for k in ("major", "minor", "patch")):
         return None
     return f"{value['major']}.{value['minor']}.{value['patch']}"
+
+
+def parse_tuning_capabilities(tuner: Any) -> TuningCapabilities | None:
+    """REST `tuner_constraints`: the power target (watts) and hash rate target (TH/s) ranges."""
+    if not isinstance(tuner, dict):
+        return None
+
+    def watts(value: Any) -> TuningTarget | None:
+        watt = to_float(value.get("watt")) if isinstance(value, dict) else None
+        return TuningTarget(target_watts=watt) if watt is not None else None
+
+    def terahash(value: Any) -> TuningTarget | None:
+        ths = to_float(value.get("terahash_per_second")) if isinstance(value, dict) else None
+        return TuningTarget(target_hashrate=HashRate(value=ths, unit="TH/s")) if ths is not None else None
+
+    def axis(key: str, target: Callable[[Any], TuningTarget | None]) -> TuningRange | None:
+        limits = tuner.get(key)
+        if not isinstance(limits, dict):
+            return None
+        return TuningRange(default=target(limits.get("default")), minimum=target(limits.get("min")),
+                           maximum=target(limits.get("max")))
+
+    power, hashrate = axis("power_target", watts), axis("hashrate_target", terahash)
+    return TuningCapabilities(power=power, hashrate=hashrate) if power or hashrate else None
 
 
 def parse_control_board(value: Any) -> str | None:
@@ -269,10 +303,6 @@ def canonical_model(raw: str) -> str:
     return known.name if known is not None else name
 
 
-def _reply_text(reply: Any) -> str:
-    return reply_text(reply)
-
-
 class BraiinsBackend(Backend):
     family: ClassVar[str] = "braiins"
     firmware: ClassVar[str] = "Braiins OS"
@@ -309,8 +339,13 @@ class BraiinsBackend(Backend):
         DataField.IS_MINING: [at("web:miner/details", "status", parse=parse_is_mining),
                               at("rpc:devs", "DEVS", parse=rpc_is_mining)],
         DataField.LIGHT_FLASHING: at("web:actions/locate", parse=parse_light),
-        DataField.TUNING_TARGET: [at("web:performance/tuner-state", "mode_state", parse=parse_tuner_state),
-                                  at("web:configuration/miner", "tuner", parse=parse_tuner_config)],
+        # as asic-rs: the target is the configured one, the scaled one what the tuner runs now (DPS may
+        # have stepped it down)
+        DataField.TUNING_TARGET: [at("web:configuration/miner", "tuner", parse=parse_tuner_config),
+                                  at("web:performance/tuner-state", "mode_state", parse=parse_tuner_state)],
+        DataField.SCALED_TUNING_TARGET: at("web:performance/tuner-state", "mode_state", parse=parse_tuner_state),
+        DataField.TUNING_CAPABILITIES: at("web:configuration/constraints", "tuner_constraints",
+                                          parse=parse_tuning_capabilities),
     }
 
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
@@ -323,7 +358,7 @@ class BraiinsBackend(Backend):
     def matches(cls, probe: Probe) -> bool:
         if "Braiins OS" in probe.web_text:
             return True
-        text = _reply_text(probe.rpc_reply("version")).upper()
+        text = reply_text(probe.rpc_reply("version")).upper()
         return "BOSMINER" in text or "BOSER" in text
 
     @classmethod
@@ -349,7 +384,35 @@ class BraiinsBackend(Backend):
             if rpc_error is not None:
                 raise rpc_error
             return None
+        probe.learned["rest_api_version"] = await cls._rest_api_version(probe.ip, session)
         return cls.device_info(Make.ANTMINER.value, model, cls.firmware)
+
+    @staticmethod
+    async def _rest_api_version(ip: str, session: Session) -> str | None:
+        """`GET /api/v1/version` (answered without a login): which release's REST API the miner serves;
+        None when it serves none (releases before 25.07) or did not answer."""
+        try:
+            reply = await session.http.request("GET", ip, API + "version")
+        except MinerError:
+            return None
+        if reply.status != 200:
+            return None
+        try:
+            return parse_api_version(reply.json())
+        except (ValueError, MinerError):
+            return None
+
+    def unavailable(self) -> dict[str, str]:
+        """Every control goes through the REST API (25.07+); logs, factory reset and firmware upgrade came
+        with its 1.3.0 (Braiins OS 26.04)."""
+        api = self.learned.get("rest_api_version")
+        if not isinstance(api, str):
+            return {c: "the Braiins OS REST API (25.07 and later) did not answer at identification"
+                    for c in self.implemented()}
+        if _version_tuple(api) < _version_tuple(REST_API_WITH_LOGS):
+            return {c: f"needs Braiins OS 26.04 or later (REST API {REST_API_WITH_LOGS}); this one serves {api}"
+                    for c in _SINCE_26_04}
+        return {}
 
     @staticmethod
     async def _graphql_model(ip: str, session: Session) -> str | None:
@@ -505,6 +568,22 @@ class BraiinsBackend(Backend):
             body = {"auto": auto}
         reply = await self.call("PUT", "cooling/mode", json=body)
         return isinstance(reply, dict) and config.mode in reply
+
+    async def get_temperature_config(self) -> TemperatureConfig:
+        """Hot and dangerous temperatures of the automatic cooling mode; the firmware's defaults (its
+        constraints) while the mode leaves them unset. Braiins OS has no minimum temperature."""
+        config = await self.call("GET", "configuration/miner") or {}
+        auto = dig(config, ("temperature", "mode", "auto"))
+        auto = auto if isinstance(auto, dict) else {}
+        hot, danger = degrees(auto.get("hot_temperature")), degrees(auto.get("dangerous_temperature"))
+        if hot is None or danger is None:
+            limits = dig(await self.call("GET", "configuration/constraints") or {}, ("cooling_constraints",))
+            limits = limits if isinstance(limits, dict) else {}
+            hot = hot if hot is not None else degrees(dig(limits, ("hot_temperature", "default")))
+            danger = danger if danger is not None else degrees(dig(limits, ("dangerous_temperature", "default")))
+        if hot is None and danger is None:
+            raise MinerResponseError("GET configuration/miner: no hot or dangerous temperature")
+        return TemperatureConfig(hot=hot, danger=danger)
 
     async def get_tuning_config(self) -> TuningConfig:
         config = await self.call("GET", "configuration/miner") or {}

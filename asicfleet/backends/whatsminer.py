@@ -449,6 +449,8 @@ _SHARED_V1_V2: dict[DataField, Source | Sequence[Source]] = {
     DataField.WATTAGE_LIMIT: [_summary("Power Limit", parse=_watts),
                               at(STATUS, "Msg", "power_limit_set", parse=_watts)],
     DataField.UPTIME: _summary("Elapsed", parse=_seconds),
+    # the inlet sensor: the coolant's temperature on hydro models (kept for those only, see finalize)
+    DataField.FLUID_TEMPERATURE: _summary("Env Temp", parse=to_float),
     DataField.POOLS: at(POOLS, "POOLS", parse=_v2_pools),
     DataField.IS_MINING: at(STATUS, "Msg", parse=_v2_is_mining),
     DataField.TUNING_TARGET: _summary(parse=_v2_tuning),
@@ -491,6 +493,7 @@ V3_DATA: dict[DataField, Source | Sequence[Source]] = {
     DataField.WATTAGE: _v3_summary("power-realtime", parse=_watts),
     DataField.WATTAGE_LIMIT: _v3_summary("power-limit", parse=_watts),
     DataField.UPTIME: _v3_summary("elapsed", parse=_seconds),
+    DataField.FLUID_TEMPERATURE: _v3_summary("environment-temperature", parse=to_float),
     DataField.POOLS: at(V3_POOLS, "msg", "pools", parse=_v3_pools),
     DataField.MESSAGES: at(V3_INFO, "msg", "error-code", parse=_coded_messages),
     DataField.IS_MINING: at(V3_INFO, "msg", "miner", "working", parse=lambda v: str(v).lower() == "true"),
@@ -549,8 +552,12 @@ class WhatsMinerBackend(Backend):
         msg = version.get("Msg")
         if not isinstance(msg, dict) or "fw_ver" not in msg:
             return None  # not btminer
+        probe.learned["api"] = api_generation(version)
+        firmware_version = str(msg.get("fw_ver") or "").strip("'\" ")
+        if firmware_version:
+            probe.learned["firmware_version"] = firmware_version
         reported: Any = None
-        if api_generation(version) == "v3":
+        if probe.learned["api"] == "v3":
             with contextlib.suppress(MinerError, LookupError, TypeError):
                 info = await v3_request(probe.ip, {"cmd": "get.device.info", "param": "miner"}, settings=settings)
                 reported = info["msg"]["miner"]["type"]
@@ -560,6 +567,29 @@ class WhatsMinerBackend(Backend):
                 reported = details["DEVDETAILS"][0]["Model"]
         model = whatsminer_model(str(reported)) if reported else "Unknown"
         return cls.device_info(Make.WHATSMINER.value, model, cls.firmware)
+
+    @classmethod
+    def from_identification(cls, ip: str, device: DeviceInfo, session: Session,
+                            learned: Mapping[str, Any]) -> WhatsMinerBackend:
+        api = learned.get("api")
+        backend = cls(ip, device, session, api=api if api in ("v1", "v2", "v3") else None)
+        backend.learned = dict(learned)
+        return backend
+
+    def adopt(self, fresh: Backend) -> None:
+        super().adopt(fresh)
+        if isinstance(fresh, WhatsMinerBackend) and fresh.api is not None:
+            self.api = fresh.api
+            self._v3_salt = None
+
+    def unavailable(self) -> dict[str, str]:
+        """API v3 (firmware from 2024-11) has no password change we can make; the older APIs have."""
+        if self.api == "v3":
+            return {"change_password": "Whatsminer API v3 (firmware from 2024-11 on) has no password change "
+                                       f"over the API; this one runs {self.firmware_version or 'API v3'}"}
+        if self.api is None:
+            return {"change_password": "the firmware's API generation was not identified"}
+        return {}
 
     # ----- sending ----------------------------------------------------------------------------
     async def v3(self, command: str, param: Any = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from asicfleet.config._fan import FanConfig
 from asicfleet.config._pools import Credentials, Pool, PoolGroup
+from asicfleet.config._temperature import TemperatureConfig
 from asicfleet.config._tuning import ScalingConfig, TuningConfig
 
 PoolConfig = Pool
@@ -15,5 +16,6 @@ __all__ = [
     "PoolGroup",
     "PoolGroupConfig",
     "ScalingConfig",
+    "TemperatureConfig",
     "TuningConfig",
 ]

@@ -12,6 +12,8 @@ from asicfleet.data._miner_data import (
     MinerMessage,
     PoolData,
     PoolGroupData,
+    TuningCapabilities,
+    TuningRange,
     TuningTarget,
 )
 
@@ -29,5 +31,7 @@ __all__ = [
     "MinerMessage",
     "PoolData",
     "PoolGroupData",
+    "TuningCapabilities",
+    "TuningRange",
     "TuningTarget",
 ]

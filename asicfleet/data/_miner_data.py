@@ -103,6 +103,10 @@ class MessageSeverity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+    # pyasic-rs's spellings, as aliases of the same members (values and dumps stay lower case)
+    Error = "error"
+    Warning = "warning"
+    Info = "info"
 
 
 class MinerMessage(_Model):
@@ -120,6 +124,22 @@ class TuningTarget(_Model):
     target_watts: float | None = None
     target_hashrate: HashRate | None = None
     target_mode: str | None = None
+
+
+class TuningRange(_Model):
+    """The targets a firmware accepts along one axis (power or hash rate): its default and its bounds."""
+
+    default: TuningTarget | None = None
+    minimum: TuningTarget | None = None
+    maximum: TuningTarget | None = None
+
+
+class TuningCapabilities(_Model):
+    """What the tuner of the miner at hand accepts, as the firmware reports it."""
+
+    power: TuningRange | None = None
+    hashrate: TuningRange | None = None
+    presets: list[TuningTarget] | None = None
 
 
 class DeviceIdentity:
@@ -180,6 +200,13 @@ class MinerData(DeviceIdentity, _WithDerived):
     is_mining: bool | None = None
     light_flashing: bool | None = Field(default=None, description="fault/locate light on")
     tuning_target: TuningTarget | None = None
+    scaled_tuning_target: TuningTarget | None = Field(
+        default=None, description="the target in force after power scaling (DPS) stepped it down")
+    tuning_percent: int | None = Field(default=None, description="manual throttle, percent of full power")
+    tuning_capabilities: TuningCapabilities | None = None
+    fluid_temperature: float | None = Field(default=None, description="hydro models: coolant inlet, degrees Celsius")
+    outlet_fluid_temperature: float | None = Field(default=None,
+                                                   description="hydro models: coolant outlet, degrees Celsius")
     errors: list[str] = Field(default_factory=list, description="reads that failed, as 'command: reason'")
 
     @computed_field  # type: ignore[prop-decorator]

@@ -50,6 +50,7 @@ class MinerFactory:
         self.concurrent_limit = 1000
         self.identification_timeout = 10.0
         self.connectivity_retries = 0
+        self.port_check = True
         self.max_addresses = DEFAULT_MAX_ADDRESSES
         self.last_scan: ScanSummary | None = None
         self.settings = TransportSettings()
@@ -142,6 +143,13 @@ class MinerFactory:
         self.connectivity_retries = max(0, int(retries))
         return self
 
+    def with_port_check(self, enabled: bool) -> MinerFactory:
+        """On (the default): an address whose web port does not accept a connection is no miner, which
+        costs one attempt per empty address. Off: every address is identified over the RPC ports too, so
+        a miner with its web interface switched off is found, at the price of slower scans."""
+        self.port_check = bool(enabled)
+        return self
+
     def with_identification_timeout_secs(self, timeout_secs: float) -> MinerFactory:
         if timeout_secs <= 0:
             raise ValueError("the identification timeout must be > 0 s")
@@ -200,7 +208,7 @@ class MinerFactory:
     # ----- discovery --------------------------------------------------------------------------
     async def identify(self, ip: str | IPv4Address) -> Identified:
         return await identify(str(ip), self.session, timeout=self.identification_timeout,
-                              retries=self.connectivity_retries)
+                              retries=self.connectivity_retries, port_check=self.port_check)
 
     async def get_miner(self, ip: str | IPv4Address) -> Miner | None:
         """The miner at `ip`, or None when no miner answers there."""
@@ -259,7 +267,8 @@ class MinerFactory:
         async def one(address: IPv4Address) -> None:
             try:
                 result = await identify(str(address), self.session, timeout=self.identification_timeout,
-                                        retries=self.connectivity_retries, monitor=pace.monitor)
+                                        retries=self.connectivity_retries, monitor=pace.monitor,
+                                        port_check=self.port_check)
                 if result.undecided and result.local:
                     pace.overloaded()
                 await results.put(result)  # the slot is held until the outcome is handed on: bounded memory

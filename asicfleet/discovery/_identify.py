@@ -58,15 +58,18 @@ async def _connect(ip: str, session: Session, retries: int) -> Connection | None
     return None
 
 
-async def _probe(ip: str, session: Session, connection: Connection) -> tuple[Probe, bool]:
-    """The identification signals, and whether any of them ended in a timeout."""
+async def _probe(ip: str, session: Session, connection: Connection | None) -> tuple[Probe, bool]:
+    """The identification signals, and whether any of them ended in a timeout (no web signal without a
+    web connection)."""
     settings = session.settings
-    reader, writer = connection
     probe = Probe(ip=ip)
     timed_out = False
 
     async def web() -> None:
         nonlocal timed_out
+        if connection is None:
+            return
+        reader, writer = connection
         try:
             probe.web = await asyncio.wait_for(probe_http(reader, writer, ip), settings.read_timeout)
         except TimeoutError:
@@ -96,10 +99,12 @@ async def _probe(ip: str, session: Session, connection: Connection) -> tuple[Pro
 
 
 async def identify(ip: str, session: Session, *, timeout: float, retries: int = 0,
-                   monitor: LoopMonitor | None = None) -> Identified:
+                   monitor: LoopMonitor | None = None, port_check: bool = True) -> Identified:
     """Identifies the miner at `ip`: connecting is bounded by the connect timeout, and everything after
     it by `timeout` seconds; never raises for a misbehaving host.
 
+    With `port_check` (the default) an address whose web port does not accept is no miner, at the cost
+    of that one attempt; without it, identification goes on over the other ports (RPC) all the same.
     With a `monitor`, a timeout during which the loop stalled for more than a tenth of the deadline that
     expired is returned as undecided rather than as the host's fault.
     """
@@ -108,8 +113,10 @@ async def identify(ip: str, session: Session, *, timeout: float, retries: int = 
     except LocalResourceError as exc:
         return Identified(ip, error=f"undecided: {exc}", undecided=True, local=True)
     except MinerError as exc:
-        return Identified(ip, error=f"identification failed: {exc}")
-    if connection is None:
+        if port_check:
+            return Identified(ip, error=f"identification failed: {exc}")
+        connection = None  # the web port misbehaves: the RPC may still tell
+    if connection is None and port_check:
         return Identified(ip)  # the common case in a scan: no timer beyond the connect's own
     stalled_before = monitor.stalled() if monitor is not None else 0.0
     outcome, timed_out = await _identify_connected(ip, session, connection, timeout)
@@ -124,7 +131,7 @@ async def identify(ip: str, session: Session, *, timeout: float, retries: int = 
     return outcome
 
 
-async def _identify_connected(ip: str, session: Session, connection: Connection, timeout: float
+async def _identify_connected(ip: str, session: Session, connection: Connection | None, timeout: float
                               ) -> tuple[Identified, bool]:
     """Identification once the web port accepted; the flag tells whether a timeout shaped the outcome."""
     try:
@@ -134,7 +141,8 @@ async def _identify_connected(ip: str, session: Session, connection: Connection,
                 if backend.matches(probe):
                     device = await backend.identify(probe, session)
                     if device is not None:
-                        return Identified(ip, Miner(backend(ip, device, session))), False
+                        handle = backend.from_identification(ip, device, session, probe.learned)
+                        return Identified(ip, Miner(handle)), False
     except TimeoutError:
         return Identified(ip, error=f"identification timed out after {timeout:g}s"), True
     except LocalResourceError as exc:
@@ -146,6 +154,12 @@ async def _identify_connected(ip: str, session: Session, connection: Connection,
         return Identified(ip, error=f"identification failed: {type(exc).__name__}: {exc}"), False
     failures = [f"{c}: {e}" for c, e in probe.rpc.items() if isinstance(e, MinerError)
                 and not isinstance(e, MinerConnectionError)]
+    if connection is None:
+        # no port check, and the web port did not accept: only an RPC that answered badly says anything
+        failures = [f"{c}: {e}" for c, e in probe.rpc.items() if isinstance(e, MinerError)
+                    and not isinstance(e, MinerConnectionError | MinerTimeoutError)]
+        if not failures:
+            return Identified(ip), timed_out
     if probe.web is None or failures:
         # something listens but answered badly: worth reporting, it may be a sick miner
         error = "unrecognised: " + ("; ".join(failures) or "web port gave no HTTP reply")

@@ -24,6 +24,7 @@ from asicfleet.sim._core import (
     rpc_status,
 )
 from asicfleet.sim._fleet import SimFleet
+from asicfleet.sim._ipreport import ip_report_datagram, press_ip_report, send_ip_report
 from asicfleet.sim._loopback import NoFreeLoopbackError, claim_loopback
 
 
@@ -56,9 +57,12 @@ __all__ = [
     "claim_loopback",
     "digest_challenge",
     "digest_ok",
+    "ip_report_datagram",
     "make_sim_image",
+    "press_ip_report",
     "raise_fd_limit",
     "read_sim_image",
     "rpc_error",
     "rpc_status",
+    "send_ip_report",
 ]

@@ -138,6 +138,7 @@ class SimMiner:
     http_server_header: ClassVar[str | None] = "lighttpd/1.4.32"  # None: the firmware sends no Server header
     default_password: ClassVar[str] = "root"
     default_username: ClassVar[str] = "root"
+    ip_report_port: ClassVar[int | None] = None  # where the IP-report button's datagram goes; None: no button
 
     def __init__(self, state: MinerState, rng: random.Random) -> None:
         self.state = state
@@ -247,6 +248,11 @@ class SimMiner:
 
     def auth_refused(self) -> bool:
         return self.fault is Fault.AUTH_FAILURE
+
+    @classmethod
+    def ip_report_payload(cls, ip: str, mac: str) -> bytes:
+        """The datagram this firmware sends when its IP-report button is pressed."""
+        raise NotImplementedError(f"{cls.__name__}: this firmware has no IP-report button")
 
     # ----- fleet construction -----------------------------------------------------------------
     @classmethod

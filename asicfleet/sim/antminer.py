@@ -104,6 +104,12 @@ class AntminerStockSim(SimMiner):
     firmware = "Stock"
     models = tuple(BUILDS)
     services = (Service(4028, "rpc"), Service(80, "http"))
+    ip_report_port = 14235
+
+    @classmethod
+    def ip_report_payload(cls, ip: str, mac: str) -> bytes:
+        """`ip,mac` in ASCII, as the stock firmware broadcasts it (what pyasic and asic-rs listen for)."""
+        return f"{ip},{mac.upper()}".encode("ascii")
 
     # ----- construction -----------------------------------------------------------------------
     @classmethod

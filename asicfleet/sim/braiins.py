@@ -155,6 +155,12 @@ class BraiinsSim(SimMiner):
                                                Service(50051, "grpc"))
     default_username: ClassVar[str] = "root"
     default_password: ClassVar[str] = ""  # no password set out of the box
+    ip_report_port: ClassVar[int | None] = 14235  # the stock firmware's IP-report port and format
+
+    @classmethod
+    def ip_report_payload(cls, ip: str, mac: str) -> bytes:
+        """`ip,mac` like the stock firmware, the MAC as the kernel spells it (lower case)."""
+        return f"{ip},{mac.lower()}".encode("ascii")
 
     def __init__(self, state: MinerState, rng: random.Random) -> None:
         super().__init__(state, rng)

@@ -109,6 +109,12 @@ class WhatsMinerSim(SimMiner):
     default_username = "admin"
     default_password = "admin"  # the API (write) password; v3 writes use the 'super' account
     api_version = "2.0.5"
+    ip_report_port: ClassVar[int | None] = 8888
+
+    @classmethod
+    def ip_report_payload(cls, ip: str, mac: str) -> bytes:
+        """`IP:<ip>MAC:<mac>` and one byte after it (pyasic drops the last character; we send a NUL)."""
+        return f"IP:{ip}MAC:{mac.upper()}\x00".encode("ascii")
 
     def __init__(self, state: MinerState, rng: random.Random) -> None:
         super().__init__(state, rng)
