@@ -20,6 +20,22 @@ APPLY_BATCH = "asicfleet.apply_batch"
 SCHEDULED_SCAN = "asicfleet.scheduled_scan"
 REAP = "asicfleet.reap_scans"
 
+_DESCRIBE_MAX = 60  # characters of a control's description kept in a task's display name
+
+
+def chunk_display_name(scan_id: str, chunk: int, total: int, label: str, site: str | None) -> str:
+    """What Flower (and the worker's log) calls a chunk task (Celery's `shadow` name), e.g.
+    `scan 20261202T024117-52532d chunk 11/16 10.1.11.0/24 site east`; the number before the slash is the
+    chunk's index (from 0, as in its Redis key), the one after it the scan's chunk count."""
+    return f"scan {scan_id} chunk {chunk}/{total} {label} site {site or 'default'}"
+
+
+def batch_display_name(rollout_id: str, control: str, batch: int, total: int, miners: int) -> str:
+    """What Flower calls a rollout batch task, e.g. `rollout r20261202T... fault light on batch 4/6 (10 miners)`."""
+    if len(control) > _DESCRIBE_MAX:
+        control = control[: _DESCRIBE_MAX - 1] + "…"
+    return f"rollout {rollout_id} {control} batch {batch}/{total} ({miners} miner{'s' if miners != 1 else ''})"
+
 
 def create_app(settings: FleetSettings, *, include: Sequence[str] = ()) -> Celery:
     """The `asicfleet` Celery app on the configured broker; `include` names the modules with task bodies."""
