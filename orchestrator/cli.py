@@ -340,7 +340,8 @@ def flower(
     settings = get_settings()
     password = settings.flower_password.get_secret_value() if settings.flower_password is not None else None
     generated = password is None
-    config = FlowerConfig(user=settings.flower_user, password=password or secrets.token_urlsafe(12), port=port,
+    config = FlowerConfig(user=settings.flower_user, port=port,
+                          password=secrets.token_urlsafe(12) if password is None else password,
                           address=address, history=(db or default_history_file()) if persistent else None,
                           allow_control=allow_control)
     try:
