@@ -35,7 +35,7 @@ def batch_result(*, rollout_id: str, batch: int, control: str, miners: int, veri
     """A rollout batch: a miner that failed, or whose change could not be read back, makes it a warning."""
     outcome = WARNING if failed or unverified else OK
     problems = ", ".join(f"{n} {what}" for n, what in ((failed, "failed"), (unverified, "unverified")) if n)
-    summary = (f"{'WARNING ' + problems + ': ' if problems else ''}{control} on {miners} miners: "
+    summary = (f"{'WARNING ' + problems + ': ' if problems else ''}{control}; {miners} miners: "
                f"verified {verified}, failed {failed}, unverified {unverified}, skipped {skipped}")
     return {"summary": summary, "outcome": outcome, "rollout_id": rollout_id, "batch": batch, "control": control,
             "miners": miners, "verified": verified, "failed": failed, "unverified": unverified, "skipped": skipped}

@@ -125,6 +125,15 @@ def _wait_until_subscribed(flower: Flower, redis_url: str) -> None:
         assert time.monotonic() < deadline, "Flower never saw a task event"
 
 
+def _workers_shown(flower: Flower, count: int) -> list[str]:
+    """The workers Flower lists, once it lists `count` (it asks them over the broker, with a timeout)."""
+    deadline = time.monotonic() + 60
+    while len(shown := sorted(flower.get("/api/workers", refresh=1))) < count:
+        assert time.monotonic() < deadline, f"Flower lists {shown}"
+        time.sleep(0.5)
+    return shown
+
+
 def _wait_for(flower: Flower, match: str, count: int, timeout: float = 60) -> dict[str, dict[str, Any]]:
     """The tasks whose kwargs mention `match`, once `count` of them have ended (events arrive asynchronously)."""
     deadline = time.monotonic() + timeout
@@ -146,6 +155,7 @@ class Run:
     faulty_ips: list[str]
     rollout_id: str
     failing_batch: int
+    refusing: str
     batches: list[list[str]]
     workers: list[str]
 
@@ -200,9 +210,9 @@ def run(redis_url: str, fleet: SimFleet, tmp_path_factory: pytest.TempPathFactor
         progress = rollouts.run(rollout_id, timeout=300)
         fleet.miners[refusing].fault = Fault.NONE
         assert progress.status is RolloutStatus.DONE and progress.counts[MinerStep.FAILED] == 1, progress
-        worker_names = sorted(flower.get("/api/workers"))
-        done = Run(flower, workdir, scan_id, faulty_chunk, faulty_ips, rollout_id, failing_batch, batches,
-                   worker_names)
+        worker_names = _workers_shown(flower, len(names))
+        done = Run(flower, workdir, scan_id, faulty_chunk, faulty_ips, rollout_id, failing_batch, refusing,
+                   batches, worker_names)
         yield done
     finally:
         stop_processes(processes)
@@ -244,20 +254,33 @@ def test_rollout_batches_are_named_with_their_control_and_show_verified_and_fail
     batches = {ast.literal_eval(t["kwargs"])["batch"]: t for t in tasks.values()}
     assert sorted(batches) == list(range(6))
     ledger = Rollouts(_settings(redis_url)).ledger
+    outcomes: list[str] = []
     for index, task in batches.items():
         size = len(run.batches[index])
         assert task["name"] == f"rollout {run.rollout_id} fault light on batch {index}/6 ({size} miners)"
         result = ast.literal_eval(task["result"])
-        states = [e["state"] for e in ledger.miners(run.rollout_id, run.batches[index]).values()]
+        entries = ledger.miners(run.rollout_id, run.batches[index])
+        states = [e["state"] for e in entries.values()]
+        details = {ip: (e["state"], e.get("make"), e.get("model"), e.get("detail")) for ip, e in entries.items()
+                   if e["state"] != MinerStep.VERIFIED}
         assert result["control"] == "fault light on" and result["miners"] == size
         for step in ("verified", "failed", "unverified", "skipped"):
             assert result[step] == states.count(step), (index, step, result, states)
+        # a failed miner, or one whose change could not be read back, makes the batch a warning; Bitaxes are
+        # in the mix: some AxeOS versions have no identify endpoint (skipped), others do not report the light
+        trouble = result["failed"] + result["unverified"]
+        assert result["outcome"] == ("warning" if trouble else "ok"), details
+        assert task["state"] == ("WARNING" if trouble else "SUCCESS"), details
+        assert result["summary"].startswith("WARNING " if trouble else "fault light on; ")
+        assert result["summary"].endswith(f"verified {result['verified']}, failed {result['failed']}, unverified "
+                                          f"{result['unverified']}, skipped {result['skipped']}")
         if index == run.failing_batch:
-            assert (result["failed"], result["verified"], result["outcome"]) == (1, size - 1, "warning"), result
-            assert task["state"] == "WARNING"
-            assert result["summary"].startswith("WARNING 1 failed: fault light on; 10 miners: verified 9, failed 1")
+            assert result["failed"] == 1 and entries[run.refusing]["state"] == MinerStep.FAILED, details
+            assert result["summary"].startswith("WARNING 1 failed")
         else:
-            assert (result["verified"], result["outcome"], task["state"]) == (size, "ok", "SUCCESS"), result
+            assert result["failed"] == 0, details
+        outcomes.append(task["state"])
+    assert "SUCCESS" in outcomes and outcomes.count("WARNING") >= 1
 
 
 def test_flower_is_read_only_and_ignores_local_overrides(run: Run) -> None:
@@ -275,7 +298,8 @@ def test_flower_is_read_only_and_ignores_local_overrides(run: Run) -> None:
                  "/api/task/revoke/" + next(iter(flower.tasks()))):
         reply = httpx.post(f"{flower.url}{path}", auth=(USER, PASSWORD), json={}, timeout=5)
         assert reply.status_code == 403, (path, reply.status_code, reply.text)
-    assert sorted(flower.get("/api/workers")) == run.workers  # nobody was shut down
+    time.sleep(1)  # a shutdown, had one been sent, would take the worker off within this
+    assert _workers_shown(flower, len(run.workers)) == run.workers  # nobody was shut down
 
 
 def test_tasks_page_in_a_real_browser_shows_chunks_by_cidr_and_warnings(run: Run) -> None:
@@ -346,7 +370,8 @@ def test_login_refuses_empty_partial_and_malformed_credentials(redis_url: str, t
             {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:" + password.encode()).decode()},
             _basic(":"), _basic(USER), _basic(f"{USER}:"), _basic(f":{password}"), _basic(password),
             _basic(f"{USER}:{password} "), _basic(f"{USER.upper()}:{password}"),
-            *(_basic(f"{USER}:{piece}") for piece in pieces), *(_basic(piece) for piece in pieces if piece),  # "Basic ====" is the empty one
+            *(_basic(f"{USER}:{piece}") for piece in pieces),
+            *(_basic(piece) for piece in pieces if piece),  # "Basic ====" is the empty one
         ]
         for headers in bad:
             for path in ("/api/workers", "/tasks", "/metrics", "/api/tasks"):
