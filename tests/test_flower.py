@@ -247,6 +247,11 @@ def test_chunk_tasks_are_named_for_the_operator_and_carry_their_counts(run: Run,
         assert result["found"] == int(stored["found"]) > 0
     found = sum(ast.literal_eval(t["result"])["found"] for t in chunks.values())
     assert found == 150 - 2  # every miner but the two broken hosts
+    # how README tells an operator to find a scan's tasks, and what went partly wrong
+    for query in (run.scan_id, f"kwargs:scan_id={run.scan_id}"):
+        assert set(run.flower.get("/api/tasks", search=query)) == set(tasks), query
+    faulty_uuid = next(uuid for uuid, t in tasks.items() if t is chunks[run.faulty_chunk])
+    assert faulty_uuid in run.flower.get("/api/tasks", search="state:WARNING")
 
 
 def test_rollout_batches_are_named_with_their_control_and_show_verified_and_failed(run: Run, redis_url: str) -> None:
@@ -281,6 +286,8 @@ def test_rollout_batches_are_named_with_their_control_and_show_verified_and_fail
             assert result["failed"] == 0, details
         outcomes.append(task["state"])
     assert "SUCCESS" in outcomes and outcomes.count("WARNING") >= 1
+    for query in (run.rollout_id, f"kwargs:rollout_id={run.rollout_id}"):
+        assert set(run.flower.get("/api/tasks", search=query)) == set(tasks), query
 
 
 def test_flower_is_read_only_and_ignores_local_overrides(run: Run) -> None:
@@ -336,6 +343,7 @@ def test_tasks_page_in_a_real_browser_shows_chunks_by_cidr_and_warnings(run: Run
         assert "2 errors" in chunk_row  # the result column shows the summary, not the dict
         assert any(f"rollout {run.rollout_id} fault light on batch {run.failing_batch}/6" in r and "1 failed" in r
                    for r in shown), shown
+        driver.save_screenshot(str(run.workdir / "tasks-warning.png"))  # for a person looking at a failed run
         columns = [h.get_attribute("data-column")
                    for h in driver.find_elements(By.CSS_SELECTOR, "#tasks-table thead th")]
         assert columns == ["name", "state", "result", "received", "runtime", "worker", "uuid"], columns
