@@ -1,5 +1,5 @@
-"""What a chunk or rollout batch task returns: the counts an operator needs, a one-line summary first, and an
-`outcome` ("ok" or "warning") that says whether anything in it went wrong.
+"""What a chunk or rollout batch task returns: the counts an operator needs, a one-line summary first (the
+problem counts leading), and an `outcome` ("ok" or "warning") that says whether anything in it went wrong.
 
 The workers build these; Celery sends them (as their repr) in the task-succeeded event, which is all Flower
 sees of a task's result (results are not kept in a backend: they live in Redis in the documented shape).
@@ -21,10 +21,9 @@ def chunk_result(*, scan_id: str, chunk: int, label: str, probed: int, found: in
                  identify_seconds: float, collect_seconds: float) -> dict[str, Any]:
     """A scanned chunk: hosts that answered badly (`errors`) or could not be decided make it a warning."""
     outcome = WARNING if errors or undecided else OK
-    problems = ", ".join(f"{n} {what}" for n, what in ((errors, "errors"), (undecided, "undecided")) if n)
-    summary = (f"{'WARNING ' + problems + ': ' if problems else ''}{label} probed {probed}, found {found}, "
-               f"errors {errors}, undecided {undecided}; identify {identify_seconds:.1f} s, "
-               f"collect {collect_seconds:.1f} s")
+    # Flower's list shows about 50 characters of a result: the counts that tell trouble come first
+    summary = (f"errors {errors}, undecided {undecided}, found {found}, probed {probed}; "
+               f"identify {identify_seconds:.1f} s, collect {collect_seconds:.1f} s; {label}")
     return {"summary": summary, "outcome": outcome, "scan_id": scan_id, "chunk": chunk, "label": label,
             "probed": probed, "found": found, "errors": errors, "undecided": undecided,
             "identify_seconds": round(identify_seconds, 3), "collect_seconds": round(collect_seconds, 3)}
@@ -34,9 +33,8 @@ def batch_result(*, rollout_id: str, batch: int, control: str, miners: int, veri
                  unverified: int, skipped: int) -> dict[str, Any]:
     """A rollout batch: a miner that failed, or whose change could not be read back, makes it a warning."""
     outcome = WARNING if failed or unverified else OK
-    problems = ", ".join(f"{n} {what}" for n, what in ((failed, "failed"), (unverified, "unverified")) if n)
-    summary = (f"{'WARNING ' + problems + ': ' if problems else ''}{control}; {miners} miners: "
-               f"verified {verified}, failed {failed}, unverified {unverified}, skipped {skipped}")
+    summary = (f"failed {failed}, unverified {unverified}, verified {verified}, skipped {skipped}; "
+               f"{miners} miners, {control}")
     return {"summary": summary, "outcome": outcome, "rollout_id": rollout_id, "batch": batch, "control": control,
             "miners": miners, "verified": verified, "failed": failed, "unverified": unverified, "skipped": skipped}
 

@@ -239,8 +239,8 @@ def test_chunk_tasks_are_named_for_the_operator_and_carry_their_counts(run: Run,
         if index == run.faulty_chunk:
             assert result["errors"] == 2 and result["outcome"] == "warning", result
             assert task["state"] == "WARNING"
-            assert result["summary"].startswith(f"WARNING 2 errors: {cidr} probed {result['probed']}, found "
-                                                f"{result['found']}, errors 2")
+            assert result["summary"].startswith(f"errors 2, undecided 0, found {result['found']}, probed "
+                                                f"{result['probed']}; identify ")
         else:
             assert result["errors"] == 0 and result["outcome"] == "ok", result
             assert task["state"] == "SUCCESS"
@@ -276,12 +276,11 @@ def test_rollout_batches_are_named_with_their_control_and_show_verified_and_fail
         trouble = result["failed"] + result["unverified"]
         assert result["outcome"] == ("warning" if trouble else "ok"), details
         assert task["state"] == ("WARNING" if trouble else "SUCCESS"), details
-        assert result["summary"].startswith("WARNING " if trouble else "fault light on; ")
-        assert result["summary"].endswith(f"verified {result['verified']}, failed {result['failed']}, unverified "
-                                          f"{result['unverified']}, skipped {result['skipped']}")
+        assert result["summary"] == (f"failed {result['failed']}, unverified {result['unverified']}, verified "
+                                     f"{result['verified']}, skipped {result['skipped']}; {size} miners, "
+                                     "fault light on")
         if index == run.failing_batch:
             assert result["failed"] == 1 and entries[run.refusing]["state"] == MinerStep.FAILED, details
-            assert result["summary"].startswith("WARNING 1 failed")
         else:
             assert result["failed"] == 0, details
         outcomes.append(task["state"])
@@ -340,8 +339,8 @@ def test_tasks_page_in_a_real_browser_shows_chunks_by_cidr_and_warnings(run: Run
         shown: list[str] = WebDriverWait(driver, 30).until(lambda d: rows(d) if len(rows(d)) >= 2 else [])
         chunk_row = next(r for r in shown if faulty_cidr in r)
         assert f"scan {run.scan_id} chunk {run.faulty_chunk}/16 {faulty_cidr} site east" in chunk_row
-        assert "2 errors" in chunk_row  # the result column shows the summary, not the dict
-        assert any(f"rollout {run.rollout_id} fault light on batch {run.failing_batch}/6" in r and "1 failed" in r
+        assert "errors 2, undecided 0, found " in chunk_row  # the result column shows the summary, not the dict
+        assert any(f"rollout {run.rollout_id} fault light on batch {run.failing_batch}/6" in r and "failed 1, " in r
                    for r in shown), shown
         driver.save_screenshot(str(run.workdir / "tasks-warning.png"))  # for a person looking at a failed run
         columns = [h.get_attribute("data-column")
