@@ -8,8 +8,10 @@ imports the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from kombu.entity import Queue
 
 from fleet.settings import FleetSettings
@@ -37,9 +39,22 @@ def batch_display_name(rollout_id: str, control: str, batch: int, total: int, mi
     return f"rollout {rollout_id} {control} batch {batch}/{total} ({miners} miner{'s' if miners != 1 else ''})"
 
 
+class DisplayNameAMQP(AMQP):  # type: ignore[misc]
+    """Celery's message factory, with the task-sent event naming a task by its display (shadow) name as the
+    worker's task-received event does, so Flower lists a queued chunk or batch by what it is, not by
+    `asicfleet.scan_chunk` until a worker takes it."""
+
+    def as_task_v2(self, task_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        message = super().as_task_v2(task_id, name, *args, **kwargs)
+        shadow = message.headers.get("shadow")
+        if shadow and message.sent_event is not None:
+            message.sent_event["name"] = shadow
+        return message
+
+
 def create_app(settings: FleetSettings, *, include: Sequence[str] = ()) -> Celery:
     """The `asicfleet` Celery app on the configured broker; `include` names the modules with task bodies."""
-    app = Celery("asicfleet", broker=settings.broker, include=list(include))
+    app = Celery("asicfleet", broker=settings.broker, include=list(include), amqp=DisplayNameAMQP)
     app.conf.update(
         task_serializer="json", accept_content=["json"], result_serializer="json", event_serializer="json",
         task_ignore_result=True,  # results live in Redis in the documented shape, not in the backend

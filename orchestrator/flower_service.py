@@ -119,21 +119,15 @@ def _refuse_local_overrides() -> list[str]:
 
 
 class OperatorEvents(Events):  # type: ignore[misc]
-    """Flower's event consumer, with two corrections applied as each event arrives (in the IO loop)."""
+    """Flower's event consumer; a chunk or batch whose result is a warning is shown in the state WARNING."""
 
     def on_event(self, event: dict[str, Any]) -> None:
         self.io_loop.add_callback(partial(self.apply_event, event))
 
     def apply_event(self, event: dict[str, Any]) -> None:
         state = self.state
-        kind = event.get("type")
-        known = state.tasks.get(event.get("uuid")) if kind == "task-sent" else None
-        if known is not None and known.name:
-            # a task-sent event that arrives after task-received carries the registered name and would
-            # replace the display (shadow) name the worker reported
-            event = {k: v for k, v in event.items() if k != "name"}
         state.event(event)
-        if kind == "task-succeeded":
+        if event.get("type") == "task-succeeded":
             task = state.tasks.get(event.get("uuid"))
             if task is not None and outcome_of(task.result) == WARNING:
                 task.state = WARNING_STATE

@@ -289,6 +289,17 @@ def test_rollout_batches_are_named_with_their_control_and_show_verified_and_fail
         assert set(run.flower.get("/api/tasks", search=query)) == set(tasks), query
 
 
+def test_a_queued_chunk_is_named_before_any_worker_takes_it(run: Run, redis_url: str) -> None:
+    """Flower learns of a queued task from the sender's task-sent event: it names the chunk too."""
+    scan_id = Orchestrator(_settings(redis_url)).start_scan([lo("127.147.200.0/30")], site="west")  # no west worker
+    deadline = time.monotonic() + 30
+    while not (queued := [t for t in run.flower.tasks().values() if scan_id in str(t.get("kwargs"))]):
+        assert time.monotonic() < deadline, "Flower never listed the queued chunk"
+        time.sleep(0.3)
+    assert queued[0]["state"] == "PENDING"
+    assert queued[0]["name"] == f"scan {scan_id} chunk 0/1 {ast.literal_eval(queued[0]['kwargs'])['label']} site west"
+
+
 def test_flower_is_read_only_and_ignores_local_overrides(run: Run) -> None:
     flower = run.flower
     log = flower.log.read_text()
