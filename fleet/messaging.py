@@ -39,6 +39,15 @@ def batch_display_name(rollout_id: str, control: str, batch: int, total: int, mi
     return f"rollout {rollout_id} {control} batch {batch}/{total} ({miners} miner{'s' if miners != 1 else ''})"
 
 
+def task_type_of(display_name: str) -> str | None:
+    """The registered task name behind a display name made above (None for any other name)."""
+    if display_name.startswith("scan ") and " chunk " in display_name:
+        return SCAN_CHUNK
+    if display_name.startswith("rollout ") and " batch " in display_name:
+        return APPLY_BATCH
+    return None
+
+
 class DisplayNameAMQP(AMQP):  # type: ignore[misc]
     """Celery's message factory, with the task-sent event naming a task by its display (shadow) name as the
     worker's task-received event does, so Flower lists a queued chunk or batch by what it is, not by

@@ -36,7 +36,7 @@ from flower.urls import settings as tornado_settings
 from flower.views.monitor import Metrics
 from tornado import ioloop, web
 
-from fleet.messaging import create_app
+from fleet.messaging import create_app, task_type_of
 from fleet.settings import FleetSettings
 from fleet.task_results import WARNING, outcome_of, summary_of
 
@@ -118,8 +118,28 @@ def _refuse_local_overrides() -> list[str]:
     return ignored
 
 
+class TaskTypeMetrics:
+    """Flower's Prometheus metrics labelled by task type (`asicfleet.scan_chunk`), not by each task's display
+    name: one series per chunk or batch would grow without bound."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def observe_task(self, worker: str, event: dict[str, Any], task: Any) -> None:
+        name = event.get("name") or getattr(task, "name", None) or ""
+        self.inner.observe_task(worker, {**event, "name": task_type_of(name) or name}, task)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class OperatorEvents(Events):  # type: ignore[misc]
-    """Flower's event consumer; a chunk or batch whose result is a warning is shown in the state WARNING."""
+    """Flower's event consumer; a chunk or batch whose result is a warning is shown in the state WARNING, and
+    the metrics count tasks by type."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state.metrics = TaskTypeMetrics(self.state.metrics)  # not pickled with the history: set each start
 
     def on_event(self, event: dict[str, Any]) -> None:
         self.io_loop.add_callback(partial(self.apply_event, event))

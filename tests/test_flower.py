@@ -306,7 +306,10 @@ def test_flower_is_read_only_and_ignores_local_overrides(run: Run) -> None:
     assert "ignored: ./flowerconfig.py" in log and "FLOWER_UNAUTHENTICATED_API" in log, log
     assert httpx.get(f"{flower.url}/api/workers", timeout=5).status_code == 401  # the local config opened nothing
     assert httpx.get(f"{flower.url}/metrics", timeout=5).status_code == 401
-    assert "flower_events_total" in httpx.get(f"{flower.url}/metrics", auth=(USER, PASSWORD), timeout=5).text
+    metrics = httpx.get(f"{flower.url}/metrics", auth=(USER, PASSWORD), timeout=5).text
+    # counted by task type: a series per chunk or batch would grow without bound
+    assert 'task="asicfleet.scan_chunk"' in metrics and 'task="asicfleet.apply_batch"' in metrics
+    assert run.scan_id not in metrics and run.rollout_id not in metrics
     assert httpx.get(f"{flower.url}/healthcheck", timeout=5).text == "OK"  # a probe, documented as open
     worker = run.workers[0]
     for path in (f"/api/worker/pool/shrink/{worker}", f"/api/worker/pool/restart/{worker}",
@@ -420,3 +423,12 @@ def test_unusable_credentials_are_refused_before_flower_starts(tmp_path: Path, u
     assert done.returncode == 2, done
     assert message in done.stderr and "this run's password" not in done.stderr, done.stderr
     assert not (tmp_path / "asicfleet").exists()  # nothing was started or written
+
+
+@pytest.mark.parametrize("text", ["", "asicfleet", "{", "{'outcome': 'warning'", "[1, 2]", "{'outcome': 'bad'}",
+                                  "{'outcome': __import__('os').system('true')}", "{" + "'x': 1, " * 5000 + "}",
+                                  None, 42])
+def test_results_that_are_not_ours_are_never_shown_as_warnings(text: object) -> None:
+    from fleet.task_results import outcome_of, summary_of
+
+    assert outcome_of(text) is None and summary_of(text) is None
