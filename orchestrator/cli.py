@@ -328,8 +328,8 @@ def workers(
 def flower(
     port: Annotated[int, typer.Option(min=1024, max=65535)] = 5555,
     address: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
-    db: Annotated[Path | None, typer.Option(help="task history file [default: $XDG_DATA_HOME/asicfleet/flower.db, "
-                                                 "i.e. ~/.local/share/asicfleet/flower.db]")] = None,
+    db: Annotated[Path | None, typer.Option(help="task history file (default: $XDG_DATA_HOME/asicfleet/flower.db, "
+                                                 "i.e. ~/.local/share/asicfleet/flower.db)")] = None,
     persistent: Annotated[bool, typer.Option(help="keep the task history across restarts of Flower")] = True,
     allow_control: Annotated[bool, typer.Option("--allow-control", help="let Flower's users shut down, resize, "
                                                 "restart workers, revoke or send tasks (refused by default)")] = False,
