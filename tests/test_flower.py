@@ -408,6 +408,19 @@ def test_login_refuses_empty_partial_and_malformed_credentials(redis_url: str, t
         flower.stop()
 
 
+def test_allow_control_lets_logged_in_users_reach_worker_control(redis_url: str, tmp_path: Path) -> None:
+    flower = Flower(redis_url, tmp_path, "--no-persistent", "--allow-control")
+    try:
+        assert "worker control ALLOWED" in flower.log.read_text()
+        anonymous = httpx.post(f"{flower.url}/api/worker/shutdown/nobody@nowhere", json={}, timeout=5)
+        assert anonymous.status_code == 401
+        reply = httpx.post(f"{flower.url}/api/worker/shutdown/nobody@nowhere", auth=(USER, PASSWORD), json={},
+                           timeout=5)
+        assert reply.status_code == 404 and "Unknown worker" in reply.text  # past the read-only check
+    finally:
+        flower.stop()
+
+
 @pytest.mark.parametrize(("user", "password", "message"), [
     ("ad:min", "secret", "must not contain ':'"),
     ("", "secret", "ASICFLEET_FLOWER_USER is empty"),
