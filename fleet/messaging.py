@@ -8,8 +8,10 @@ imports the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from kombu.entity import Queue
 
 from fleet.settings import FleetSettings
@@ -20,10 +22,48 @@ APPLY_BATCH = "asicfleet.apply_batch"
 SCHEDULED_SCAN = "asicfleet.scheduled_scan"
 REAP = "asicfleet.reap_scans"
 
+_DESCRIBE_MAX = 60  # characters of a control's description kept in a task's display name
+
+
+def chunk_display_name(scan_id: str, chunk: int, total: int, label: str, site: str | None) -> str:
+    """What Flower (and the worker's log) calls a chunk task (Celery's `shadow` name), e.g.
+    `scan 20261202T024117-52532d chunk 11/16 10.1.11.0/24 site east`; the number before the slash is the
+    chunk's index (from 0, as in its Redis key), the one after it the scan's chunk count."""
+    return f"scan {scan_id} chunk {chunk}/{total} {label} site {site or 'default'}"
+
+
+def batch_display_name(rollout_id: str, control: str, batch: int, total: int, miners: int) -> str:
+    """What Flower calls a rollout batch task, e.g. `rollout r20261202T... fault light on batch 4/6 (10 miners)`."""
+    if len(control) > _DESCRIBE_MAX:
+        control = control[: _DESCRIBE_MAX - 1] + "…"
+    return f"rollout {rollout_id} {control} batch {batch}/{total} ({miners} miner{'s' if miners != 1 else ''})"
+
+
+def task_type_of(display_name: str) -> str | None:
+    """The registered task name behind a display name made above (None for any other name)."""
+    if display_name.startswith("scan ") and " chunk " in display_name:
+        return SCAN_CHUNK
+    if display_name.startswith("rollout ") and " batch " in display_name:
+        return APPLY_BATCH
+    return None
+
+
+class DisplayNameAMQP(AMQP):  # type: ignore[misc]
+    """Celery's message factory, with the task-sent event naming a task by its display (shadow) name as the
+    worker's task-received event does, so Flower lists a queued chunk or batch by what it is, not by
+    `asicfleet.scan_chunk` until a worker takes it."""
+
+    def as_task_v2(self, task_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        message = super().as_task_v2(task_id, name, *args, **kwargs)
+        shadow = message.headers.get("shadow")
+        if shadow and message.sent_event is not None:
+            message.sent_event["name"] = shadow
+        return message
+
 
 def create_app(settings: FleetSettings, *, include: Sequence[str] = ()) -> Celery:
     """The `asicfleet` Celery app on the configured broker; `include` names the modules with task bodies."""
-    app = Celery("asicfleet", broker=settings.broker, include=list(include))
+    app = Celery("asicfleet", broker=settings.broker, include=list(include), amqp=DisplayNameAMQP)
     app.conf.update(
         task_serializer="json", accept_content=["json"], result_serializer="json", event_serializer="json",
         task_ignore_result=True,  # results live in Redis in the documented shape, not in the backend

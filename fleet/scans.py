@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from celery import Celery
 
 from asicfleet.data import MinerData
-from fleet.messaging import SCAN_CHUNK, create_app
+from fleet.messaging import SCAN_CHUNK, chunk_display_name, create_app
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, check_site_name, site_queue
@@ -89,10 +89,15 @@ class Scans:
     def _send(self, info: ScanInfo, chunk: ChunkInfo) -> None:
         options = DiscoveryOptions.model_validate(info.options)
         soft, hard = options.chunk_time_limits(chunk.addresses)
+        kwargs = {"scan_id": info.scan_id, "chunk": chunk.index, "first": chunk.first, "last": chunk.last,
+                  "label": chunk.label, "site": info.site, "options": info.options}
+        # Flower and the worker's log show the shadow name and the kwargs repr: what the chunk is, without
+        # the discovery options blob (the same for every chunk of a scan; it stays in the message)
+        shown = {k: v for k, v in kwargs.items() if k != "options"}
         self.app.send_task(
-            SCAN_CHUNK, queue=site_queue(info.site), soft_time_limit=soft, time_limit=hard,
-            kwargs={"scan_id": info.scan_id, "chunk": chunk.index, "first": chunk.first, "last": chunk.last,
-                    "label": chunk.label, "site": info.site, "options": info.options})
+            SCAN_CHUNK, queue=site_queue(info.site), soft_time_limit=soft, time_limit=hard, kwargs=kwargs,
+            shadow=chunk_display_name(info.scan_id, chunk.index, info.total_chunks, chunk.label, info.site),
+            kwargsrepr=repr(shown))
 
     # ----- watching ---------------------------------------------------------------------------
     def progress(self, scan_id: str, requeued: int = 0) -> ScanProgress:

@@ -329,16 +329,34 @@ def workers(
 def flower(
     port: Annotated[int, typer.Option(min=1024, max=65535)] = 5555,
     address: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    db: Annotated[Path | None, typer.Option(help="task history file (default: $XDG_DATA_HOME/asicfleet/flower.db, "
+                                                 "i.e. ~/.local/share/asicfleet/flower.db)")] = None,
+    persistent: Annotated[bool, typer.Option(help="keep the task history across restarts of Flower")] = True,
+    allow_control: Annotated[bool, typer.Option("--allow-control", help="let Flower's users shut down, resize, "
+                                                "restart workers, revoke or send tasks (refused by default)")] = False,
 ) -> None:
-    """Start Flower on the asicfleet app, with basic auth (ASICFLEET_FLOWER_USER / _PASSWORD)."""
+    """Start Flower on the asicfleet app, with basic auth (ASICFLEET_FLOWER_USER / _PASSWORD), read-only."""
+    from orchestrator.flower_service import FlowerConfig, FlowerConfigError, default_history_file, serve
+
     settings = get_settings()
-    password = settings.flower_password.get_secret_value() if settings.flower_password else None
-    if not password:
-        password = secrets.token_urlsafe(12)
+    password = settings.flower_password.get_secret_value() if settings.flower_password is not None else None
+    generated = password is None
+    config = FlowerConfig(user=settings.flower_user, port=port,
+                          password=secrets.token_urlsafe(12) if password is None else password,
+                          address=address, history=(db or default_history_file()) if persistent else None,
+                          allow_control=allow_control)
+    try:
+        config.credential  # noqa: B018 - refused before anything starts or is printed
+    except FlowerConfigError as exc:
+        raise _fail(str(exc)) from None
+    if generated:
         stderr.print(f"ASICFLEET_FLOWER_PASSWORD is not set: this run's password for "
-                     f"{settings.flower_user} is {password}")
-    exec_celery(["flower", f"--port={port}", f"--address={address}"],
-                {**os.environ, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{password}"})
+                     f"{settings.flower_user} is {config.password}")
+    try:
+        code = serve(settings, config, say=lambda line: stderr.print(line, markup=False, highlight=False))
+    except (FlowerConfigError, OSError) as exc:
+        raise _fail(f"cannot start Flower: {exc}") from None
+    raise typer.Exit(code)
 
 
 # ----- sim ----------------------------------------------------------------------------------------

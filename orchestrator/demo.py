@@ -47,7 +47,9 @@ def simulator(subnet: str, count: int, faults: str, workdir: Path) -> Iterator[l
 def flower(redis_url: str, port: int, password: str) -> Iterator[str]:
     env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url, "ASICFLEET_FLOWER_PASSWORD": password}
     env.pop("ASICFLEET_BROKER_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "flower", "--port", str(port)], env=env,
+    # --no-persistent: the demo's tasks die with its private Redis; nothing is written to the user's data directory
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "flower", "--port", str(port),
+                                "--no-persistent"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield f"http://127.0.0.1:{port}/"

@@ -31,7 +31,7 @@ from fleet.ledger import (
     new_rollout_id,
     rollout_key,
 )
-from fleet.messaging import APPLY_BATCH, create_app
+from fleet.messaging import APPLY_BATCH, batch_display_name, create_app
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, site_queue
 from fleet.store import worker_key
@@ -75,9 +75,11 @@ class Rollouts:
         # miners at once, so a batch takes that many rounds at worst
         rounds = math.ceil(len(ips) / PER_BATCH_CONCURRENCY)
         soft = rounds * (float(info["verify_timeout"]) + 4 * (options.identify_timeout + options.read_timeout)) + 120
+        control = parse_control(json.loads(info["control"])).describe()
         self.app.send_task(APPLY_BATCH, queue=site_queue(info["site"] or None), soft_time_limit=soft,
                            time_limit=soft + 30,
-                           kwargs={"rollout_id": rollout_id, "batch": index, "ips": ips, "site": info["site"] or None})
+                           kwargs={"rollout_id": rollout_id, "batch": index, "ips": ips, "site": info["site"] or None},
+                           shadow=batch_display_name(rollout_id, control, index, int(info["batches"]), len(ips)))
 
     def _batch_finished(self, rollout_id: str, index: int) -> tuple[bool, Counter[str]]:
         ips = json.loads(self.ledger.batch(rollout_id, index)["ips"])

@@ -109,7 +109,8 @@ def _mark_reserved(sender: Any = None, request: Any = None, **_: Any) -> None:
         return
     hostname = str(getattr(request, "hostname", None) or getattr(sender, "hostname", ""))
     with contextlib.suppress(redis.RedisError, KeyError):
-        key = _reserved_key(getattr(request, "name", None), request.kwargs or {})
+        # `type` is the registered task name; `name` is the display (shadow) name the sender gave
+        key = _reserved_key(getattr(request, "type", None) or getattr(request, "name", None), request.kwargs or {})
         if key is None:
             return
         client = redis.Redis.from_url(get_settings().redis_url, socket_connect_timeout=2, socket_timeout=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from typing import Any, cast
 
 import redis.asyncio as aredis
@@ -24,6 +25,7 @@ from fleet.loop import run_async
 from fleet.messaging import APPLY_BATCH
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DiscoveryOptions
+from fleet.task_results import batch_result
 from workers.app import app
 from workers.tasks import apply_credentials
 
@@ -136,6 +138,19 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
     await run.advance(MinerStep.SENT, step[outcome.state], detail=outcome.detail)
 
 
+async def _batch_summary(client: aredis.Redis, rollout_id: str, batch: int, info: dict[str, str],
+                         ips: list[str]) -> dict[str, Any]:
+    """The batch's miners as the ledger has them now (this run's and any earlier run's steps)."""
+    pipe = client.pipeline(transaction=False)
+    for ip in ips:
+        pipe.hget(miner_key(rollout_id, ip), "state")
+    states = Counter(str(state) for state in await pipe.execute())
+    control = parse_control(json.loads(info["control"])).describe()
+    return batch_result(rollout_id=rollout_id, batch=batch, control=control, miners=len(ips),
+                        verified=states[MinerStep.VERIFIED], failed=states[MinerStep.FAILED],
+                        unverified=states[MinerStep.UNVERIFIED], skipped=states[MinerStep.SKIPPED])
+
+
 async def apply_batch_async(settings: FleetSettings, hostname: str, rollout_id: str, batch: int,
                             ips: list[str]) -> dict[str, Any]:
     client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30,
@@ -169,7 +184,7 @@ async def apply_batch_async(settings: FleetSettings, hostname: str, rollout_id: 
         finally:
             await factory.aclose()
         await client.hset(batch_key(rollout_id, batch), mapping={"state": "ran", "finished": time.time()})
-        return {"rollout_id": rollout_id, "batch": batch, "miners": len(ips)}
+        return await _batch_summary(client, rollout_id, batch, info, ips)
     finally:
         await client.aclose()
 

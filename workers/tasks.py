@@ -30,6 +30,7 @@ from fleet.store import (
     miners_key,
     scan_key,
 )
+from fleet.task_results import chunk_result
 from workers.app import app
 
 _PROGRESS_EVERY = 0.5  # seconds between progress writes while a chunk runs
@@ -73,7 +74,7 @@ async def _write_record(client: aredis.Redis, scan_id: str, chunk: int, record: 
 
 
 async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str, chunk: int, first: str,
-                           last: str, options: dict[str, Any]) -> dict[str, Any]:
+                           last: str, options: dict[str, Any], label: str = "") -> dict[str, Any]:
     client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
     key = chunk_key(scan_id, chunk)
     try:
@@ -93,17 +94,20 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
                    .with_port_map(discovery.ports)
                    .with_max_addresses(_span(first, last)))  # the planner already held the scan to its limit
         apply_credentials(factory, settings.secrets_file)
-        probed = undecided = 0
-        last_flush = time.monotonic()
+        probed = undecided = found = errors = 0
+        started = identified = last_flush = time.monotonic()
 
         def count(result: Identified) -> None:
-            nonlocal probed, undecided
+            nonlocal probed, undecided, identified
             probed += 1
             undecided += result.undecided
+            identified = time.monotonic()  # the last address identified ends the identification
 
         try:
             async for record in scan_and_collect(factory, on_probed=count):
                 await _write_record(client, scan_id, chunk, record)
+                found += record.data is not None
+                errors += record.data is None
                 if time.monotonic() - last_flush > _PROGRESS_EVERY:
                     await client.hset(key, "probed", probed)
                     last_flush = time.monotonic()
@@ -122,7 +126,10 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
         ended = (await pipe.execute())[-1]
         if ended >= total:
             _close_scan(settings, scan_id)
-        return {"scan_id": scan_id, "chunk": chunk, "probed": probed}
+        # reads start as soon as a miner is identified: "collect" is the reading left after the last identification
+        return chunk_result(scan_id=scan_id, chunk=chunk, label=label or f"{first}-{last}", probed=probed,
+                            found=found, errors=errors, undecided=undecided, identify_seconds=identified - started,
+                            collect_seconds=max(0.0, time.monotonic() - identified))
     except (Exception, SoftTimeLimitExceeded) as exc:
         await client.hset(key, mapping={"state": ChunkState.FAILED.value, "error": f"{type(exc).__name__}: {exc}",
                                         "finished": time.time()})
@@ -140,7 +147,7 @@ def scan_chunk(self: Task, scan_id: str, chunk: int, first: str, last: str, labe
                site: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scans addresses first..last (the chunk `label` of scan `scan_id`), writing each miner as it is read."""
     hostname = self.request.hostname or "unknown"
-    return run_async(scan_chunk_async(get_settings(), hostname, scan_id, chunk, first, last, options or {}))
+    return run_async(scan_chunk_async(get_settings(), hostname, scan_id, chunk, first, last, options or {}, label))
 
 
 @app.task(name=SCHEDULED_SCAN, acks_late=True)
