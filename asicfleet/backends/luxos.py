@@ -167,8 +167,8 @@ def parse_pools(pools: Mapping[str, Any], groups: Mapping[str, Any] | None = Non
         if not isinstance(pool, dict):
             continue
         group_id = int(to_float(pool.get("GROUP")) or 0)
-        group = found.setdefault(group_id, PoolGroupData(name="" if groups is not None else "default",
-                                                         quota=int(to_float(pool.get("Quota")) or 1)))
+        unnamed = "default" if group_id == 0 else f"group {group_id}"  # without `groups`, no names
+        group = found.setdefault(group_id, PoolGroupData(name=unnamed, quota=int(to_float(pool.get("Quota")) or 1)))
         accepted, rejected = to_float(pool.get("Accepted")), to_float(pool.get("Rejected"))
         group.pools.append(PoolData(
             position=int(pool["POOL"]) if to_float(pool.get("POOL")) is not None else None,
