@@ -476,8 +476,8 @@ async def test_pyasic_reads_every_model(luxminers: Start) -> None:
 @pytest.mark.interop
 async def test_pyasic_rs_reads_every_model(luxminers: Start) -> None:
     """pyasic-rs: RPC version ("LUXMINER") or `GET /` identify; the model from `version` Type; get_data reads
-    version, config, stats, summary, pools, devs, fans, power, profiles, temps, events (and voltageget,
-    healthchipget, which the simulator refuses as unknown commands). Make "Antminer", firmware "LuxOS"."""
+    version, config, stats, summary, pools, devs, fans, power, profiles, temps, events, and per board
+    voltageget and healthchipget (board voltage, per-chip rates). Make "Antminer", firmware "LuxOS"."""
     from pyasic_rs import MinerFactory as RsFactory
 
     fleet, _ = await luxminers(ALL_MODELS)
@@ -496,6 +496,8 @@ async def test_pyasic_rs_reads_every_model(luxminers: Start) -> None:
         assert data.mac == inventory["mac"] and data.firmware_version == inventory["firmware_version"]
         assert [b.serial_number for b in data.hashboards] == sim.state.extra["board_serials"]
         assert data.wattage == round(sim.state.wattage)
+        assert [len(b.chips) for b in data.hashboards] == [sim.state.model.chips_per_board] * 3
+        assert {b.voltage for b in data.hashboards} == {sim.profiles()[16]["Voltage"]}  # the default profile's
 
 
 @pytest.mark.interop

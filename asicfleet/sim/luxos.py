@@ -4,11 +4,13 @@ Port 4028 answers LUXminer's CGMiner-style RPC: every reply's `STATUS[0].Descrip
 `LUXminer <version>`, which is how clients tell it from stock bmminer, and parameterless commands
 may be joined with `+`. Reads: `version`, `summary`, `stats`, `pools`, `groups`, `devs`,
 `devdetails`, `config`, `profiles`, `power`, `temps`, `fans`, `tempctrl`, `atm`, `events`, `limits`,
-`session`. Writes that change the miner's configuration need a session: `logon` creates one (only
-one may exist; it expires after 60 s without use) and its id is the first comma-separated
-parameter of `curtail`, `ledset`, `profileset`, `fanset`, `atmset`, `rebootdevice`, `resetminer`
-and `logoff`. The pool commands (`addgroup`, `removegroup`, `groupquota`, `addpool`, `removepool`,
-`switchpool`) are taken without a session, as pyasic and asic-rs send them.
+`session`, and per board `voltageget <board>` and `healthchipget <board>[,chip]`.
+
+Writes that change the miner's configuration need a session: `logon` creates one (only one may
+exist; it expires after 60 s without use) and its id is the first comma-separated parameter of
+`curtail`, `ledset`, `profileset`, `fanset`, `atmset`, `rebootdevice`, `resetminer` and `logoff`.
+The pool commands (`addgroup`, `removegroup`, `groupquota`, `addpool`, `removepool`, `switchpool`)
+are taken without a session, as pyasic and asic-rs send them.
 
 Port 80 serves the LuxOS web UI, whose page names "Luxor Firmware".
 
@@ -187,6 +189,9 @@ class LuxOSSim(SimMiner):
                  "session": self._session, "logon": self._logon}
         if command in reads:
             return reads[command]()
+        per_board = {"voltageget": self._voltageget, "healthchipget": self._healthchipget}
+        if command in per_board:
+            return per_board[command](params)
         writes = {"logoff": self._logoff, "curtail": self._curtail, "ledset": self._ledset,
                   "profileset": self._profileset, "fanset": self._fanset, "atmset": self._atmset,
                   "rebootdevice": self._rebootdevice, "resetminer": self._resetminer, "addgroup": self._addgroup,
@@ -434,6 +439,33 @@ class LuxOSSim(SimMiner):
         return self._ok("limits", "Limits", LIMITS=[{
             "FanSpeedMax": 100, "FanSpeedMin": -1, "FrequencyMax": profiles[-1]["Frequency"],
             "FrequencyMin": profiles[0]["Frequency"], "MinFansMax": self.state.model.fans, "MinFansMin": 0}])
+
+    def _board_param(self, command: str, params: list[str]) -> int | dict[str, Any]:
+        """The board id a per-board read names, or the error reply."""
+        if not params or not params[0].isdigit() or int(params[0]) >= self.state.model.boards:
+            return self._error(command, f"Invalid board id (0..{self.state.model.boards - 1})", 45)
+        return int(params[0])
+
+    def _voltageget(self, params: list[str]) -> dict[str, Any]:
+        board = self._board_param("voltageget", params)
+        if isinstance(board, dict):
+            return board
+        profile = self._profile(self.state.extra["profile"])
+        volts = float(profile["Voltage"]) if profile and self.state.mining else 0.0
+        return self._ok("voltageget", "Get Voltage", VOLTAGE=[{"Board": board, "Voltage": volts}])
+
+    def _healthchipget(self, params: list[str]) -> dict[str, Any]:
+        board = self._board_param("healthchipget", params)
+        if isinstance(board, dict):
+            return board
+        chips = self.state.model.chips_per_board
+        per_chip = round(self._board_rates_ghs()[board] / chips, 2)
+        rows = [{"Board": board, "Chip": chip, "Column": chip % 12, "Domain": chip // 4, "Frequency": self.frequency,
+                 "GHS 15m": per_chip, "GHS 1m": per_chip, "GHS 5m": per_chip, "Healthy": "Y", "IsChecking": False,
+                 "Row": chip // 12} for chip in range(chips)]
+        if len(params) > 1 and params[1].isdigit():
+            rows = [r for r in rows if r["Chip"] == int(params[1])]
+        return self._ok("healthchipget", "Health Chip Get", CHIPS=rows)
 
     # ----- writes -----------------------------------------------------------------------------
     def _curtail(self, params: list[str]) -> dict[str, Any]:
