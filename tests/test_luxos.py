@@ -340,6 +340,27 @@ async def test_power_limit_and_tuning_by_profile(luxminers: Start) -> None:
     assert sent == {"4028:profiles": 2}  # refused after reading the profiles, before any session or write
 
 
+async def test_a_power_limit_rollout_verifies_against_the_profile_step(luxminers: Start) -> None:
+    """A rollout reads the limit back: LuxOS holds the profile step at or below the request, so that step is what
+    the read-back is checked against (asked 3000 W, a simulated S19j Pro holds its 520 MHz profile, 2846 W)."""
+    from fleet.controls import PowerLimitControl
+
+    fleet, session = await luxminers()
+    ip, sim = only(fleet)
+    found = await identify(ip, session, timeout=5)
+    assert found.miner is not None
+    control = PowerLimitControl(watts=3000)
+    assert await control.read_current(found.miner) == sim.state.model.nominal_watts
+    await control.apply(found.miner)
+    outcome = await control.verify(found.miner, time.time())
+    held = profile_for_watts(sim.profiles(), 3000)["Watts"]
+    assert (outcome.state, outcome.detail) == ("verified", f"the firmware's step for 3000 W: {held:g} W")
+    assert held < 3000 and sim.state.power_limit == held
+    sim.state.extra["profile"] = "default"  # changed behind the rollout's back: the read-back fails
+    sim.state.power_limit = sim.state.model.nominal_watts
+    assert (await control.verify(found.miner, time.time())).state == "failed"
+
+
 async def test_pools_round_trip(luxminers: Start) -> None:
     fleet, session = await luxminers()
     ip, sim = only(fleet)

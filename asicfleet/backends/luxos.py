@@ -412,6 +412,11 @@ class LuxOS(Backend):
             raise ValueError(f"a power limit must be > 0 W, got {watts}")
         return await self._set_profile(str(profile_for_watts(await self._profiles(), watts)["Profile Name"]))
 
+    async def power_limit_held(self, watts: float) -> float:
+        watts_held = to_float(profile_for_watts(await self._profiles(), watts).get("Watts"))
+        assert watts_held is not None  # profile_for_watts only picks profiles with a power figure
+        return watts_held
+
     async def get_tuning_config(self) -> TuningConfig:
         name = first_row(await self.rpc("config"), "CONFIG").get("Profile")
         if not isinstance(name, str) or not name:
