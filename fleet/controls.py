@@ -224,8 +224,20 @@ class PowerLimitControl(BaseControl):
     def describe(self) -> str:
         return f"{self.watts:g} W"
 
-    def matches(self, current: Any) -> bool:
-        return abs(float(current) - self.watts) <= max(1.0, 0.01 * self.watts)
+    def matches(self, current: Any, held: float | None = None) -> bool:
+        wanted = self.watts if held is None else held
+        return abs(float(current) - wanted) <= max(1.0, 0.01 * wanted)
+
+    async def verify(self, miner: Miner, sent_at: float) -> Outcome:
+        """Compared with the limit the firmware holds for this request (a profile step on LuxOS)."""
+        current = await self.read_current(miner)
+        if current is None:
+            return Outcome("unverified", "the firmware does not report this setting")
+        held = await miner.backend.power_limit_held(self.watts)
+        if not self.matches(current, held):
+            return Outcome("failed", f"read back {current!r}")
+        step = "" if held == self.watts else f"the firmware's step for {self.watts:g} W: {held:g} W"
+        return Outcome("verified", step)
 
     def restore(self, previous: Any) -> PowerLimitControl | None:
         return PowerLimitControl(watts=float(previous)) if previous else None

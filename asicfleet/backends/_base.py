@@ -392,6 +392,11 @@ class Backend:
     async def set_power_limit(self, watts: float) -> bool:
         raise self._unsupported("set_power_limit")
 
+    async def power_limit_held(self, watts: float) -> float:
+        """The limit the firmware holds when asked for `watts`: `watts` itself, unless the firmware tunes in
+        steps and takes one of them (what a rollout verifies the read-back against)."""
+        return watts
+
     async def change_password(self, password: str) -> bool:
         raise self._unsupported("change_password")
 
