@@ -18,6 +18,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ from asicfleet.backends.antminer import AntminerStock
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
 from asicfleet.discovery import TargetSet, parse_target
 from asicfleet.transport import HttpReply, check_status, decode_json, probe_http
@@ -123,7 +125,8 @@ def mutated(draw: st.DrawFn, document: Any) -> Any:
 class ParserCase:
     name: str
     make_backend: Callable[[], Backend]
-    captures: dict[str, str]  # command key -> fixture path under ../shared/fixtures/asic-rs/responses
+    captures: dict[str, str]  # command key -> fixture path under ../shared/fixtures/asic-rs/responses,
+    # or under tests/fixtures when it starts with "local/"
     extra_commands: tuple[str, ...] = ()  # keys read by the backend that no capture covers
 
     def commands(self) -> list[str]:
@@ -134,10 +137,16 @@ class ParserCase:
         return sorted(declared | set(self.captures) | set(self.extra_commands))
 
     def seed(self) -> dict[str, Any]:
-        return {key: orjson.loads(fixture_bytes(*path.split("/"))) for key, path in self.captures.items()}
+        return {key: orjson.loads(_capture(path)) for key, path in self.captures.items()}
+
+
+def _capture(path: str) -> bytes:
+    local = path.removeprefix("local/")
+    return (LOCAL_FIXTURES / local).read_bytes() if local != path else fixture_bytes(*path.split("/"))
 
 
 IP = "127.0.0.1"  # never contacted: parsing is pure
+LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _whatsminer(api: str) -> Callable[[], Backend]:
@@ -182,6 +191,9 @@ CASES = [
     ParserCase("braiins-25.11", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
                                                                                        "Braiins OS")),
                {key: f"braiins/v25_11/{name}.json" for key, name in BRAIINS_REST.items()}),
+    ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
+               {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
+                                                              "fans", "power", "profiles", "temps", "events")}),
     ParserCase("whatsminer-v1", _whatsminer("v1"),
                {f"rpc:{n}": f"whatsminer/v1/{n}.json" for n in ("summary", "devs", "pools", "get_version",
                                                                  "get_psu", "status")}, _v1_commands()),
