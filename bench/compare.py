@@ -18,13 +18,14 @@ answer at all (bench/_netns.py), so each costs a connect timeout (1 s for every 
 --connect-timeout says otherwise).
 
 Run (as root, so the simulator binds the real ports the peers need):
-    .venv/bin/python bench/compare.py [--miners 300] [--subnet 127.88.0.0/16] [--concurrency 1000] \
+    .venv/bin/python bench/compare.py [--miners 300] [--subnet 127.N.0.0/16] [--concurrency 1000,2500] \
         [--repeat 1] [--connect-timeout S] [--silent] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -39,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from asicfleet.sim import claim_loopback
 from bench import _netns
 from bench._common import (
     PYTHON,
@@ -421,7 +423,8 @@ def family_table(entries: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--miners", type=int, default=None, help="default 300 (--silent: 100)")
-    parser.add_argument("--subnet", default=None, help="default 127.88.0.0/16 (--silent: 127.88.0.0/20)")
+    parser.add_argument("--subnet", default=None,
+                        help="default: a /16 (--silent: a /20) of 127/8 claimed for this run, so runs share a machine")
     parser.add_argument("--concurrency", default="1000,2500",
                         help="comma-separated: every client runs at each (default 1000,2500, the guide's value)")
     parser.add_argument("--clients", default=DEFAULT_CLIENTS,
@@ -439,7 +442,8 @@ def main() -> None:
     if args.silent and not _netns.inside():
         raise SystemExit(_netns.reexec_inside([str(Path(__file__).resolve()), *sys.argv[1:]]))
     args.miners = args.miners if args.miners is not None else (100 if args.silent else 300)
-    args.subnet = args.subnet or ("127.88.0.0/20" if args.silent else "127.88.0.0/16")
+    claims = contextlib.ExitStack()  # held until the process exits
+    args.subnet = args.subnet or claims.enter_context(claim_loopback(20 if args.silent else 16, start=os.getpid()))
     if args.silent and args.connect_timeout is None and not args.default_timeouts:
         args.connect_timeout = 1.0
     network = check_subnet(args.subnet)
