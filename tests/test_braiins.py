@@ -1,21 +1,21 @@
 """Braiins OS: parsers on captured replies, the backend against the simulator over loopback, the
-simulator's BOS+ gRPC API (protobuf codec, calls over HTTP/2), and the independent clients pyasic /
-pyasic-rs against the simulator. Loopback range: 127.82.0.0/16."""
+simulator's BOS+ gRPC API (its dict <-> message rules, calls through a grpc.aio client), and the
+independent clients pyasic / pyasic-rs against the simulator. Loopback range: 127.82.0.0/16."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
-import struct
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import h2.config
-import h2.connection
-import h2.events
+import grpc
+import grpc.aio
 import pytest
+from google.protobuf.message import DecodeError, Message
 
 from asicfleet._errors import MinerError, UnsupportedControlError
 from asicfleet._session import CredentialRule, Session
@@ -26,24 +26,9 @@ from asicfleet.data import HashRate
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet
-from asicfleet.sim._grpc import (
-    GrpcError,
-    GrpcStatus,
-    MessageType,
-    ProtobufError,
-    decode,
-    decode_fields,
-    decode_varint,
-    encode,
-    encode_varint,
-    frame,
-    nested,
-    oneof,
-    scalar,
-    unframe,
-    wrapper,
-)
-from asicfleet.sim.braiins import _LOGIN_REQUEST, _LOGIN_RESPONSE, _MINER_DETAILS, _MINER_STATS, _RELEASES, BraiinsSim
+from asicfleet.sim._grpc import ProtobufError, decode, encode, fill, to_dict
+from asicfleet.sim.bos_api.bos.v1 import actions_pb2, authentication_pb2, miner_pb2, pool_pb2
+from asicfleet.sim.braiins import _RELEASES, BraiinsSim
 from asicfleet.transport import HttpReply, TransportSettings
 from tests.conftest import FleetFactory, fixture_bytes, lo
 
@@ -464,99 +449,71 @@ async def test_older_release_lacks_the_newer_controls(sim_fleet: FleetFactory) -
     await session.aclose()
 
 
-# ----- the BOS+ gRPC API (port 50051): codec, then calls over loopback ---------------------------
-POINT = MessageType("Point", {"x": scalar(1, "uint32"), "label": scalar(2, "string"),
-                              "weight": scalar(3, "double"), "offset": scalar(4, "int64"),
-                              "seen": scalar(5, "bool", optional=True), "tags": scalar(6, "string", repeated=True),
-                              "codes": scalar(7, "uint32", repeated=True), "ratio": scalar(8, "float")})
-SHAPE = MessageType("Shape", {"name": scalar(1, "string"), "points": nested(2, POINT, repeated=True),
-                              "count": nested(3, wrapper("uint32"), wraps=True), "kind": oneof("circle", "square"),
-                              "circle": nested(4, POINT), "square": nested(5, POINT)})
-
-
-def test_protobuf_encoding_is_the_wire_format() -> None:
-    """Bytes worked out by hand from the protobuf encoding rules."""
-    assert encode_varint(150) == b"\x96\x01" and decode_varint(b"\x96\x01", 0) == (150, 2)
-    assert encode(POINT, {"x": 150}) == b"\x08\x96\x01"
-    assert encode(POINT, {"label": "testing"}) == b"\x12\x07testing"
-    assert encode(POINT, {"weight": 1.5}) == b"\x19" + struct.pack("<d", 1.5)  # field 3, fixed64
-    assert encode(POINT, {"offset": -1}) == b"\x20" + b"\xff" * 9 + b"\x01"  # ten bytes of two's complement
-    # proto3: defaults stay off the wire unless the field has explicit presence
-    assert encode(POINT, {"x": 0, "label": "", "weight": 0.0, "seen": False}) == b"\x28\x00"
-    # fields go out in field-number order; repeated strings one by one
-    assert encode(POINT, {"tags": ["a", "b"], "x": 1}) == b"\x08\x01\x32\x01a\x32\x01b"
-    assert encode(SHAPE, {"count": 3}) == b"\x1a\x02\x08\x03"  # a wrapper: a nested message around the value
-    # a oneof nested under its name is written as its member
-    assert encode(SHAPE, {"kind": {"square": {"x": 2}}}) == b"\x2a\x02\x08\x02"
-    assert frame(b"\x08\x01") == b"\x00\x00\x00\x00\x02\x08\x01" and unframe(frame(b"ab") + frame(b"")) == [b"ab", b""]
-
-
-def test_protobuf_round_trip() -> None:
-    value = {"name": "hexagon", "count": 6, "kind": {"circle": {"x": 7, "weight": 0.25}},
-             "points": [{"x": 1, "label": "é", "weight": -2.5, "offset": -(2**40), "seen": False, "tags": ["p", "q"],
-                         "codes": [1, 300, 70000], "ratio": 0.5}, {"x": 2**32 - 1}]}
-    decoded = decode(SHAPE, encode(SHAPE, value))
-    assert decoded == {"name": "hexagon", "count": 6, "circle": {"x": 7, "weight": 0.25}, "points": value["points"]}
-    assert decode(SHAPE, encode(SHAPE, {"count": 0})) == {"count": 0}  # a set wrapper keeps its zero
-    # packed repeated numbers (what other encoders send) decode too; unknown fields are skipped
-    packed = b"\x3a\x05\x01\xac\x02\x02\x03" + b"\xa0\x06\x01"  # codes [1, 300, 2, 3], then field 100
-    assert decode(POINT, packed) == {"codes": [1, 300, 2, 3]}
-    assert decode_fields(b"\x08\x96\x01\x12\x01z") == [(1, 0, 150), (2, 2, b"z")]
-    for broken in (b"\x08", b"\x12\x05ab", b"\x0f", b"\x0a\x01\xff"):
+# ----- the BOS+ gRPC API (port 50051): dicts <-> messages, then calls through a grpc.aio client ---
+def test_dicts_round_trip_through_generated_messages() -> None:
+    """The simulator's dict rules on BOS+ messages: a wrapper holds the bare value (and keeps a set zero),
+    a oneof's member may sit under the oneof's name, None values and unknown keys are skipped."""
+    board = {"id": "0", "enabled": True, "chips_count": 0, "model": "", "board_temp": {"degree_c": 61.5},
+             "current_voltage": None, "no_such_field": 1}
+    message = fill(miner_pb2.Hashboard(), board)
+    assert message.HasField("chips_count") and message.chips_count.value == 0
+    assert not message.HasField("current_voltage")
+    expected = {"id": "0", "enabled": True, "chips_count": 0, "model": "", "board_temp": {"degree_c": 61.5}}
+    assert to_dict(message) == expected
+    assert decode(miner_pb2.Hashboard, encode(miner_pb2.Hashboard, board)) == expected
+    groups = {"pool_groups": [
+        {"name": "main", "load_balance_strategy": {"quota": {"value": 2}},
+         "pools": [{"url": "stratum+tcp://a.example.com:3333", "user": "w1", "enabled": False}]},
+        {"name": "backup", "fixed_share_ratio": {"value": 0.25}, "pools": []}]}
+    reply = fill(pool_pb2.SetPoolGroupsResponse(), groups)
+    assert [g.WhichOneof("load_balance_strategy") for g in reply.pool_groups] == ["quota", "fixed_share_ratio"]
+    assert decode(pool_pb2.SetPoolGroupsResponse, reply.SerializeToString()) == {"pool_groups": [
+        {"name": "main", "quota": {"value": 2},  # the oneof flattened into its member
+         "pools": [{"url": "stratum+tcp://a.example.com:3333", "user": "w1", "enabled": False}]},
+        {"name": "backup", "fixed_share_ratio": {"value": 0.25}}]}
+    # a truncated field, a missing wire type, and a known field with the wrong wire type are refused
+    for broken in (b"\x12\x05ab", b"\x0f", b"\x0d\x02\x00\x00\x00"):
         with pytest.raises(ProtobufError):
-            decode(POINT, broken)
-    with pytest.raises(GrpcError):
-        unframe(b"\x00\x00\x00\x00\x09abc")
+            decode(pool_pb2.Quota, broken)
 
 
 @dataclass
 class GrpcResult:
-    status: int | None  # None: the connection ended before a grpc-status came
-    message: str
-    headers: dict[str, str]
-    messages: list[bytes]
+    code: grpc.StatusCode
+    details: str
+    headers: dict[str, str]  # the initial metadata
+    reply: Any  # the deserialized reply (raw bytes without a reply type); None when the call failed
 
 
-async def grpc_call(ip: str, path: str, request: bytes = b"", token: str | None = None,
-                    timeout: float = 3.0) -> GrpcResult:
-    """One unary call with a bare HTTP/2 client, as any gRPC client makes it."""
-    reader, writer = await asyncio.open_connection(ip, 50051)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    conn.initiate_connection()
-    headers = [(":method", "POST"), (":scheme", "http"), (":authority", f"{ip}:50051"), (":path", path),
-               ("content-type", "application/grpc"), ("te", "trailers")]
-    stream = conn.get_next_available_stream_id()
-    conn.send_headers(stream, headers + ([("authorization", token)] if token else []))
-    conn.send_data(stream, frame(request), end_stream=True)
-    writer.write(conn.data_to_send())
-    received: dict[str, str] = {}
-    body = bytearray()
-    try:
-        async with asyncio.timeout(timeout):
-            while "grpc-status" not in received:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                for event in conn.receive_data(data):
-                    if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
-                        received.update({str(k): str(v) for k, v in event.headers or []})
-                    elif isinstance(event, h2.events.DataReceived):
-                        body += event.data
-                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                writer.write(conn.data_to_send())
-    finally:
-        writer.close()
-    status = int(received["grpc-status"]) if "grpc-status" in received else None
-    messages = unframe(bytes(body)) if status == 0 else []
-    return GrpcResult(status, received.get("grpc-message", ""), received, messages)
+async def grpc_call(ip: str, path: str, request: Message, reply_type: type[Message] | None, token: str | None = None,
+                    timeout: float = 3.0, max_reply_bytes: int = 4 * 1024 * 1024) -> GrpcResult:
+    """One unary call through a grpc.aio channel of its own (so a dropped connection spoils no other call)."""
+    options = [("grpc.enable_http_proxy", 0),  # no proxy from the environment: the simulator is on loopback
+               ("grpc.max_receive_message_length", max_reply_bytes)]  # 4 MiB: grpc's default
+    async with grpc.aio.insecure_channel(f"{ip}:50051", options=options) as channel:
+        method = channel.unary_unary(path, request_serializer=type(request).SerializeToString,
+                                     response_deserializer=None if reply_type is None else reply_type.FromString)
+        call = method(request, metadata=[("authorization", token)] if token else None, timeout=timeout)
+        try:
+            reply = await call
+        except grpc.aio.AioRpcError as exc:
+            return GrpcResult(exc.code(), exc.details() or "", dict(exc.initial_metadata() or ()), None)
+        return GrpcResult(await call.code(), await call.details(), dict(await call.initial_metadata() or ()), reply)
 
 
 LOGIN = "/braiins.bos.v1.AuthenticationService/Login"
 DETAILS = "/braiins.bos.v1.MinerService/GetMinerDetails"
 
 
-async def grpc_login(ip: str, username: str = "root", password: str = "root") -> GrpcResult:
-    return await grpc_call(ip, LOGIN, encode(_LOGIN_REQUEST, {"username": username, "password": password}))
+async def grpc_login(ip: str, username: str = "root", password: str = "root",
+                     reply_type: type[Message] | None = authentication_pb2.LoginResponse,
+                     max_reply_bytes: int = 4 * 1024 * 1024) -> GrpcResult:
+    return await grpc_call(ip, LOGIN, authentication_pb2.LoginRequest(username=username, password=password),
+                           reply_type, max_reply_bytes=max_reply_bytes)
+
+
+async def grpc_details(ip: str, token: str | None) -> GrpcResult:
+    return await grpc_call(ip, DETAILS, miner_pb2.GetMinerDetailsRequest(), miner_pb2.GetMinerDetailsResponse, token)
 
 
 async def test_grpc_login_and_reads(sim_fleet: FleetFactory) -> None:
@@ -565,36 +522,38 @@ async def test_grpc_login_and_reads(sim_fleet: FleetFactory) -> None:
     miner = sim(fleet)
     s, ip = miner.state, miner.state.ip
     login = await grpc_login(ip)
-    assert login.status == 0 and login.headers["content-type"] == "application/grpc"
+    assert login.code == grpc.StatusCode.OK
     token = login.headers["authorization"]
-    assert decode(_LOGIN_RESPONSE, login.messages[0]) == {"token": token, "timeout_s": 3600}
-    unauthenticated = await grpc_call(ip, DETAILS)
-    assert unauthenticated.status == GrpcStatus.UNAUTHENTICATED and unauthenticated.messages == []
-    details = decode(_MINER_DETAILS, (await grpc_call(ip, DETAILS, token=token)).messages[0])
+    assert to_dict(login.reply) == {"token": token, "timeout_s": 3600}
+    unauthenticated = await grpc_details(ip, None)
+    assert unauthenticated.code == grpc.StatusCode.UNAUTHENTICATED and unauthenticated.reply is None
+    details = to_dict((await grpc_details(ip, token)).reply)
     assert (details["hostname"], details["mac_address"], details["serial_number"]) == (s.hostname, s.mac.lower(),
                                                                                        s.serial)
     assert details["bos_version"]["current"] == s.firmware_version and details["status"] == 2
     assert details["miner_identity"]["name"] == "Antminer S19J Pro" and details["psu_info"]["version"] == 117
-    stats = decode(_MINER_STATS, (await grpc_call(ip, "/braiins.bos.v1.MinerService/GetMinerStats",
-                                                  token=token)).messages[0])
-    assert stats["miner_stats"]["real_hashrate"]["last_5s"]["gigahash_per_second"] == pytest.approx(
-        s.hashrate_ths * 1000)
-    assert stats["power_stats"]["approximated_consumption"]["watt"] == round(s.wattage)
-    assert stats["pool_stats"]["accepted_shares"] == s.accepted
+    stats = (await grpc_call(ip, "/braiins.bos.v1.MinerService/GetMinerStats", miner_pb2.GetMinerStatsRequest(),
+                             miner_pb2.GetMinerStatsResponse, token)).reply
+    assert stats.miner_stats.real_hashrate.last_5s.gigahash_per_second == pytest.approx(s.hashrate_ths * 1000)
+    assert stats.power_stats.approximated_consumption.watt == round(s.wattage)
+    assert stats.pool_stats.accepted_shares == s.accepted
     # a control: the locate LED, seen by the REST API too
-    locate = await grpc_call(ip, "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus", b"\x08\x01", token=token)
-    assert locate.status == 0 and locate.messages == [b"\x08\x01"] and s.fault_light is True
-    unknown = await grpc_call(ip, "/braiins.bos.v1.MinerService/NoSuchMethod", token=token)
-    assert unknown.status == GrpcStatus.UNIMPLEMENTED
+    locate = await grpc_call(ip, "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus",
+                             actions_pb2.SetLocateDeviceStatusRequest(enable=True),
+                             actions_pb2.LocateDeviceStatusResponse, token)
+    assert locate.code == grpc.StatusCode.OK and locate.reply.enabled is True and s.fault_light is True
+    unknown = await grpc_call(ip, "/braiins.bos.v1.MinerService/NoSuchMethod", miner_pb2.GetMinerDetailsRequest(),
+                              miner_pb2.GetMinerDetailsResponse, token)
+    assert unknown.code == grpc.StatusCode.UNIMPLEMENTED
     # the REST rule for logins: any password while none is set, only the set one afterwards
     s.password = "s3cret"
-    assert (await grpc_login(ip)).status == GrpcStatus.UNAUTHENTICATED
-    assert (await grpc_login(ip, password="s3cret")).status == 0
-    assert (await grpc_login(ip, username="admin", password="s3cret")).status == GrpcStatus.UNAUTHENTICATED
+    assert (await grpc_login(ip)).code == grpc.StatusCode.UNAUTHENTICATED
+    assert (await grpc_login(ip, password="s3cret")).code == grpc.StatusCode.OK
+    assert (await grpc_login(ip, username="admin", password="s3cret")).code == grpc.StatusCode.UNAUTHENTICATED
     miner.fault = Fault.AUTH_FAILURE
     refused = await grpc_login(ip, password="s3cret")
-    assert refused.status == GrpcStatus.UNAUTHENTICATED and "authorization" not in refused.headers
-    assert (await grpc_call(ip, DETAILS, token=token)).status == GrpcStatus.UNAUTHENTICATED
+    assert refused.code == grpc.StatusCode.UNAUTHENTICATED and "authorization" not in refused.headers
+    assert (await grpc_details(ip, token)).code == grpc.StatusCode.UNAUTHENTICATED
     assert miner.requests[f"50051:{LOGIN}"] == 5 and miner.requests[f"50051:{DETAILS}"] == 3
 
 
@@ -607,15 +566,25 @@ async def test_grpc_faults(sim_fleet: FleetFactory) -> None:
         miner.fault, miner.slow_seconds, miner.oversized_bytes = fault, 0.5, 1024 * 1024
     start = time.monotonic()
     late = await grpc_login(slow.state.ip)
-    assert late.status == 0 and time.monotonic() - start >= 0.5
-    garbled = await grpc_login(malformed.state.ip)
-    assert garbled.status == 0
+    assert late.code == grpc.StatusCode.OK and late.reply.token and time.monotonic() - start >= 0.5
+    garbled = await grpc_login(malformed.state.ip, reply_type=None)  # the bytes as they came
+    assert garbled.code == grpc.StatusCode.OK and isinstance(garbled.reply, bytes)
     with pytest.raises(ProtobufError):
-        decode(_LOGIN_RESPONSE, garbled.messages[0])
+        decode(authentication_pb2.LoginResponse, garbled.reply)
+    with pytest.raises(DecodeError):
+        authentication_pb2.LoginResponse.FromString(garbled.reply)
+    # the response headers (the login's token among them), then the connection closes: no message, no status
     cut = await grpc_login(truncated.state.ip)
-    assert cut.status is None and cut.headers[":status"] == "200"  # headers, half a message, then nothing
-    huge = await grpc_login(oversized.state.ip)
-    assert huge.status is None  # a megabyte of one field, and the connection closes without trailers
+    assert cut.code == grpc.StatusCode.UNAVAILABLE and cut.reply is None and "authorization" in cut.headers
+    assert "Stream removed" in cut.details  # grpc's words for a call whose connection ended
+    # a megabyte of one field, then the connection closes without a status: under grpc's default limit
+    # the message is taken and the missing status fails the call; under a smaller limit the size does
+    huge = await grpc_login(oversized.state.ip, reply_type=None)
+    assert huge.code == grpc.StatusCode.UNAVAILABLE and huge.reply is None and "Stream removed" in huge.details
+    limited = await grpc_login(oversized.state.ip, reply_type=None, max_reply_bytes=64 * 1024)
+    assert limited.code == grpc.StatusCode.RESOURCE_EXHAUSTED and limited.reply is None
+    assert f"larger than max ({1024 * 1024 + 4} vs. {64 * 1024})" in limited.details  # + tag and 3-byte length
+    assert [m.requests[f"50051:{LOGIN}"] for m in (slow, malformed, truncated, oversized)] == [1, 1, 1, 2]
 
 
 # ----- (c) the independent clients ---------------------------------------------------------------

@@ -7,8 +7,6 @@ under the oneof's name (`{"strategy": {"quota": {...}}}`, as REST gateways rende
 google.protobuf.*Value wrapper field holds the bare value. Decoding gives the fields present (proto3:
 a scalar holding its default is not on the wire unless the field has explicit presence), oneofs
 flattened into their member, and refuses a known field sent with the wrong wire type.
-`MessageType` describes a message in Python (as a .proto file would) for messages no generated
-module has; it is turned into a protobuf descriptor and takes the same path.
 
 Server: `GrpcServer` serves one miner's calls on its loopback address, on the running event loop,
 through the miner's `handle_grpc(GrpcCall) -> GrpcReply`. The miner's faults apply to every call:
@@ -17,8 +15,6 @@ without a message or status), oversized (one bytes field of `oversized_bytes`, t
 closes without a status), auth failure (the family's own), hung (the call is never answered) and reset
 (the call's connection is reset). The connection-level faults act once a call arrives: grpc owns the
 sockets, so the HTTP/2 handshake has happened by then.
-
-`frame` / `unframe` and the varint helpers are the wire format for bare HTTP/2 clients (the tests).
 """
 
 from __future__ import annotations
@@ -32,12 +28,12 @@ import struct
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf import descriptor_pb2, descriptor_pool, empty_pb2, message_factory, wrappers_pb2
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf import descriptor_pool, message_factory, wrappers_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
@@ -141,173 +137,20 @@ def _check_wire_types(message: Message) -> None:
                 _check_wire_types(item)
 
 
-def _cls(kind: MessageType | type[Message]) -> type[Message]:
-    return kind.message_class if isinstance(kind, MessageType) else kind
-
-
-def encode(kind: MessageType | type[Message], value: Mapping[str, Any]) -> bytes:
+def encode(kind: type[Message], value: Mapping[str, Any]) -> bytes:
     """The wire bytes of `value` (a dict keyed by field names) as a message of `kind`."""
-    return fill(_cls(kind)(), value).SerializeToString(deterministic=True)
+    return fill(kind(), value).SerializeToString(deterministic=True)
 
 
-def decode(kind: MessageType | type[Message], data: bytes) -> dict[str, Any]:
+def decode(kind: type[Message], data: bytes) -> dict[str, Any]:
     """The fields present in `data` as a dict keyed by field names (absent fields are left out;
     repeated fields are lists; unknown fields are skipped)."""
     try:
-        message = _cls(kind).FromString(data)
+        message = kind.FromString(data)
     except DecodeError as exc:
         raise ProtobufError(str(exc)) from exc
     _check_wire_types(message)
     return to_dict(message)
-
-
-# ----- messages described in Python (no generated module) -------------------------------------------
-Kind = Literal["uint32", "uint64", "int32", "int64", "bool", "enum", "double", "float", "string", "bytes",
-               "message", "oneof"]
-_T = descriptor_pb2.FieldDescriptorProto
-_TYPES: dict[str, int] = {"uint32": _T.TYPE_UINT32, "uint64": _T.TYPE_UINT64, "int32": _T.TYPE_INT32,
-                          "int64": _T.TYPE_INT64, "bool": _T.TYPE_BOOL, "double": _T.TYPE_DOUBLE,
-                          "float": _T.TYPE_FLOAT, "string": _T.TYPE_STRING, "bytes": _T.TYPE_BYTES,
-                          "enum": _T.TYPE_INT32, "message": _T.TYPE_MESSAGE}  # an enum without names: its number
-_DESCRIBED = descriptor_pool.DescriptorPool()
-_DESCRIBED.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-_described_count = 0
-
-
-@dataclass(frozen=True)
-class Field:
-    number: int
-    kind: Kind
-    message: MessageType | None = None  # for kind "message"
-    repeated: bool = False
-    optional: bool = False  # explicit presence: written even when it holds the default value
-    wraps: bool = False  # a google.protobuf.*Value wrapper: the dict holds the bare value
-    members: tuple[str, ...] = ()  # for kind "oneof": the names of its member fields
-
-
-@dataclass(frozen=True)
-class MessageType:
-    name: str
-    fields: Mapping[str, Field]
-
-    @functools.cached_property
-    def descriptor(self) -> Descriptor:
-        """This message as a protobuf descriptor (in a pool of its own, beside the wrappers)."""
-        if self.name in _WRAPPERS:
-            return _DESCRIBED.FindMessageTypeByName(self.name)
-        global _described_count
-        _described_count += 1
-        package = f"asicfleet.described.m{_described_count}"
-        file = descriptor_pb2.FileDescriptorProto(name=f"{package.replace('.', '/')}.proto", package=package,
-                                                  syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
-        proto = file.message_type.add(name=self.name.rsplit(".", 1)[-1])
-        groups = [name for name, f in self.fields.items() if f.kind == "oneof"]
-        for group in groups:
-            proto.oneof_decl.add(name=group)
-        synthetic = len(groups)
-        for name, spec in self.fields.items():
-            if spec.kind == "oneof":
-                continue
-            entry = proto.field.add(name=name, number=spec.number, type=_TYPES[spec.kind],
-                                    label=_T.LABEL_REPEATED if spec.repeated else _T.LABEL_OPTIONAL)
-            if spec.message is not None:
-                nested_descriptor = spec.message.descriptor
-                entry.type_name = f".{nested_descriptor.full_name}"
-                if nested_descriptor.file.name not in file.dependency:
-                    file.dependency.append(nested_descriptor.file.name)
-            member_of = [i for i, group in enumerate(groups) if name in self.fields[group].members]
-            if member_of:
-                entry.oneof_index = member_of[0]
-            elif spec.optional:  # proto3 `optional`: a synthetic oneof, after the real ones
-                proto.oneof_decl.add(name=f"_{name}")
-                entry.proto3_optional, entry.oneof_index = True, synthetic
-                synthetic += 1
-        _DESCRIBED.Add(file)
-        return _DESCRIBED.FindMessageTypeByName(f"{package}.{proto.name}")
-
-    @functools.cached_property
-    def message_class(self) -> type[Message]:
-        return message_factory.GetMessageClass(self.descriptor)
-
-
-def scalar(number: int, kind: Kind, *, repeated: bool = False, optional: bool = False) -> Field:
-    return Field(number, kind, repeated=repeated, optional=optional)
-
-
-def nested(number: int, message: MessageType, *, repeated: bool = False, wraps: bool = False) -> Field:
-    return Field(number, "message", message=message, repeated=repeated, wraps=wraps)
-
-
-def oneof(*members: str) -> Field:
-    return Field(0, "oneof", members=members)
-
-
-def wrapper(kind: Kind) -> MessageType:
-    """google.protobuf.<Kind>Value: a message whose only field (1) holds the value."""
-    name = {"uint32": "UInt32", "uint64": "UInt64", "int32": "Int32", "int64": "Int64"}.get(kind, kind.capitalize())
-    return MessageType(f"google.protobuf.{name}Value", {"value": scalar(1, kind)})
-
-
-# ----- the wire format, for bare clients -------------------------------------------------------------
-def encode_varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # negative int32/int64: ten bytes of two's complement
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if not value:
-            out.append(byte)
-            return bytes(out)
-        out.append(byte | 0x80)
-
-
-def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ProtobufError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise ProtobufError("varint too long")
-
-
-def decode_fields(data: bytes) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, raw value) of every field on the wire, without a schema."""
-    try:
-        message = empty_pb2.Empty.FromString(data)  # every field is unknown to Empty
-    except DecodeError as exc:
-        raise ProtobufError(str(exc)) from exc
-    fields = UnknownFieldSet(message)
-    return [(fields[i].field_number, fields[i].wire_type, fields[i].data) for i in range(len(fields))]
-
-
-def frame(message: bytes, compressed: bool = False) -> bytes:
-    """One length-prefixed gRPC message."""
-    return struct.pack(">BI", int(compressed), len(message)) + message
-
-
-def unframe(body: bytes) -> list[bytes]:
-    """The messages of a gRPC body (uncompressed only: the simulator never offers an encoding)."""
-    messages: list[bytes] = []
-    pos = 0
-    while pos < len(body):
-        if pos + 5 > len(body):
-            raise GrpcError(GrpcStatus.INTERNAL, "truncated message prefix")
-        compressed, length = struct.unpack_from(">BI", body, pos)
-        if compressed:
-            raise GrpcError(GrpcStatus.UNIMPLEMENTED, "compressed messages are not supported")
-        pos += 5
-        if pos + length > len(body):
-            raise GrpcError(GrpcStatus.INTERNAL, "truncated message")
-        messages.append(body[pos:pos + length])
-        pos += length
-    return messages
 
 
 # ----- gRPC -----------------------------------------------------------------------------------------

@@ -100,10 +100,6 @@ def _timestamp(seconds: float) -> dict[str, int]:
 # ----- BOS+ gRPC API (braiins/bos-plus-api: bos/version.proto, bos/v1/*.proto, generated in bos_api) ---
 _SERVICES = (version_pb2, actions_pb2, authentication_pb2, configuration_pb2, cooling_pb2, miner_pb2, network_pb2,
              performance_pb2, pool_pb2)  # their import registers the services whose methods are served
-_LOGIN_REQUEST = authentication_pb2.LoginRequest
-_LOGIN_RESPONSE = authentication_pb2.LoginResponse
-_MINER_DETAILS = miner_pb2.GetMinerDetailsResponse
-_MINER_STATS = miner_pb2.GetMinerStatsResponse
 
 _LOGIN_PATH = "/braiins.bos.v1.AuthenticationService/Login"
 _PUBLIC_PATHS = frozenset({_LOGIN_PATH, "/braiins.bos.ApiVersionService/GetApiVersion"})
