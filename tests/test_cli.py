@@ -108,3 +108,21 @@ def test_sim_refuses_bad_options(tmp_path: Path) -> None:
                  ["--subnet", lo("127.95.0.0/30"), "--count", "10"]):
         result = subprocess.run([*ASICFLEET, "sim", *args], capture_output=True, text=True, timeout=60)
         assert result.returncode != 0, args
+
+
+# ----- issue 16: the command line as a new user meets it (80 columns) -----------------------------
+NARROW = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The real command at 80 columns, as a new user's terminal runs it."""
+    return subprocess.run([*ASICFLEET, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**NARROW, **(env or {})})
+
+
+def test_a_cidr_with_host_bits_is_refused_with_the_network_address() -> None:
+    target = lo("127.96.0.0/8")  # host bits set whatever /16 the run holds: it once scanned all of 127/8
+    result = cli("scan", target, "--no-progress")
+    assert result.returncode == 2, result.stdout
+    assert f"{target} has host bits set; did you mean 127.0.0.0/8?" in " ".join(result.stderr.split())
+    assert result.stdout == ""
