@@ -20,6 +20,11 @@ COLUMNS = {"ip": "IP", "make": "Make", "model": "Model", "firmware": "Firmware",
 _NUMERIC = {"hashrate_ths", "expected_ths", "wattage", "efficiency", "temp_avg", "uptime_h"}
 
 
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """`1 miner`, `2 miners`, `0 miners`."""
+    return f"{count:,} {noun if count == 1 else plural_form or noun + 's'}"
+
+
 def _num(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 

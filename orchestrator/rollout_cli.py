@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -35,6 +38,7 @@ from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
 from fleet.loop import run_async
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
+from orchestrator import friendly, render
 from orchestrator.local import ClusterStartError, local_cluster
 from orchestrator.redis_server import reachable
 from orchestrator.rollouts import Rollouts, spread_pause
@@ -76,11 +80,20 @@ def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
         raise _fail(str(exc)) from None
 
 
-def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: DiscoveryOptions,
-                     rollouts: Rollouts | None) -> tuple[list[MinerData], str | None]:
-    """Scan ids are read from Redis; anything else is scanned first. Returns the miners and the site."""
+@dataclass
+class ResolvedTargets:
+    miners: list[MinerData]
+    site: str | None
+    scan_options: DiscoveryOptions | None  # how the first scan id targeted was made (its port map, timeouts)
+
+
+def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: DiscoveryOptions | None,
+                     rollouts: Rollouts | None) -> ResolvedTargets:
+    """Scan ids are read from Redis; anything else is scanned first (with `options`, or, when the caller
+    gave none, the options of the scan id targeted alongside)."""
     inventory: list[MinerData] = []
     site: str | None = None
+    scan_options: DiscoveryOptions | None = None
     addresses: list[str] = []
     for target in targets:
         if SCAN_ID.match(target) and rollouts is not None:
@@ -89,12 +102,21 @@ def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: Di
             if info is None:
                 raise _fail(f"no scan {target!r} in Redis (never started, or expired)")
             site = site or info.site
+            if scan_options is None:
+                scan_options = DiscoveryOptions.model_validate(info.options)
             inventory += orchestrator.inventory(target)
         else:
             addresses.append(target)
     if addresses:
-        inventory += run_async(scan_targets(addresses, options))
-    return filter_inventory(inventory, filters, site), site
+        inventory += run_async(scan_targets(addresses, options or scan_options or DiscoveryOptions()))
+    return ResolvedTargets(filter_inventory(inventory, filters, site), site, scan_options)
+
+
+def discovery_for(ports: str, scan_options: DiscoveryOptions | None) -> DiscoveryOptions:
+    """A rollout on a scan id reaches its miners as that scan did (port map, timeouts, public space);
+    `--ports` given on the command line wins."""
+    base = scan_options or DiscoveryOptions()
+    return base.model_copy(update={"ports": DiscoveryOptions(ports=ports).ports}) if ports else base
 
 
 def _show_plan(plan: RolloutPlan, dry_run: bool) -> None:
@@ -173,6 +195,8 @@ def _finish(rollouts: Rollouts, rollout_id: str, final: RolloutProgress) -> None
         raise _fail(f"stopped: {info.get('stopped_reason', '')}", code=1)
     if final.counts.get("failed"):
         raise typer.Exit(1)
+    if not final.counts.get("verified"):  # skipped and unverified only: nothing is known to have changed
+        raise _fail(f"rollout {rollout_id} changed no miner (none verified)", code=1)
 
 
 def run_control(control: BaseControl, targets: list[str], filters: list[str] | None, batch: int, canary: int,
@@ -182,8 +206,10 @@ def run_control(control: BaseControl, targets: list[str], filters: list[str] | N
     try:
         limit = _percent(max_fail)
         parsed_filters = [MinerFilter.parse(f) for f in filters or []]
-        options = DiscoveryOptions(ports=ports)
+        given = DiscoveryOptions(ports=ports) if ports else None  # a bad --ports is refused here
         control.placeholders()
+    except ValidationError as exc:
+        raise _fail(friendly.validation_message(exc, source="--ports")) from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
     with ExitStack() as stack:
@@ -191,24 +217,33 @@ def run_control(control: BaseControl, targets: list[str], filters: list[str] | N
         needs_redis = not dry_run or any(SCAN_ID.match(t) for t in targets)
         rollouts = stack.enter_context(_rollouts(0 if dry_run else local_workers, site)) if needs_redis else None
         try:
-            inventory, scan_site = _resolve_targets(targets, parsed_filters, options, rollouts)
+            resolved = _resolve_targets(targets, parsed_filters, given, rollouts)
         except InvalidTargetError as exc:
             raise _fail(str(exc)) from None
-        if not inventory:
-            raise _fail("no miner matches the targets and filters")
-        plan = run_async(plan_rollout(control, inventory, options=options, batch_size=batch, canary=canary,
+        if not resolved.miners:
+            raise _fail("no miner matches the targets and filters", code=1)
+        options = discovery_for(ports, resolved.scan_options)
+        plan = run_async(plan_rollout(control, resolved.miners, options=options, batch_size=batch, canary=canary,
                                       pause_seconds=pause, max_fail=limit, verify_timeout=verify_timeout,
-                                      site=site or scan_site, read_current=dry_run))
+                                      site=site or resolved.site, read_current=dry_run))
         if spread_minutes is not None:
             plan.pause_seconds = spread_pause(sum(m.skip_reason is None for m in plan.miners) - plan.canary,
                                               batch, spread_minutes)
         _show_plan(plan, dry_run)
+        if all(m.skip_reason is not None for m in plan.miners):
+            raise _fail(f"nothing to do: all {render.plural(len(plan.miners), 'target')} skipped "
+                        f"({_reasons(plan)}); nothing was sent", code=1)
         if dry_run:
             return
         assert rollouts is not None
         rollout_id = rollouts.create(plan)
         stderr.print(f"rollout {rollout_id} started (status: asicfleet rollout status {rollout_id})")
         _finish(rollouts, rollout_id, _follow(rollouts, rollout_id, resume=False))
+
+
+def _reasons(plan: RolloutPlan) -> str:
+    counts = Counter(m.skip_reason for m in plan.miners if m.skip_reason)
+    return "; ".join(f"{n} x {reason}" for reason, n in counts.most_common(3))
 
 
 def register(app: typer.Typer) -> None:
@@ -302,12 +337,14 @@ def register(app: typer.Typer) -> None:
         if direction not in ("down", "up"):
             raise _fail("curtail 'down' or 'up'")
         try:
-            options = DiscoveryOptions(ports=ports)
+            options = DiscoveryOptions(ports=ports) if ports else None
             parsed = [MinerFilter.parse(f) for f in filter_ or []]
+        except ValidationError as exc:
+            raise _fail(friendly.validation_message(exc, source="--ports")) from None
         except ValueError as exc:
             raise _fail(str(exc)) from None
         with _rollouts(0, None) as rollouts:
-            count = len(_resolve_targets(target, parsed, options, rollouts)[0])
+            count = len(_resolve_targets(target, parsed, options, rollouts).miners)
         per_step = max(1, -(-count // steps))
         run_control(MiningControl(mining=direction == "up"), target, filter_, per_step, 0, "100%", 0, over, 120,
                     dry_run, local_workers, ports, None)

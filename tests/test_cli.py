@@ -13,16 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.local import start_workers, stop_processes, wait_for_workers
+from orchestrator.redis_server import EmbeddedRedis
 from tests.conftest import lo
 
 ASICFLEET = [sys.executable, "-m", "orchestrator.cli"]
 SUBNET = lo("127.77.0.0/22")
+SIM_PORTS = "80=10080,443=10443"
 
 
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, object]]]:
     inventory = tmp_path_factory.mktemp("sim") / "fleet.json"
+    # the unprivileged user's simulator (ports 80 and 443 at +10000) even when the tests run as root
     process = subprocess.Popen([*ASICFLEET, "sim", "--subnet", SUBNET, "--count", "200", "--seed", "1",
+                                "--ports", SIM_PORTS,
                                 "--faults", "hung=1,reset=2,malformed=1,truncated=1,slow=1", "--slow-seconds", "1",
                                 "--inventory", str(inventory)], stderr=subprocess.PIPE, text=True)
     try:
@@ -126,3 +131,61 @@ def test_a_cidr_with_host_bits_is_refused_with_the_network_address() -> None:
     assert result.returncode == 2, result.stdout
     assert f"{target} has host bits set; did you mean 127.0.0.0/8?" in " ".join(result.stderr.split())
     assert result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict[str, str]]:
+    """A private Redis and one worker: the environment for the distributed commands."""
+    with EmbeddedRedis() as server:
+        processes, names = start_workers(server.url, 1, None)
+        try:
+            wait_for_workers(server.url, names, processes)
+            yield {"ASICFLEET_REDIS_URL": server.url}
+        finally:
+            stop_processes(processes)
+
+
+@pytest.fixture(scope="module")
+def stored_scan(simulator: list[dict[str, object]], cluster: dict[str, str]) -> str:
+    """A distributed scan of the simulator's first /24, made with its port map."""
+    result = cli("scan", lo("127.77.0.0/24"), "--distributed", "--ports", _ports(simulator), "--json",
+                 "--read-timeout", "3", "--identify-timeout", "5", env=cluster)
+    assert result.returncode == 0, result.stderr
+    return result.stderr.split("scan ", 1)[1].split()[0]
+
+
+def _bitaxes(simulator: list[dict[str, object]]) -> list[str]:
+    return [str(m["ip"]) for m in simulator if str(m["ip"]).startswith(lo("127.77.0."))
+            and m["family"] == "bitaxe" and m["fault"] in ("none", "slow")]
+
+
+def test_a_rollout_on_a_scan_id_reaches_its_miners_with_the_scans_port_map(
+        simulator: list[dict[str, object]], cluster: dict[str, str], stored_scan: str, tmp_path: Path) -> None:
+    """No --ports: the scan's own port map is reused (it once skipped all 20 Bitaxes, 'no miner answers')."""
+    config = tmp_path / "pools.yaml"
+    config.write_text("pools:\n  - url: stratum+tcp://issue16.pool.example:3333\n    username: w.{ip}\n")
+    bitaxes = _bitaxes(simulator)
+    assert bitaxes
+    dry = cli("apply", str(config), "--target", stored_scan, "--filter", "make=Bitaxe", "--dry-run", env=cluster)
+    assert dry.returncode == 0, dry.stderr
+    assert "no miner answers" not in dry.stdout + dry.stderr
+    assert all(ip in dry.stdout for ip in bitaxes)  # IPs are never cut, even at 80 columns
+    run = cli("apply", str(config), "--target", stored_scan, "--filter", "make=Bitaxe", "--verify-timeout", "20",
+              env=cluster)
+    assert run.returncode == 0, run.stderr
+    assert f"{len(bitaxes)} verified" in run.stderr
+
+
+def test_a_rollout_that_reaches_no_miner_fails_with_a_clear_line(
+        cluster: dict[str, str], stored_scan: str, tmp_path: Path) -> None:
+    """The issue's run: every target skipped used to end `done (20 skipped)` with exit status 0."""
+    config = tmp_path / "pools.yaml"
+    config.write_text("pools:\n  - url: stratum+tcp://nowhere.example:3333\n    username: w\n")
+    wrong_ports = "80=1,443=2"  # nothing listens there: no miner answers
+    for extra in ([], ["--dry-run"]):
+        result = cli("apply", str(config), "--target", stored_scan, "--filter", "make=Bitaxe", "--ports",
+                     wrong_ports, *extra, env=cluster)
+        assert result.returncode == 1, result.stderr
+        said = " ".join(result.stderr.split())
+        assert "nothing to do: all" in said and "no miner answers at this address" in said
+        assert "nothing was sent" in said
