@@ -29,7 +29,7 @@ from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
-from orchestrator import render
+from orchestrator import hints, render
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, local_cluster
@@ -82,6 +82,7 @@ def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | N
 # ----- scan ---------------------------------------------------------------------------------------
 async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[ScanRecord]:
     records: list[ScanRecord] = []
+    refused: list[str] = []  # a few addresses where nothing listens, to look for the simulator's remap
     counts = {"miners": 0, "errors": 0}
     progress = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("addresses"),
                         TextColumn("{task.fields[miners]} miners, {task.fields[errors]} errors"),
@@ -90,6 +91,8 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
         task = progress.add_task("scan", total=len(factory.targets), miners=0, errors=0)
 
         def probed(result: Identified) -> None:
+            if result.absent == "refused" and len(refused) < 16:
+                refused.append(result.ip)
             counts["miners"] += result.miner is not None
             counts["errors"] += result.error is not None
             progress.update(task, advance=1, miners=counts["miners"], errors=counts["errors"])
@@ -103,6 +106,11 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
     if summary is not None and summary.undecided:
         stderr.print(f"[yellow]{summary.undecided} addresses stayed undecided: this machine was too busy to "
                      "hear them out (listed with an error); scan them again when it is quieter[/]")
+    if summary is not None and not summary.miners:
+        ports_given = bool(factory.settings.ports.overrides)
+        seen = not ports_given and bool(refused) and await hints.simulator_remap_seen(refused)
+        for line in hints.empty_scan_lines(summary, ports_given, seen, refused, factory.settings.connect_timeout):
+            stderr.print(f"[yellow]{line}[/]")
     return sorted(records, key=lambda r: r.ip)
 
 

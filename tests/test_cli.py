@@ -189,3 +189,17 @@ def test_a_rollout_that_reaches_no_miner_fails_with_a_clear_line(
         said = " ".join(result.stderr.split())
         assert "nothing to do: all" in said and "no miner answers at this address" in said
         assert "nothing was sent" in said
+
+
+def test_a_scan_where_everything_refused_says_so_and_hints_at_the_port_map(
+        simulator: list[dict[str, object]]) -> None:
+    """The simulator without --ports once gave a bare `0 miners` and exit status 0."""
+    result = cli("scan", lo("127.77.0.0/24"), "--no-progress")
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 0, result.stderr
+    assert "0 miners: all 254 addresses refused the connection" in said
+    assert "hint: something listens on port 10080 there" in said and "--ports 80=10080,443=10443" in said
+    empty = cli("scan", lo("127.97.5.0/28"), "--no-progress")  # nothing at all there: no simulator hint
+    said = " ".join(empty.stderr.split())
+    assert "0 miners: all 14 addresses refused" in said and "something listens" not in said
+    assert "if this is the simulator run without privileges, pass --ports" in said

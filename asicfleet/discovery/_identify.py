@@ -37,25 +37,27 @@ class Identified:
     error: str | None = None
     undecided: bool = False
     local: bool = False  # undecided because this machine ran out of descriptors or ports
+    absent: str | None = None  # no miner because nothing listens: "refused" (or unreachable) or "silent"
 
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def _connect(ip: str, session: Session, retries: int) -> Connection | None:
-    """The one connection attempt an address costs (bounded by the connect timeout); None: nobody there."""
+async def _connect(ip: str, session: Session, retries: int) -> Connection | str:
+    """The one connection attempt an address costs (bounded by the connect timeout); when nobody is
+    there, why: "silent" (no answer in time) or "refused" (refused or unreachable)."""
     settings = session.settings
     for attempt in range(retries + 1):
         try:
             return await open_tcp(ip, settings.ports(WEB_PORT), settings.connect_timeout)
         except MinerTimeoutError:
             if attempt == retries:
-                return None  # silent: nothing there (or a firewall); not a miner we can reach
+                return "silent"  # nothing there (or a firewall); not a miner we can reach
         except MinerConnectionError as exc:
             if exc.nothing_listens:
-                return None  # refused or unreachable: nothing listens
+                return "refused"  # refused or unreachable: nothing listens
             raise  # accepted, then reset: something is there and misbehaves
-    return None
+    return "silent"
 
 
 async def _probe(ip: str, session: Session, connection: Connection) -> tuple[Probe, bool]:
@@ -109,8 +111,8 @@ async def identify(ip: str, session: Session, *, timeout: float, retries: int = 
         return Identified(ip, error=f"undecided: {exc}", undecided=True, local=True)
     except MinerError as exc:
         return Identified(ip, error=f"identification failed: {exc}")
-    if connection is None:
-        return Identified(ip)  # the common case in a scan: no timer beyond the connect's own
+    if isinstance(connection, str):
+        return Identified(ip, absent=connection)  # the common case in a scan: no timer beyond the connect's own
     stalled_before = monitor.stalled() if monitor is not None else 0.0
     outcome, timed_out = await _identify_connected(ip, session, connection, timeout)
     if outcome.undecided:
