@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,7 +31,7 @@ from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
-from orchestrator import hints, render
+from orchestrator import friendly, hints, render
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, local_cluster
@@ -44,7 +46,7 @@ ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}")
+    stderr.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line each: greppable
     return typer.Exit(code)
 
 
@@ -164,6 +166,8 @@ def scan(
         if resume is None:
             plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
                         max_addresses=max_addresses or DISTRIBUTED_MAX_ADDRESSES)
+    except ValidationError as exc:
+        raise _fail(friendly.validation_message(exc, source="scan")) from None
     except (InvalidTargetError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _distributed_scan(all_targets, exclude or [], site, chunk, options, resume, local_workers, wait, progress,

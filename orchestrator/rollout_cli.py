@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,7 +31,6 @@ from fleet.controls import (
     PowerLimitControl,
     ReadLogsControl,
     RestartControl,
-    control_from_file_content,
     parse_control,
 )
 from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
@@ -55,7 +54,7 @@ SCAN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{6}$")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}")
+    stderr.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line each: greppable
     return typer.Exit(code)
 
 
@@ -268,11 +267,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Roll a configuration out to a target set: canary, batches, verification, automatic stop."""
         try:
-            text = config.read_text()
-            raw = json.loads(text) if config.suffix == ".json" else yaml.safe_load(text)
-            control = control_from_file_content(raw)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise _fail(f"{config}: {exc}") from None
+            control = friendly.load_control(config)
+        except friendly.ConfigFileError as exc:
+            raise _fail(str(exc)) from None
         run_control(control, target, filter_, batch, canary, max_fail, pause, spread_minutes, verify_timeout,
                     dry_run, local_workers, ports, site)
 

@@ -203,3 +203,33 @@ def test_a_scan_where_everything_refused_says_so_and_hints_at_the_port_map(
     said = " ".join(empty.stderr.split())
     assert "0 miners: all 14 addresses refused" in said and "something listens" not in said
     assert "if this is the simulator run without privileges, pass --ports" in said
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("typo.yaml", "pools:\n  - urll: stratum+tcp://a:3333\n    username: w\n",
+     "typo.yaml, line 2: pools[0].urll: unknown key 'urll'; did you mean 'url'?"),
+    ("secret.yaml", "pools:\n  - url: stratum+tcp://a:3333\n    username: w\n    passwrd: x\n",
+     "secret.yaml, line 4: pools[0].passwrd: unknown key 'passwrd'; did you mean 'password'?"),
+    ("fan.yaml", "fan:\n  mode: manul\n", "fan.yaml, line 2: fan.mode: should be 'auto' or 'manual' (got 'manul')"),
+    ("power.yaml", "power_limit: 32OO\n", "power.yaml, line 1: power_limit: should be a valid number"),
+    ("broken.yaml", "pools:\n  - url: [a\n", "broken.yaml, line 3, column 1: not valid YAML"),
+    ("typo.json", '{"pools": [{"url": "stratum+tcp://a:3333",\n "usernme": "w"}]}',
+     "typo.json, line 2: pools[0].usernme: unknown key 'usernme'; did you mean 'username'?"),
+])
+def test_config_errors_name_the_users_file_key_and_line(tmp_path: Path, name: str, content: str,
+                                                        expected: str) -> None:
+    config = tmp_path / name
+    config.write_text(content)
+    result = cli("apply", str(config), "--target", lo("127.97.0.1"), "--dry-run")
+    assert result.returncode == 2
+    assert expected in result.stderr, result.stderr
+    for internal in ("ControlEnvelope", "control.", "groups", "errors.pydantic.dev", "<unicode string>"):
+        assert internal not in result.stderr
+
+
+def test_a_bad_port_map_names_the_option_not_the_model() -> None:
+    for command in (["scan", lo("127.97.0.1")], ["restart", "--target", lo("127.97.0.1"), "--dry-run"]):
+        result = cli(*command, "--ports", "80=abc")
+        assert result.returncode == 2
+        assert "error: --ports: invalid port mapping '80=abc'" in result.stderr, result.stderr
+        assert "DiscoveryOptions" not in result.stderr and "pydantic" not in result.stderr
