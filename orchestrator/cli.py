@@ -12,16 +12,16 @@ import select
 import signal
 import sys
 import tempfile
-import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from asicfleet._errors import InvalidTargetError
 from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_target_file, scan_and_collect
@@ -31,7 +31,8 @@ from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
-from orchestrator import friendly, hints, render
+from fleet.store import ScanInfo, ScanStatus
+from orchestrator import friendly, helptext, hints, render, views
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, local_cluster
@@ -39,8 +40,10 @@ from orchestrator.redis_server import reachable
 from orchestrator.rollout_cli import register as register_controls
 from orchestrator.watch import Orchestrator
 
+# plain click help (rich_markup_mode=None): at 80 columns rich's boxes cut option names and defaults
 app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 stderr = Console(stderr=True)
 ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
 
@@ -211,20 +214,19 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
     if not wait:
         sys.stdout.write(scan_id + "\n")
         return
-    bar = Progress(TextColumn("[bold]{task.fields[scan]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("addresses · chunks {task.fields[chunks]} · {task.fields[miners]} miners · "
-                              "{task.fields[errors]} errors · {task.fields[rate]:.0f} addr/s"),
-                   TimeElapsedColumn(), console=stderr, disable=not show_progress)
-    with bar:
-        task = bar.add_task("scan", total=None, scan=scan_id, chunks="0/?", miners=0, errors=0, rate=0.0)
+    view = views.ScanProgressView(scan_id)
+    live = show_progress and stderr.is_terminal  # into a file or pipe: the final state once, not every frame
+    with Live(view, console=stderr, refresh_per_second=4) if live else contextlib.nullcontext():
 
         def update(p: ScanProgress) -> None:
-            bar.update(task, total=p.addresses_total, completed=p.addresses_probed, miners=p.miners,
-                       errors=p.errors, rate=p.rate, chunks=f"{p.chunks_done}/{p.chunks_total}")
+            view.progress = p
 
         final = orchestrator.watch(scan_id, update)
+        view.progress = final
+    if show_progress and not live:
+        stderr.print(view)
     records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {final.miners} miners")
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {render.plural(final.miners, 'miner')}")
     if final.requeued:
         stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
     stderr.print(f"{final.addresses_probed:,}/{final.addresses_total:,} addresses decided"
@@ -253,9 +255,15 @@ def inventory(
     orchestrator = _orchestrator()
     try:
         records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
+        info = orchestrator.store.scan(scan_id)
+        assert info is not None  # inventory() refused an unknown id
+        truth = scan_truth(orchestrator, info)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}")
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {truth.status}")
+    stderr.print(f"scan {scan_id}: {truth.status}; chunks {truth.chunks_text()}")
+    for note in truth.notes():
+        stderr.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -282,19 +290,24 @@ def diff(
                   f"{len(result.changed)} changes")
 
 
+def scan_truth(orchestrator: Orchestrator, info: ScanInfo) -> views.ScanTruth:
+    """A scan as its chunks and the workers' heartbeats say it is; a scan whose chunks all ended is
+    closed on the way (as the worker ending the last chunk, or the watcher, would have)."""
+    progress = orchestrator.progress(info.scan_id)
+    chunks = orchestrator.store.chunks(info.scan_id, info.total_chunks)
+    if progress.finished and info.status is ScanStatus.RUNNING:
+        orchestrator.close_if_finished(info.scan_id)
+    alive = orchestrator.store.live_workers(c.worker for c in chunks if c.worker)
+    return views.ScanTruth.of(info, progress, chunks, alive)
+
+
 @app.command()
-def scans(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
-    """Recent distributed scans with their status."""
+def scans(limit: Annotated[int, typer.Option(min=1, max=1000, help="how many of the latest scans")] = 20) -> None:
+    """Recent distributed scans: status from their chunks, stuck chunks named."""
     orchestrator = _orchestrator()
-    out = Table(title="recent scans")
-    for heading in ("scan id", "status", "site", "targets", "chunks", "miners", "errors", "started (UTC)"):
-        out.add_column(heading)
-    for info in orchestrator.scans(limit):
-        progress = orchestrator.progress(info.scan_id)
-        out.add_row(info.scan_id, info.status.value, info.site or "-", " ".join(info.targets),
-                    f"{progress.chunks_done}/{progress.chunks_total}", str(progress.miners), str(progress.errors),
-                    time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.created)))
-    Console().print(out)
+    console = Console()
+    truths = [scan_truth(orchestrator, info) for info in orchestrator.scans(limit)]
+    console.print(views.scans_view(truths, console.width))
 
 
 # ----- services -----------------------------------------------------------------------------------
@@ -429,8 +442,20 @@ def demo(
     raise typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"asicfleet {package_version('asicfleet')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
+    """Find, read and control Bitcoin ASIC miners."""
+
+
 def main() -> None:
-    app()
+    helptext.plain_help(typer.main.get_command(app))(prog_name="asicfleet")
 
 
 register_controls(app)

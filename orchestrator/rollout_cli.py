@@ -37,7 +37,7 @@ from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
 from fleet.loop import run_async
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
-from orchestrator import friendly, render
+from orchestrator import friendly, render, views
 from orchestrator.local import ClusterStartError, local_cluster
 from orchestrator.redis_server import reachable
 from orchestrator.rollouts import Rollouts, spread_pause
@@ -45,7 +45,7 @@ from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, 
 from orchestrator.watch import Orchestrator
 
 stderr = Console(stderr=True)
-rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args_is_help=True)
+rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args_is_help=True, rich_markup_mode=None)
 
 Target = Annotated[list[str], typer.Option("--target", "-t", help="a scan id, or CIDRs/ranges/IPs to scan first")]
 Filters = Annotated[list[str] | None,
@@ -119,18 +119,13 @@ def discovery_for(ports: str, scan_options: DiscoveryOptions | None) -> Discover
 
 
 def _show_plan(plan: RolloutPlan, dry_run: bool) -> None:
-    table = Table(title=("dry run: nothing will be sent" if dry_run else "rollout plan"))
-    for heading in ("IP", "Make", "Model", "Firmware", "Change" if not dry_run else "Current -> new", "Skipped"):
-        table.add_column(heading, overflow="fold")
-    for miner in plan.miners:
-        change = ""
-        if miner.desired is not None:
-            wanted = parse_control(miner.desired).describe()
-            change = f"{_short(miner.current)} -> {wanted}" if dry_run else wanted
-        table.add_row(miner.ip, miner.make, miner.model, miner.firmware, change, miner.skip_reason or "")
+    describe = {m.ip: parse_control(m.desired).describe() for m in plan.miners if m.desired is not None}
+    current = {m.ip: _short(m.current) for m in plan.miners if m.desired is not None}
+    console = Console()
+    console.print(views.plan_view(plan, dry_run, console.width, describe, current))
     batches = plan.batches()
-    Console().print(table)
-    stderr.print(f"{sum(m.skip_reason is None for m in plan.miners)} miners to change in {len(batches)} batches "
+    changing = sum(m.skip_reason is None for m in plan.miners)
+    stderr.print(f"{render.plural(changing, 'miner')} to change in {render.plural(len(batches), 'batch', 'batches')} "
                  f"(canary {plan.canary}, then {plan.batch_size}), "
                  f"{sum(m.skip_reason is not None for m in plan.miners)} skipped")
 

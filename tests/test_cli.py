@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,7 +152,12 @@ def stored_scan(simulator: list[dict[str, object]], cluster: dict[str, str]) -> 
     result = cli("scan", lo("127.77.0.0/24"), "--distributed", "--ports", _ports(simulator), "--json",
                  "--read-timeout", "3", "--identify-timeout", "5", env=cluster)
     assert result.returncode == 0, result.stderr
-    return result.stderr.split("scan ", 1)[1].split()[0]
+    scan_id = result.stderr.split("scan ", 1)[1].split()[0]
+    # the progress keeps its bar, address count, rate and elapsed time at 80 columns
+    _fits(result.stderr)
+    assert "━" in result.stderr and "254/254 addresses" in result.stderr, result.stderr
+    assert re.search(r"[\d,]+/s · \d:\d\d:\d\d", result.stderr), result.stderr
+    return scan_id
 
 
 def _bitaxes(simulator: list[dict[str, object]]) -> list[str]:
@@ -170,6 +176,9 @@ def test_a_rollout_on_a_scan_id_reaches_its_miners_with_the_scans_port_map(
     assert dry.returncode == 0, dry.stderr
     assert "no miner answers" not in dry.stdout + dry.stderr
     assert all(ip in dry.stdout for ip in bitaxes)  # IPs are never cut, even at 80 columns
+    _fits(dry.stdout)  # current -> new once wrapped to ~17 lines per miner
+    assert len(dry.stdout.splitlines()) <= 1 + 4 * len(bitaxes), dry.stdout
+    assert dry.stdout.count("issue16.pool.example") == len(bitaxes)
     run = cli("apply", str(config), "--target", stored_scan, "--filter", "make=Bitaxe", "--verify-timeout", "20",
               env=cluster)
     assert run.returncode == 0, run.stderr
@@ -233,3 +242,46 @@ def test_a_bad_port_map_names_the_option_not_the_model() -> None:
         assert result.returncode == 2
         assert "error: --ports: invalid port mapping '80=abc'" in result.stderr, result.stderr
         assert "DiscoveryOptions" not in result.stderr and "pydantic" not in result.stderr
+
+
+def _fits(text: str, width: int = 80) -> None:
+    too_wide = [line for line in text.splitlines() if len(line) > width]
+    assert not too_wide, f"lines wider than {width} columns: {too_wide[:3]}"
+
+
+def _commands() -> list[list[str]]:
+    listing = cli("--help").stdout.split("Commands:", 1)[1]
+    names = [line.split()[0] for line in listing.splitlines() if line.startswith("  ") and line.split()]
+    assert {"scan", "scans", "inventory", "apply", "rollout", "sim"} <= set(names)
+    return [[n] for n in names if n != "rollout"] + [["rollout", n] for n in ("status", "resume", "rollback", "list")]
+
+
+def test_help_fits_80_columns_with_option_names_and_defaults_whole() -> None:
+    for command in _commands():
+        result = cli(*command, "-h")
+        assert result.returncode == 0, (command, result.stderr)
+        _fits(result.stdout)
+        assert "<bool>" not in result.stdout and "<list[str]>" not in result.stdout and "<int" not in result.stdout
+        assert "…" not in result.stdout, command
+    scan = cli("scan", "--help").stdout
+    for option in ("--connect-timeout SECONDS", "--identify-timeout SECONDS", "--max-addresses N",
+                   "--allow-public / --no-allow-public", "--local-workers N", "[default: 1000;"):
+        assert option in scan
+
+
+def test_the_fleet_table_fits_80_columns_with_make_and_whole_ips(simulator: list[dict[str, object]]) -> None:
+    result = cli("scan", lo("127.77.0.0/24"), "--ports", _ports(simulator), "--read-timeout", "3",
+                 "--identify-timeout", "5", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    _fits(result.stdout)
+    healthy = [m for m in simulator if str(m["ip"]).startswith(lo("127.77.0.")) and m["fault"] in ("none", "slow")]
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip().startswith("127.")}
+    for miner in healthy:
+        assert str(miner["ip"]) in rows, miner["ip"]
+    bitaxe = next(m for m in healthy if m["family"] == "bitaxe")
+    assert f"Bitaxe {bitaxe['model']}" in rows[str(bitaxe["ip"])]  # the make is shown, not only the chip
+    stock = next(m for m in healthy if m["family"] == "antminer" and m["firmware"] == "Stock")
+    watts = rows[str(stock["ip"])].split()[-2]
+    assert watts.startswith("~") and watts[1:].isdigit(), rows[str(stock["ip"])]  # estimated, and marked so
+    assert "estimated from the model's nominal power" in result.stdout
+    assert f"{len(healthy)} miners" in result.stdout
