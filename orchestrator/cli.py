@@ -35,7 +35,7 @@ from fleet.store import ScanInfo, ScanStatus
 from orchestrator import friendly, helptext, hints, render, views
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
-from orchestrator.local import ClusterStartError, local_cluster
+from orchestrator.local import ClusterStartError, configured_redis, local_cluster
 from orchestrator.redis_server import reachable
 from orchestrator.rollout_cli import register as register_controls
 from orchestrator.watch import Orchestrator
@@ -85,8 +85,8 @@ def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | N
 
 
 # ----- scan ---------------------------------------------------------------------------------------
-async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[ScanRecord]:
-    records: list[ScanRecord] = []
+async def _scan_in_process(factory: MinerFactory, show_progress: bool, records: list[ScanRecord]) -> None:
+    """Scans into `records` (the caller's list: on Ctrl-C it keeps what was found so far)."""
     refused: list[str] = []  # a few addresses where nothing listens, to look for the simulator's remap
     counts = {"miners": 0, "errors": 0}
     progress = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("addresses"),
@@ -105,6 +105,9 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
         try:
             async for record in scan_and_collect(factory, on_probed=probed):
                 records.append(record)
+        except asyncio.CancelledError:  # Ctrl-C: the bar is erased once, the caller shows what was found
+            progress.live.transient = True
+            raise
         finally:
             await factory.aclose()
     summary = factory.last_scan
@@ -116,7 +119,6 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
         seen = not ports_given and bool(refused) and await hints.simulator_remap_seen(refused)
         for line in hints.empty_scan_lines(summary, ports_given, seen, refused, factory.settings.connect_timeout):
             stderr.print(f"[yellow]{line}[/]")
-    return sorted(records, key=lambda r: r.ip)
 
 
 @app.command()
@@ -164,7 +166,15 @@ def scan(
             if max_addresses is not None:
                 factory.with_max_addresses(max_addresses)
             factory.check_size()  # refused before anything is sent
-            _emit(run_async(_scan_in_process(factory, progress)), as_json, as_csv)
+            records: list[ScanRecord] = []
+            try:
+                run_async(_scan_in_process(factory, progress, records))
+            except KeyboardInterrupt:
+                _emit(sorted(records, key=lambda r: r.ip), as_json, as_csv, title="interrupted: found so far")
+                stderr.print(f"interrupted: {render.plural(sum(r.data is not None for r in records), 'miner')} "
+                             "found so far are shown above; the rest of the range was not scanned")
+                raise typer.Exit(130) from None
+            _emit(sorted(records, key=lambda r: r.ip), as_json, as_csv)
             return
         if resume is None:
             plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
@@ -181,17 +191,24 @@ def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, 
                       options: DiscoveryOptions, resume: str | None, local_workers: int, wait: bool,
                       show_progress: bool, as_json: bool, as_csv: bool) -> None:
     settings = get_settings()
+    if local_workers and not wait:
+        raise _fail("--no-wait with --local-workers: the local workers (and their Redis) stop when this command "
+                    "ends, so nobody would scan; start `asicfleet workers` elsewhere, or drop --no-wait")
     try:
-        with local_cluster(settings.redis_url, local_workers, site) as redis_url:
+        with local_cluster(configured_redis(settings), local_workers, site, settings.redis_url) as redis_url:
+            if local_workers:
+                own = configured_redis(settings) != redis_url
+                stderr.print(f"{render.plural(local_workers, 'local worker')} on "
+                             + ("a private Redis (stopped afterwards)" if own else "the Redis of ASICFLEET_REDIS_URL"))
             _run_distributed(settings, redis_url, targets, exclude, site, chunk, options, resume, wait,
-                             show_progress, as_json, as_csv)
+                             show_progress, as_json, as_csv, local=bool(local_workers))
     except ClusterStartError as exc:
         raise _fail(str(exc)) from None
 
 
 def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str], exclude: list[str],
                      site: str | None, chunk: int, options: DiscoveryOptions, resume: str | None, wait: bool,
-                     show_progress: bool, as_json: bool, as_csv: bool) -> None:
+                     show_progress: bool, as_json: bool, as_csv: bool, local: bool = False) -> None:
     if not reachable(redis_url):
         raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
                     "to start Redis and workers here")
@@ -212,7 +229,9 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
             raise _fail(str(exc)) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
     if not wait:
-        sys.stdout.write(scan_id + "\n")
+        sys.stdout.write(scan_id + "\n")  # stdout: the id alone, for scripts
+        stderr.print(f"follow it: asicfleet scans · results: asicfleet inventory {scan_id} · "
+                     f"re-queue unfinished chunks: asicfleet scan --resume {scan_id}", soft_wrap=True)
         return
     view = views.ScanProgressView(scan_id)
     live = show_progress and stderr.is_terminal  # into a file or pipe: the final state once, not every frame
@@ -221,8 +240,18 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         def update(p: ScanProgress) -> None:
             view.progress = p
 
-        final = orchestrator.watch(scan_id, update)
-        view.progress = final
+        try:
+            final = orchestrator.watch(scan_id, update)
+        except KeyboardInterrupt:
+            final = None
+        view.progress = final or view.progress
+    if final is None:
+        if local:
+            stderr.print(f"interrupted: the local workers and their Redis stop now, and scan {scan_id} with them")
+        else:
+            stderr.print(f"interrupted: scan {scan_id} goes on in the workers; follow it with `asicfleet scans`, "
+                         f"results with `asicfleet inventory {scan_id}`", soft_wrap=True)
+        raise typer.Exit(130)
     if show_progress and not live:
         stderr.print(view)
     records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))

@@ -38,7 +38,7 @@ from fleet.loop import run_async
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
 from orchestrator import friendly, render, views
-from orchestrator.local import ClusterStartError, local_cluster
+from orchestrator.local import ClusterStartError, configured_redis, local_cluster
 from orchestrator.redis_server import reachable
 from orchestrator.rollouts import Rollouts, spread_pause
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
@@ -71,7 +71,7 @@ def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
     """Rollouts on the configured Redis (with `local_workers`, a local cluster for the duration)."""
     settings = get_settings()
     try:
-        with local_cluster(settings.redis_url, local_workers, site) as url:
+        with local_cluster(configured_redis(settings), local_workers, site, settings.redis_url) as url:
             if not reachable(url):
                 raise _fail(f"no Redis answers at {url}: set ASICFLEET_REDIS_URL, or pass --local-workers N")
             yield Rollouts(settings.model_copy(update={"redis_url": url}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from fleet.store import chunk_key
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis
 from tests.conftest import lo
@@ -285,3 +288,74 @@ def test_the_fleet_table_fits_80_columns_with_make_and_whole_ips(simulator: list
     assert watts.startswith("~") and watts[1:].isdigit(), rows[str(stock["ip"])]  # estimated, and marked so
     assert "estimated from the model's nominal power" in result.stdout
     assert f"{len(healthy)} miners" in result.stdout
+
+
+def test_ctrl_c_on_an_in_process_scan_prints_the_miners_found_so_far_and_exits_130(
+        simulator: list[dict[str, object]]) -> None:
+    process = subprocess.Popen([*ASICFLEET, "scan", lo("127.77.0.0/16"), "--json", "--ports", _ports(simulator),
+                                "--concurrency", "64", "--read-timeout", "3", "--identify-timeout", "5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NARROW)
+    time.sleep(6)  # the simulator's /22 comes first: miners are found before the empty rest of the /16
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    found = [json.loads(line) for line in out.splitlines()]
+    assert found and all("ip" in line for line in found)  # what was found is kept, as JSON lines
+    assert "interrupted:" in err and "found so far" in err
+    assert err.count("scanning") <= 1  # the progress line is not printed twice
+
+
+def _block(listing: str, scan_id: str) -> str:
+    """The `key: value` block of one scan in the 80-column `asicfleet scans`."""
+    start = listing.index(scan_id)
+    rest = listing[start:].splitlines()
+    lines = [rest[0]] + [line for line in itertools.takewhile(lambda x: x.startswith("  "), rest[1:])]
+    return "\n".join(lines)
+
+
+def test_no_wait_prints_the_id_and_scans_and_inventory_show_the_truth(
+        simulator: list[dict[str, object]], cluster: dict[str, str]) -> None:
+    target = lo("127.77.0.0/22")
+    started = cli("scan", target, "--distributed", "--ports", _ports(simulator), "--no-wait", "--read-timeout", "3",
+                  "--identify-timeout", "5", env=cluster)
+    assert started.returncode == 0, started.stderr
+    scan_id = started.stdout.strip()
+    assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", scan_id), started.stdout  # stdout: the id alone
+    assert f"asicfleet inventory {scan_id}" in started.stderr and "asicfleet scans" in started.stderr
+    deadline = time.monotonic() + 180
+    while True:
+        listing = cli("scans", env=cluster)
+        assert listing.returncode == 0, listing.stderr
+        block = " ".join(_block(listing.stdout, scan_id).split())
+        if "status: done" in block or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    _fits(listing.stdout)
+    assert "status: done" in block and "chunks: 4/4 done" in block, block  # not 'running 4/4' forever
+    assert f"targets: {target}" in block and "addresses: 1,022/1,022" in block
+    inventory = cli("inventory", scan_id, "--csv", env=cluster)
+    assert inventory.returncode == 0 and inventory.stdout.startswith("ip,make,model")
+    assert f"scan {scan_id}: done; chunks 4/4 done" in inventory.stderr
+
+
+def test_a_scan_no_worker_takes_is_shown_waiting_and_a_dead_workers_chunk_is_named(
+        cluster: dict[str, str]) -> None:
+    """Queued for a site no worker serves; Ctrl-C says the scan goes on; a chunk held by a dead worker shows."""
+    process = subprocess.Popen([*ASICFLEET, "scan", lo("127.97.0.0/23"), "--distributed", "--site", "nobodyhome"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**NARROW, **cluster})
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    scan_id = err.split("scan ", 1)[1].split()[0]
+    assert f"interrupted: scan {scan_id} goes on in the workers" in " ".join(err.split())
+    listing = cli("scans", env=cluster)
+    block = " ".join(_block(listing.stdout, scan_id).split())
+    assert "status: running" in block and "0/2 done (2 queued)" in block, block
+    assert "no live worker holds its queued chunks" in block
+    client = redis.Redis.from_url(cluster["ASICFLEET_REDIS_URL"])  # a worker SIGKILLed mid-chunk leaves this
+    client.hset(chunk_key(scan_id, 1), mapping={"state": "running", "worker": "ghost@nowhere"})
+    client.close()
+    block = " ".join(_block(cli("scans", env=cluster).stdout, scan_id).split())
+    assert f"chunk 1 ({lo('127.97.1.0/24')}) is stuck: worker ghost@nowhere stopped while it was running" in block
+    assert f"asicfleet scan --resume {scan_id}" in block
