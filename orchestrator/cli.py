@@ -46,6 +46,7 @@ app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is
                   context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 stderr = Console(stderr=True)
 ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
+FORMAT_HELP = "table (default), json (as --json) or csv (as --csv)"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -129,6 +130,7 @@ def scan(
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="addresses to leave out")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one MinerData JSON object per line")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV with one row per miner")] = False,
+    format_: Annotated[render.OutputFormat | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=20000, help="addresses probed at once")] = 1000,
     connect_timeout: Annotated[float, typer.Option(min=0.05, help="seconds to open a connection")] = 1.0,
     read_timeout: Annotated[float, typer.Option(min=0.1, help="seconds for a reply")] = 5.0,
@@ -147,8 +149,10 @@ def scan(
                                                             "process, 1,048,576 distributed)")] = None,
 ) -> None:
     """Scan targets and show every miner found: in this process, or spread over Celery workers."""
-    if as_json and as_csv:
-        raise _fail("choose one of --json and --csv")
+    try:
+        as_json, as_csv = render.output_flags(format_, as_json, as_csv)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     try:
         options = DiscoveryOptions(concurrency=concurrency, connect_timeout=connect_timeout,
                                    read_timeout=read_timeout, identify_timeout=identify_timeout, ports=ports,
@@ -255,7 +259,7 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
     if show_progress and not live:
         stderr.print(view)
     records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {render.plural(final.miners, 'miner')}")
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}")  # the caption counts miners and hosts with errors
     if final.requeued:
         stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
     stderr.print(f"{final.addresses_probed:,}/{final.addresses_total:,} addresses decided"
@@ -276,11 +280,16 @@ def _orchestrator() -> Orchestrator:
 
 @app.command()
 def inventory(
-    scan_id: str,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+    scan_id: Annotated[str, typer.Argument(help="the id `asicfleet scan --distributed` printed")],
+    as_json: Annotated[bool, typer.Option("--json", help="one MinerData JSON object per line")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with one row per miner")] = False,
+    format_: Annotated[render.OutputFormat | None, typer.Option("--format", help=FORMAT_HELP)] = None,
 ) -> None:
-    """Show the inventory a distributed scan stored in Redis."""
+    """Show the inventory a distributed scan stored in Redis, with the scan's true status."""
+    try:
+        as_json, as_csv = render.output_flags(format_, as_json, as_csv)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     orchestrator = _orchestrator()
     try:
         records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from enum import StrEnum
 from ipaddress import IPv4Address
 
 from rich import box
@@ -20,6 +21,24 @@ COLUMNS = {"ip": "IP", "make": "Make", "model": "Model", "firmware": "Firmware",
            "hashrate_ths": "TH/s", "expected_ths": "Exp TH/s", "wattage": "W", "efficiency": "J/TH",
            "temp_avg": "Temp °C", "fans": "Fans rpm", "pool": "Pool", "uptime_h": "Up h", "errors": "Errors"}
 _NUMERIC = {"hashrate_ths", "expected_ths", "wattage", "efficiency", "temp_avg", "uptime_h"}
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def output_flags(chosen: OutputFormat | None, as_json: bool, as_csv: bool) -> tuple[bool, bool]:
+    """`--format json|csv|table` and the older `--json` / `--csv` flags as one (as_json, as_csv) pair;
+    contradicting choices are refused."""
+    wanted = {OutputFormat.JSON} if as_json else set()
+    wanted |= {OutputFormat.CSV} if as_csv else set()
+    if chosen is not None:
+        wanted.add(chosen)
+    if len(wanted) > 1:
+        raise ValueError("choose one output: --format table|json|csv (or --json, or --csv)")
+    return OutputFormat.JSON in wanted, OutputFormat.CSV in wanted
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:

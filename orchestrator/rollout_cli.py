@@ -50,6 +50,25 @@ rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args
 Target = Annotated[list[str], typer.Option("--target", "-t", help="a scan id, or CIDRs/ranges/IPs to scan first")]
 Filters = Annotated[list[str] | None,
                     typer.Option("--filter", help="make=, model=, firmware=, site=, ip= (repeatable)")]
+HELP = {  # the options every control command shares, documented once
+    "batch": 'miners per batch',
+    "canary": 'miners in the first batch',
+    "max_fail": 'stop when a batch fails more than this (e.g. 10%)',
+    "pause": 'seconds between batches',
+    "spread_minutes": 'spread the batches over N minutes',
+    "verify_timeout": 'seconds to wait for a change to show',
+    "dry_run": 'show current -> new per miner; send nothing',
+    "local_workers": 'start this many workers (and a private Redis) for this command',
+    "ports": "port map, e.g. 80=10080,443=10443 (default: the scan's, for a scan id)",
+    "site": "run on this site's workers",
+    "sha256": "the image's SHA-256, checked before it is sent",
+    "limit": 'how many of the latest rollouts',
+}
+LocalWorkers = Annotated[int, typer.Option(min=0, max=64, help=HELP["local_workers"])]
+Ports = Annotated[str, typer.Option(help=HELP["ports"])]
+DryRun = Annotated[bool, typer.Option(help=HELP["dry_run"])]
+Batch = Annotated[int, typer.Option(min=1, help=HELP["batch"])]
+Canary = Annotated[int, typer.Option(min=0, help=HELP["canary"])]
 SCAN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{6}$")
 
 
@@ -249,16 +268,16 @@ def register(app: typer.Typer) -> None:
                                                     "{scaling: ...}, {power_limit: W} or a full control")],
         target: Target,
         filter_: Filters = None,
-        batch: Annotated[int, typer.Option(min=1, help="miners per batch")] = 50,
-        canary: Annotated[int, typer.Option(min=0, help="miners in the first batch")] = 5,
-        max_fail: Annotated[str, typer.Option(help="stop when a batch fails more than this (e.g. 10%)")] = "10%",
-        pause: Annotated[float, typer.Option(min=0, help="seconds between batches")] = 0.0,
-        spread_minutes: Annotated[float | None, typer.Option(min=0, help="spread the batches over N minutes")] = None,
-        verify_timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for a change to show")] = 120.0,
-        dry_run: Annotated[bool, typer.Option(help="show current -> new per miner; send nothing")] = False,
-        local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-        ports: Annotated[str, typer.Option(help="port map, e.g. 80=10080,443=10443")] = "",
-        site: Annotated[str | None, typer.Option(help="run on this site's workers")] = None,
+        batch: Batch = 50,
+        canary: Canary = 5,
+        max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "10%",
+        pause: Annotated[float, typer.Option(min=0, help=HELP["pause"])] = 0.0,
+        spread_minutes: Annotated[float | None, typer.Option(min=0, help=HELP["spread_minutes"])] = None,
+        verify_timeout: Annotated[float, typer.Option(min=1, help=HELP["verify_timeout"])] = 120.0,
+        dry_run: DryRun = False,
+        local_workers: LocalWorkers = 0,
+        ports: Ports = "",
+        site: Annotated[str | None, typer.Option(help=HELP["site"])] = None,
     ) -> None:
         """Roll a configuration out to a target set: canary, batches, verification, automatic stop."""
         try:
@@ -272,16 +291,16 @@ def register(app: typer.Typer) -> None:
         def command(
             target: Target,
             filter_: Filters = None,
-            batch: Annotated[int, typer.Option(min=1)] = 50,
-            canary: Annotated[int, typer.Option(min=0)] = 5,
-            max_fail: Annotated[str, typer.Option()] = "10%",
-            pause: Annotated[float, typer.Option(min=0)] = 0.0,
-            spread_minutes: Annotated[float | None, typer.Option(min=0)] = None,
-            verify_timeout: Annotated[float, typer.Option(min=1)] = 120.0,
-            dry_run: Annotated[bool, typer.Option()] = False,
-            local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-            ports: Annotated[str, typer.Option()] = "",
-            site: Annotated[str | None, typer.Option()] = None,
+            batch: Batch = 50,
+            canary: Canary = 5,
+            max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "10%",
+            pause: Annotated[float, typer.Option(min=0, help=HELP["pause"])] = 0.0,
+            spread_minutes: Annotated[float | None, typer.Option(min=0, help=HELP["spread_minutes"])] = None,
+            verify_timeout: Annotated[float, typer.Option(min=1, help=HELP["verify_timeout"])] = 120.0,
+            dry_run: DryRun = False,
+            local_workers: LocalWorkers = 0,
+            ports: Ports = "",
+            site: Annotated[str | None, typer.Option(help=HELP["site"])] = None,
         ) -> None:
             run_control(make(), target, filter_, batch, canary, max_fail, pause, spread_minutes, verify_timeout,
                         dry_run, local_workers, ports, site)
@@ -297,9 +316,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fault-light")
     def fault_light(state: Annotated[str, typer.Argument(help="on or off")], target: Target,
-                    filter_: Filters = None, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                    ports: Annotated[str, typer.Option()] = "", dry_run: Annotated[bool, typer.Option()] = False,
-                    batch: Annotated[int, typer.Option(min=1)] = 50) -> None:
+                    filter_: Filters = None, local_workers: LocalWorkers = 0,
+                    ports: Ports = "", dry_run: DryRun = False,
+                    batch: Batch = 50) -> None:
         """Turn the fault (locate) light on or off."""
         if state not in ("on", "off"):
             raise _fail("the fault light is 'on' or 'off'")
@@ -308,12 +327,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("power-limit")
     def power_limit(watts: Annotated[float, typer.Argument(min=1)], target: Target, filter_: Filters = None,
-                    batch: Annotated[int, typer.Option(min=1)] = 50, canary: Annotated[int, typer.Option(min=0)] = 5,
-                    max_fail: Annotated[str, typer.Option()] = "10%",
-                    spread_minutes: Annotated[float | None, typer.Option(min=0)] = None,
-                    dry_run: Annotated[bool, typer.Option()] = False,
-                    local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                    ports: Annotated[str, typer.Option()] = "") -> None:
+                    batch: Batch = 50, canary: Canary = 5,
+                    max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "10%",
+                    spread_minutes: Annotated[float | None, typer.Option(min=0, help=HELP["spread_minutes"])] = None,
+                    dry_run: DryRun = False,
+                    local_workers: LocalWorkers = 0,
+                    ports: Ports = "") -> None:
         """Set a power limit (watts) on the target miners."""
         run_control(PowerLimitControl(watts=watts), target, filter_, batch, canary, max_fail, 0, spread_minutes,
                     120, dry_run, local_workers, ports, None)
@@ -322,9 +341,9 @@ def register(app: typer.Typer) -> None:
     def curtail(direction: Annotated[str, typer.Argument(help="down (pause) or up (resume)")], target: Target,
                 over: Annotated[float, typer.Option(min=0, help="minutes to spread the change over")] = 10.0,
                 steps: Annotated[int, typer.Option(min=1, help="how many steps")] = 10, filter_: Filters = None,
-                dry_run: Annotated[bool, typer.Option()] = False,
-                local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                ports: Annotated[str, typer.Option()] = "") -> None:
+                dry_run: DryRun = False,
+                local_workers: LocalWorkers = 0,
+                ports: Ports = "") -> None:
         """Power a target set down or up in steps spread over N minutes, so a site never jumps its load."""
         if direction not in ("down", "up"):
             raise _fail("curtail 'down' or 'up'")
@@ -345,8 +364,8 @@ def register(app: typer.Typer) -> None:
     def password(target: Target, from_env: Annotated[str, typer.Option(help="variable holding the new password "
                                                                             "(on the workers)")] =
                  "ASICFLEET_NEW_MINER_PASSWORD", filter_: Filters = None,
-                 local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                 ports: Annotated[str, typer.Option()] = "") -> None:
+                 local_workers: LocalWorkers = 0,
+                 ports: Ports = "") -> None:
         """Change the miners' password; the new one is read from the environment, never from the command line."""
         run_control(PasswordControl(password_env=from_env), target, filter_, 50, 5, "10%", 0, None, 60, False,
                     local_workers, ports, None)
@@ -357,13 +376,13 @@ def register(app: typer.Typer) -> None:
                  model: Annotated[list[str], typer.Option(help="a model the image is for (repeatable)")],
                  for_firmware: Annotated[str, typer.Option(help="the firmware the image is, e.g. Stock")],
                  version: Annotated[str, typer.Option(help="the version the miners report once upgraded")],
-                 sha256: Annotated[str | None, typer.Option()] = None, filter_: Filters = None,
-                 batch: Annotated[int, typer.Option(min=1)] = 20, canary: Annotated[int, typer.Option(min=0)] = 2,
-                 max_fail: Annotated[str, typer.Option()] = "5%",
-                 verify_timeout: Annotated[float, typer.Option(min=1)] = 900.0,
-                 dry_run: Annotated[bool, typer.Option()] = False,
-                 local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                 ports: Annotated[str, typer.Option()] = "") -> None:
+                 sha256: Annotated[str | None, typer.Option(help=HELP["sha256"])] = None, filter_: Filters = None,
+                 batch: Batch = 20, canary: Canary = 2,
+                 max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "5%",
+                 verify_timeout: Annotated[float, typer.Option(min=1, help=HELP["verify_timeout"])] = 900.0,
+                 dry_run: DryRun = False,
+                 local_workers: LocalWorkers = 0,
+                 ports: Ports = "") -> None:
         """Upgrade firmware: only miners of the image's make and models get it; verified by the new version."""
         try:
             control = FirmwareControl(source=image, make=make, models=model, firmware=for_firmware, version=version,
@@ -390,7 +409,7 @@ def register(app: typer.Typer) -> None:
         stderr.print(f"{progress.status.value}: batch {progress.batches_done}/{progress.batches_total}; {counts}")
 
     @rollout_app.command("resume")
-    def resume(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:
+    def resume(rollout_id: str, local_workers: LocalWorkers = 0) -> None:
         """Continue an interrupted rollout; miners already done are not sent to again."""
         with _rollouts(local_workers, None) as rollouts:
             try:
@@ -400,7 +419,7 @@ def register(app: typer.Typer) -> None:
             _finish(rollouts, rollout_id, final)
 
     @rollout_app.command("rollback")
-    def rollback(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:
+    def rollback(rollout_id: str, local_workers: LocalWorkers = 0) -> None:
         """Restore each changed miner's previous setting (a new rollout, recorded like any other)."""
         with _rollouts(local_workers, None) as rollouts:
             try:
@@ -412,7 +431,7 @@ def register(app: typer.Typer) -> None:
             _finish(rollouts, new_id, _follow(rollouts, new_id, resume=False))
 
     @rollout_app.command("list")
-    def list_rollouts(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    def list_rollouts(limit: Annotated[int, typer.Option(min=1, help=HELP["limit"])] = 20) -> None:
         """Recent rollouts."""
         with _rollouts(0, None) as rollouts:
             table = Table(title="recent rollouts")

@@ -359,3 +359,49 @@ def test_a_scan_no_worker_takes_is_shown_waiting_and_a_dead_workers_chunk_is_nam
     block = " ".join(_block(cli("scans", env=cluster).stdout, scan_id).split())
     assert f"chunk 1 ({lo('127.97.1.0/24')}) is stuck: worker ghost@nowhere stopped while it was running" in block
     assert f"asicfleet scan --resume {scan_id}" in block
+
+
+def test_diff_lists_addresses_in_numeric_order(simulator: list[dict[str, object]], cluster: dict[str, str],
+                                               stored_scan: str) -> None:
+    wider = cli("scan", lo("127.77.0.0/23"), "--distributed", "--ports", _ports(simulator), "--csv",
+                "--no-progress", "--read-timeout", "3", "--identify-timeout", "5", env=cluster)
+    assert wider.returncode == 0, wider.stderr
+    wider_id = wider.stderr.split("scan ", 1)[1].split()[0]
+    result = cli("diff", stored_scan, wider_id, env=cluster)
+    assert result.returncode == 0, result.stderr
+    appeared = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("+ ")]
+    assert len(appeared) > 10
+    assert appeared == sorted(appeared, key=lambda ip: tuple(int(p) for p in ip.split(".")))  # .20 before .100
+    assert appeared != sorted(appeared), "the range should hold addresses whose text order differs"
+
+
+def test_small_things_version_format_alias_and_documented_options(simulator: list[dict[str, object]]) -> None:
+    version = cli("--version")
+    assert version.returncode == 0 and re.fullmatch(r"asicfleet \d+\.\d+\.\d+\S*\n", version.stdout)
+    assert "--install-completion" in cli("-h").stdout  # typer's shell completion
+    rows = cli("scan", lo("127.77.0.0/24"), "--format", "csv", "--ports", _ports(simulator), "--no-progress",
+               "--read-timeout", "3", "--identify-timeout", "5")
+    assert rows.returncode == 0 and rows.stdout.startswith("ip,make,model")
+    clash = cli("scan", lo("127.97.0.1"), "--format", "table", "--json")
+    assert clash.returncode == 2 and "choose one output" in clash.stderr
+    inventory_help = " ".join(cli("inventory", "-h").stdout.split())
+    assert "--json one MinerData JSON object per line" in inventory_help and "--format table|json|csv" in inventory_help
+    firmware_help = " ".join(cli("firmware", "-h").stdout.split())
+    for documented in ("--sha256 TEXT the image's SHA-256", "--canary N miners in the first batch",
+                       "--verify-timeout SECONDS seconds to wait", "--local-workers N start this many workers"):
+        assert documented in firmware_help
+    lone = next(str(m["ip"]) for m in simulator if m["fault"] == "none")
+    one = cli("scan", lone, "--ports", _ports(simulator), "--no-progress")
+    assert one.returncode == 0 and "1 miner\n" in one.stdout.replace(" ", "").replace("1miner", "1 miner"), one.stdout
+    assert "1 miners" not in one.stdout
+
+
+def test_local_workers_bring_their_own_redis(simulator: list[dict[str, object]]) -> None:
+    """Without ASICFLEET_REDIS_URL, --local-workers once used whatever answered on 127.0.0.1:6379."""
+    env = {k: v for k, v in NARROW.items() if k not in ("ASICFLEET_REDIS_URL", "ASICFLEET_BROKER_URL")}
+    result = subprocess.run([*ASICFLEET, "scan", lo("127.77.0.0/25"), "--distributed", "--local-workers", "1",
+                             "--ports", _ports(simulator), "--json", "--read-timeout", "3", "--identify-timeout", "5"],
+                            capture_output=True, text=True, timeout=300, env=env, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert "1 local worker on a private Redis (stopped afterwards)" in result.stderr
+    assert result.stdout.count('"ip"') >= 1
