@@ -119,7 +119,7 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool, records: 
         ports_given = bool(factory.settings.ports.overrides)
         seen = not ports_given and bool(refused) and await hints.simulator_remap_seen(refused)
         for line in hints.empty_scan_lines(summary, ports_given, seen, refused, factory.settings.connect_timeout):
-            stderr.print(f"[yellow]{line}[/]")
+            stderr.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)  # a command to copy is never broken
 
 
 @app.command()

@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from asicfleet.data import MinerData
 from asicfleet.discovery import ScanRecord
@@ -108,6 +109,8 @@ def table(records: list[ScanRecord], title: str | None = None, width: int = 200)
     below 120 the errors follow the table as lines of their own; IPs are never cut."""
     found = sum(r.data is not None for r in records)
     failed = sum(r.error is not None for r in records)
+    if not records:  # no empty grid of headings: the line says it all (the reason follows on stderr)
+        return Text(((title + ": ") if title else "") + "0 miners")
     keys = list(COLUMNS) if width >= 160 else list(_NARROW) if width >= 120 else list(_NARROWEST)
     # the summary sits under the table, where a long listing ends
     caption = plural(found, "miner") + (f", {plural(failed, 'host')} with errors" if failed else "")
