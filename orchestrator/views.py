@@ -95,6 +95,8 @@ def scans_view(truths: Sequence[ScanTruth], width: int) -> RenderableType:
         return Group(out, *notes)
     blocks: list[RenderableType] = []
     for t in truths:
+        if blocks:
+            blocks.append(Text(""))
         blocks.append(key_values(t.info.scan_id, scan_fields(t), style=_style(t.status)))
     return Group(*blocks)
 
@@ -180,9 +182,9 @@ def plan_view(plan: RolloutPlan, dry_run: bool, width: int,
         if miner.skip_reason:
             fields.append(("skipped", miner.skip_reason))
         else:
-            if dry_run:
-                fields.append(("current", current.get(miner.ip, "")))
-            fields.append(("new", describe.get(miner.ip, "")))
+            if dry_run:  # one pool per line: a URL and its worker stay together
+                fields.append(("current", current.get(miner.ip, "").replace("; ", "\n")))
+            fields.append(("new", describe.get(miner.ip, "").replace("; ", "\n")))
         blocks.append(key_values(f"{miner.ip}  {what}".rstrip(), fields,
                                  style="dim" if miner.skip_reason else ""))
     return Group(*blocks)
