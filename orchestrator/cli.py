@@ -13,14 +13,16 @@ import select
 import signal
 import sys
 import tempfile
-import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from asicfleet._errors import InvalidTargetError
 from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_target_file, scan_and_collect
@@ -30,22 +32,26 @@ from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
-from orchestrator import render
+from fleet.store import ScanInfo, ScanStatus
+from orchestrator import friendly, helptext, hints, render, views
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
-from orchestrator.local import ClusterStartError, local_cluster
+from orchestrator.local import ClusterStartError, configured_redis, local_cluster
 from orchestrator.redis_server import reachable
 from orchestrator.rollout_cli import register as register_controls
 from orchestrator.watch import Orchestrator
 
+# plain click help (rich_markup_mode=None): at 80 columns rich's boxes cut option names and defaults
 app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 stderr = Console(stderr=True)
 ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
+FORMAT_HELP = "table (default), json (as --json) or csv (as --csv)"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}")
+    stderr.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line each: greppable
     return typer.Exit(code)
 
 
@@ -81,8 +87,9 @@ def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | N
 
 
 # ----- scan ---------------------------------------------------------------------------------------
-async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[ScanRecord]:
-    records: list[ScanRecord] = []
+async def _scan_in_process(factory: MinerFactory, show_progress: bool, records: list[ScanRecord]) -> None:
+    """Scans into `records` (the caller's list: on Ctrl-C it keeps what was found so far)."""
+    refused: list[str] = []  # a few addresses where nothing listens, to look for the simulator's remap
     counts = {"miners": 0, "errors": 0}
     progress = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("addresses"),
                         TextColumn("{task.fields[miners]} miners, {task.fields[errors]} errors"),
@@ -91,6 +98,8 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
         task = progress.add_task("scan", total=len(factory.targets), miners=0, errors=0)
 
         def probed(result: Identified) -> None:
+            if result.absent == "refused" and len(refused) < 16:
+                refused.append(result.ip)
             counts["miners"] += result.miner is not None
             counts["errors"] += result.error is not None
             progress.update(task, advance=1, miners=counts["miners"], errors=counts["errors"])
@@ -98,13 +107,20 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool) -> list[S
         try:
             async for record in scan_and_collect(factory, on_probed=probed):
                 records.append(record)
+        except asyncio.CancelledError:  # Ctrl-C: the bar is erased once, the caller shows what was found
+            progress.live.transient = True
+            raise
         finally:
             await factory.aclose()
     summary = factory.last_scan
     if summary is not None and summary.undecided:
         stderr.print(f"[yellow]{summary.undecided} addresses stayed undecided: this machine was too busy to "
                      "hear them out (listed with an error); scan them again when it is quieter[/]")
-    return sorted(records, key=lambda r: r.ip)
+    if summary is not None and not summary.miners:
+        ports_given = bool(factory.settings.ports.overrides)
+        seen = not ports_given and bool(refused) and await hints.simulator_remap_seen(refused)
+        for line in hints.empty_scan_lines(summary, ports_given, seen, refused, factory.settings.connect_timeout):
+            stderr.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)  # a command to copy is never broken
 
 
 @app.command()
@@ -115,6 +131,7 @@ def scan(
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="addresses to leave out")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one MinerData JSON object per line")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV with one row per miner")] = False,
+    format_: Annotated[render.OutputFormat | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=20000, help="addresses probed at once")] = 1000,
     connect_timeout: Annotated[float, typer.Option(min=0.05, help="seconds to open a connection")] = 1.0,
     read_timeout: Annotated[float, typer.Option(min=0.1, help="seconds for a reply")] = 5.0,
@@ -133,8 +150,10 @@ def scan(
                                                             "process, 1,048,576 distributed)")] = None,
 ) -> None:
     """Scan targets and show every miner found: in this process, or spread over Celery workers."""
-    if as_json and as_csv:
-        raise _fail("choose one of --json and --csv")
+    try:
+        as_json, as_csv = render.output_flags(format_, as_json, as_csv)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     try:
         options = DiscoveryOptions(concurrency=concurrency, connect_timeout=connect_timeout,
                                    read_timeout=read_timeout, identify_timeout=identify_timeout, ports=ports,
@@ -152,11 +171,21 @@ def scan(
             if max_addresses is not None:
                 factory.with_max_addresses(max_addresses)
             factory.check_size()  # refused before anything is sent
-            _emit(run_async(_scan_in_process(factory, progress)), as_json, as_csv)
+            records: list[ScanRecord] = []
+            try:
+                run_async(_scan_in_process(factory, progress, records))
+            except KeyboardInterrupt:
+                _emit(sorted(records, key=lambda r: r.ip), as_json, as_csv, title="interrupted: found so far")
+                stderr.print(f"interrupted: {render.plural(sum(r.data is not None for r in records), 'miner')} "
+                             "found so far are shown above; the rest of the range was not scanned")
+                raise typer.Exit(130) from None
+            _emit(sorted(records, key=lambda r: r.ip), as_json, as_csv)
             return
         if resume is None:
             plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
                         max_addresses=max_addresses or DISTRIBUTED_MAX_ADDRESSES)
+    except ValidationError as exc:
+        raise _fail(friendly.validation_message(exc, source="scan")) from None
     except (InvalidTargetError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _distributed_scan(all_targets, exclude or [], site, chunk, options, resume, local_workers, wait, progress,
@@ -167,17 +196,24 @@ def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, 
                       options: DiscoveryOptions, resume: str | None, local_workers: int, wait: bool,
                       show_progress: bool, as_json: bool, as_csv: bool) -> None:
     settings = get_settings()
+    if local_workers and not wait:
+        raise _fail("--no-wait with --local-workers: the local workers (and their Redis) stop when this command "
+                    "ends, so nobody would scan; start `asicfleet workers` elsewhere, or drop --no-wait")
     try:
-        with local_cluster(settings.redis_url, local_workers, site) as redis_url:
+        with local_cluster(configured_redis(settings), local_workers, site, settings.redis_url) as redis_url:
+            if local_workers:
+                own = configured_redis(settings) != redis_url
+                stderr.print(f"{render.plural(local_workers, 'local worker')} on "
+                             + ("a private Redis (stopped afterwards)" if own else "the Redis of ASICFLEET_REDIS_URL"))
             _run_distributed(settings, redis_url, targets, exclude, site, chunk, options, resume, wait,
-                             show_progress, as_json, as_csv)
+                             show_progress, as_json, as_csv, local=bool(local_workers))
     except ClusterStartError as exc:
         raise _fail(str(exc)) from None
 
 
 def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str], exclude: list[str],
                      site: str | None, chunk: int, options: DiscoveryOptions, resume: str | None, wait: bool,
-                     show_progress: bool, as_json: bool, as_csv: bool) -> None:
+                     show_progress: bool, as_json: bool, as_csv: bool, local: bool = False) -> None:
     if not reachable(redis_url):
         raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
                     "to start Redis and workers here")
@@ -198,22 +234,33 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
             raise _fail(str(exc)) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
     if not wait:
-        sys.stdout.write(scan_id + "\n")
+        sys.stdout.write(scan_id + "\n")  # stdout: the id alone, for scripts
+        stderr.print(f"follow it: asicfleet scans · results: asicfleet inventory {scan_id} · "
+                     f"re-queue unfinished chunks: asicfleet scan --resume {scan_id}", soft_wrap=True)
         return
-    bar = Progress(TextColumn("[bold]{task.fields[scan]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("addresses · chunks {task.fields[chunks]} · {task.fields[miners]} miners · "
-                              "{task.fields[errors]} errors · {task.fields[rate]:.0f} addr/s"),
-                   TimeElapsedColumn(), console=stderr, disable=not show_progress)
-    with bar:
-        task = bar.add_task("scan", total=None, scan=scan_id, chunks="0/?", miners=0, errors=0, rate=0.0)
+    view = views.ScanProgressView(scan_id)
+    live = show_progress and stderr.is_terminal  # into a file or pipe: the final state once, not every frame
+    with Live(view, console=stderr, refresh_per_second=4) if live else contextlib.nullcontext():
 
         def update(p: ScanProgress) -> None:
-            bar.update(task, total=p.addresses_total, completed=p.addresses_probed, miners=p.miners,
-                       errors=p.errors, rate=p.rate, chunks=f"{p.chunks_done}/{p.chunks_total}")
+            view.progress = p
 
-        final = orchestrator.watch(scan_id, update)
+        try:
+            final = orchestrator.watch(scan_id, update)
+        except KeyboardInterrupt:
+            final = None
+        view.progress = final or view.progress
+    if final is None:
+        if local:
+            stderr.print(f"interrupted: the local workers and their Redis stop now, and scan {scan_id} with them")
+        else:
+            stderr.print(f"interrupted: scan {scan_id} goes on in the workers; follow it with `asicfleet scans`, "
+                         f"results with `asicfleet inventory {scan_id}`", soft_wrap=True)
+        raise typer.Exit(130)
+    if show_progress and not live:
+        stderr.print(view)
     records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {final.miners} miners")
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}")  # the caption counts miners and hosts with errors
     if final.requeued:
         stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
     stderr.print(f"{final.addresses_probed:,}/{final.addresses_total:,} addresses decided"
@@ -234,17 +281,28 @@ def _orchestrator() -> Orchestrator:
 
 @app.command()
 def inventory(
-    scan_id: str,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+    scan_id: Annotated[str, typer.Argument(help="the id `asicfleet scan --distributed` printed")],
+    as_json: Annotated[bool, typer.Option("--json", help="one MinerData JSON object per line")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with one row per miner")] = False,
+    format_: Annotated[render.OutputFormat | None, typer.Option("--format", help=FORMAT_HELP)] = None,
 ) -> None:
-    """Show the inventory a distributed scan stored in Redis."""
+    """Show the inventory a distributed scan stored in Redis, with the scan's true status."""
+    try:
+        as_json, as_csv = render.output_flags(format_, as_json, as_csv)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     orchestrator = _orchestrator()
     try:
         records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
+        info = orchestrator.store.scan(scan_id)
+        assert info is not None  # inventory() refused an unknown id
+        truth = scan_truth(orchestrator, info)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}")
+    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {truth.status}")
+    stderr.print(f"scan {scan_id}: {truth.status}; chunks {truth.chunks_text()}")
+    for note in truth.notes():
+        stderr.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -271,19 +329,24 @@ def diff(
                   f"{len(result.changed)} changes")
 
 
+def scan_truth(orchestrator: Orchestrator, info: ScanInfo) -> views.ScanTruth:
+    """A scan as its chunks and the workers' heartbeats say it is; a scan whose chunks all ended is
+    closed on the way (as the worker ending the last chunk, or the watcher, would have)."""
+    progress = orchestrator.progress(info.scan_id)
+    chunks = orchestrator.store.chunks(info.scan_id, info.total_chunks)
+    if progress.finished and info.status is ScanStatus.RUNNING:
+        orchestrator.close_if_finished(info.scan_id)
+    alive = orchestrator.store.live_workers(c.worker for c in chunks if c.worker)
+    return views.ScanTruth.of(info, progress, chunks, alive)
+
+
 @app.command()
-def scans(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
-    """Recent distributed scans with their status."""
+def scans(limit: Annotated[int, typer.Option(min=1, max=1000, help="how many of the latest scans")] = 20) -> None:
+    """Recent distributed scans: status from their chunks, stuck chunks named."""
     orchestrator = _orchestrator()
-    out = Table(title="recent scans")
-    for heading in ("scan id", "status", "site", "targets", "chunks", "miners", "errors", "started (UTC)"):
-        out.add_column(heading)
-    for info in orchestrator.scans(limit):
-        progress = orchestrator.progress(info.scan_id)
-        out.add_row(info.scan_id, info.status.value, info.site or "-", " ".join(info.targets),
-                    f"{progress.chunks_done}/{progress.chunks_total}", str(progress.miners), str(progress.errors),
-                    time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.created)))
-    Console().print(out)
+    console = Console()
+    truths = [scan_truth(orchestrator, info) for info in orchestrator.scans(limit)]
+    console.print(views.scans_view(truths, console.width))
 
 
 # ----- services -----------------------------------------------------------------------------------
@@ -463,8 +526,20 @@ def demo(
     raise typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"asicfleet {package_version('asicfleet')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
+    """Find, read and control Bitcoin ASIC miners."""
+
+
 def main() -> None:
-    app()
+    helptext.plain_help(typer.main.get_command(app))(prog_name="asicfleet")
 
 
 register_controls(app)

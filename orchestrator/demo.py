@@ -82,10 +82,15 @@ def run_demo(subnet: str, count: int, faults: str, workers: int, hold_seconds: f
         env.pop("ASICFLEET_BROKER_URL", None)
         result = subprocess.run([sys.executable, "-m", "orchestrator.cli", "scan", subnet, "--distributed",
                                  "--ports", port_map, "--read-timeout", "3", "--identify-timeout", "4"], env=env)
-        console.print(f"the simulator serves {len(fleet)} miners; the faulty ones show with their error above")
-        console.print(f"Flower: {flower_url} (user admin, password {password})")
+        faulty = sum(1 for m in fleet if m.get("fault", "none") != "none")
+        console.print(f"the simulator serves {len(fleet)} miners ({faulty} with a fault: listed above with their "
+                      "error, or read despite it when only slow)")
         if hold_seconds > 0:
-            console.print(f"keeping everything up for {hold_seconds:g} s (Ctrl-C stops)")
+            console.print(f"Flower: {flower_url} (user admin, password {password}); keeping everything up for "
+                          f"{hold_seconds:g} s (Ctrl-C stops)")
             with suppress(KeyboardInterrupt):
                 time.sleep(hold_seconds)
-        return result.returncode
+    # said once everything is really stopped: no address is advertised that no longer answers
+    console.print("stopped: simulator, workers, Flower and Redis" + ("" if hold_seconds > 0 else
+                  f" (Flower was at {flower_url} during the scan; --hold SECONDS keeps it up afterwards)"))
+    return result.returncode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 
 from asicfleet.data import MinerData
 
@@ -39,9 +40,9 @@ def diff_inventories(before: list[MinerData], after: list[MinerData], *,
     """`hashrate_threshold` is a fraction: 0.05 reports a miner whose hash rate moved by more than 5 %."""
     old = {str(m.ip): m for m in before}
     new = {str(m.ip): m for m in after}
-    result = InventoryDiff(appeared=[new[ip] for ip in sorted(new.keys() - old.keys())],
-                           vanished=[old[ip] for ip in sorted(old.keys() - new.keys())])
-    for ip in sorted(old.keys() & new.keys()):
+    result = InventoryDiff(appeared=[new[ip] for ip in sorted(new.keys() - old.keys(), key=IPv4Address)],
+                           vanished=[old[ip] for ip in sorted(old.keys() - new.keys(), key=IPv4Address)])
+    for ip in sorted(old.keys() & new.keys(), key=IPv4Address):  # 10.0.0.9 before 10.0.0.10
         a, b = old[ip], new[ip]
         if (a.make, a.model) != (b.make, b.model):
             result.changed.append(Change(ip, "model", f"{a.make} {a.model}", f"{b.make} {b.model}"))

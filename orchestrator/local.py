@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import redis
 
+from fleet.settings import FleetSettings
 from fleet.store import worker_key
 from orchestrator.redis_server import EmbeddedRedis, reachable
 
@@ -72,18 +73,26 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20
             process.wait()
 
 
+def configured_redis(settings: FleetSettings) -> str | None:
+    """The Redis URL the user set (ASICFLEET_REDIS_URL or .env), or None when only the default applies."""
+    return settings.redis_url if "redis_url" in settings.model_fields_set else None
+
+
 @contextmanager
-def local_cluster(redis_url: str, workers: int, site: str | None) -> Iterator[str]:
-    """With `workers` > 0: a Redis (embedded when none answers at `redis_url`) and that many workers.
-    Yields the Redis URL to use; everything started here is stopped on exit."""
+def local_cluster(redis_url: str | None, workers: int, site: str | None, default_url: str = "") -> Iterator[str]:
+    """With `workers` > 0: a Redis and that many workers. The Redis is the one `redis_url` names when it
+    answers; with no URL configured (None), always a private one, never whatever happens to answer on
+    the default port (another user's, or a production one). Yields the Redis URL to use; everything
+    started here is stopped on exit. With no workers, yields `redis_url` (or `default_url`)."""
     if workers == 0:
-        yield redis_url
+        yield redis_url or default_url
         return
     try:
-        embedded = None if reachable(redis_url) else EmbeddedRedis().start()
+        embedded = None if redis_url is not None and reachable(redis_url) else EmbeddedRedis().start()
     except RuntimeError as exc:
         raise ClusterStartError(str(exc)) from None
     url = embedded.url if embedded else redis_url
+    assert url is not None
     processes: list[subprocess.Popen[bytes]] = []
     try:
         processes, names = start_workers(url, workers, site)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,30 +31,49 @@ from fleet.controls import (
     PowerLimitControl,
     ReadLogsControl,
     RestartControl,
-    control_from_file_content,
     parse_control,
 )
 from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
 from fleet.loop import run_async
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
-from orchestrator.local import ClusterStartError, local_cluster
+from orchestrator import friendly, render, views
+from orchestrator.local import ClusterStartError, configured_redis, local_cluster
 from orchestrator.redis_server import reachable
 from orchestrator.rollouts import Rollouts, spread_pause
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from orchestrator.watch import Orchestrator
 
 stderr = Console(stderr=True)
-rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args_is_help=True)
+rollout_app = typer.Typer(help="Follow, resume and roll back rollouts.", no_args_is_help=True, rich_markup_mode=None)
 
 Target = Annotated[list[str], typer.Option("--target", "-t", help="a scan id, or CIDRs/ranges/IPs to scan first")]
 Filters = Annotated[list[str] | None,
                     typer.Option("--filter", help="make=, model=, firmware=, site=, ip= (repeatable)")]
+HELP = {  # the options every control command shares, documented once
+    "batch": 'miners per batch',
+    "canary": 'miners in the first batch',
+    "max_fail": 'stop when a batch fails more than this (e.g. 10%)',
+    "pause": 'seconds between batches',
+    "spread_minutes": 'spread the batches over N minutes',
+    "verify_timeout": 'seconds to wait for a change to show',
+    "dry_run": 'show current -> new per miner; send nothing',
+    "local_workers": 'start this many workers (and a private Redis) for this command',
+    "ports": "port map, e.g. 80=10080,443=10443 (default: the scan's, for a scan id)",
+    "site": "run on this site's workers",
+    "sha256": "the image's SHA-256, checked before it is sent",
+    "limit": 'how many of the latest rollouts',
+}
+LocalWorkers = Annotated[int, typer.Option(min=0, max=64, help=HELP["local_workers"])]
+Ports = Annotated[str, typer.Option(help=HELP["ports"])]
+DryRun = Annotated[bool, typer.Option(help=HELP["dry_run"])]
+Batch = Annotated[int, typer.Option(min=1, help=HELP["batch"])]
+Canary = Annotated[int, typer.Option(min=0, help=HELP["canary"])]
 SCAN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{6}$")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}")
+    stderr.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line each: greppable
     return typer.Exit(code)
 
 
@@ -68,7 +90,7 @@ def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
     """Rollouts on the configured Redis (with `local_workers`, a local cluster for the duration)."""
     settings = get_settings()
     try:
-        with local_cluster(settings.redis_url, local_workers, site) as url:
+        with local_cluster(configured_redis(settings), local_workers, site, settings.redis_url) as url:
             if not reachable(url):
                 raise _fail(f"no Redis answers at {url}: set ASICFLEET_REDIS_URL, or pass --local-workers N")
             yield Rollouts(settings.model_copy(update={"redis_url": url}))
@@ -76,11 +98,20 @@ def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
         raise _fail(str(exc)) from None
 
 
-def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: DiscoveryOptions,
-                     rollouts: Rollouts | None) -> tuple[list[MinerData], str | None]:
-    """Scan ids are read from Redis; anything else is scanned first. Returns the miners and the site."""
+@dataclass
+class ResolvedTargets:
+    miners: list[MinerData]
+    site: str | None
+    scan_options: DiscoveryOptions | None  # how the first scan id targeted was made (its port map, timeouts)
+
+
+def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: DiscoveryOptions | None,
+                     rollouts: Rollouts | None) -> ResolvedTargets:
+    """Scan ids are read from Redis; anything else is scanned first (with `options`, or, when the caller
+    gave none, the options of the scan id targeted alongside)."""
     inventory: list[MinerData] = []
     site: str | None = None
+    scan_options: DiscoveryOptions | None = None
     addresses: list[str] = []
     for target in targets:
         if SCAN_ID.match(target) and rollouts is not None:
@@ -89,27 +120,31 @@ def _resolve_targets(targets: list[str], filters: list[MinerFilter], options: Di
             if info is None:
                 raise _fail(f"no scan {target!r} in Redis (never started, or expired)")
             site = site or info.site
+            if scan_options is None:
+                scan_options = DiscoveryOptions.model_validate(info.options)
             inventory += orchestrator.inventory(target)
         else:
             addresses.append(target)
     if addresses:
-        inventory += run_async(scan_targets(addresses, options))
-    return filter_inventory(inventory, filters, site), site
+        inventory += run_async(scan_targets(addresses, options or scan_options or DiscoveryOptions()))
+    return ResolvedTargets(filter_inventory(inventory, filters, site), site, scan_options)
+
+
+def discovery_for(ports: str, scan_options: DiscoveryOptions | None) -> DiscoveryOptions:
+    """A rollout on a scan id reaches its miners as that scan did (port map, timeouts, public space);
+    `--ports` given on the command line wins."""
+    base = scan_options or DiscoveryOptions()
+    return base.model_copy(update={"ports": DiscoveryOptions(ports=ports).ports}) if ports else base
 
 
 def _show_plan(plan: RolloutPlan, dry_run: bool) -> None:
-    table = Table(title=("dry run: nothing will be sent" if dry_run else "rollout plan"))
-    for heading in ("IP", "Make", "Model", "Firmware", "Change" if not dry_run else "Current -> new", "Skipped"):
-        table.add_column(heading, overflow="fold")
-    for miner in plan.miners:
-        change = ""
-        if miner.desired is not None:
-            wanted = parse_control(miner.desired).describe()
-            change = f"{_short(miner.current)} -> {wanted}" if dry_run else wanted
-        table.add_row(miner.ip, miner.make, miner.model, miner.firmware, change, miner.skip_reason or "")
+    describe = {m.ip: parse_control(m.desired).describe() for m in plan.miners if m.desired is not None}
+    current = {m.ip: _short(m.current) for m in plan.miners if m.desired is not None}
+    console = Console()
+    console.print(views.plan_view(plan, dry_run, console.width, describe, current))
     batches = plan.batches()
-    Console().print(table)
-    stderr.print(f"{sum(m.skip_reason is None for m in plan.miners)} miners to change in {len(batches)} batches "
+    changing = sum(m.skip_reason is None for m in plan.miners)
+    stderr.print(f"{render.plural(changing, 'miner')} to change in {render.plural(len(batches), 'batch', 'batches')} "
                  f"(canary {plan.canary}, then {plan.batch_size}), "
                  f"{sum(m.skip_reason is not None for m in plan.miners)} skipped")
 
@@ -173,6 +208,8 @@ def _finish(rollouts: Rollouts, rollout_id: str, final: RolloutProgress) -> None
         raise _fail(f"stopped: {info.get('stopped_reason', '')}", code=1)
     if final.counts.get("failed"):
         raise typer.Exit(1)
+    if not final.counts.get("verified"):  # skipped and unverified only: nothing is known to have changed
+        raise _fail(f"rollout {rollout_id} changed no miner (none verified)", code=1)
 
 
 def run_control(control: BaseControl, targets: list[str], filters: list[str] | None, batch: int, canary: int,
@@ -182,8 +219,10 @@ def run_control(control: BaseControl, targets: list[str], filters: list[str] | N
     try:
         limit = _percent(max_fail)
         parsed_filters = [MinerFilter.parse(f) for f in filters or []]
-        options = DiscoveryOptions(ports=ports)
+        given = DiscoveryOptions(ports=ports) if ports else None  # a bad --ports is refused here
         control.placeholders()
+    except ValidationError as exc:
+        raise _fail(friendly.validation_message(exc, source="--ports")) from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
     with ExitStack() as stack:
@@ -191,24 +230,33 @@ def run_control(control: BaseControl, targets: list[str], filters: list[str] | N
         needs_redis = not dry_run or any(SCAN_ID.match(t) for t in targets)
         rollouts = stack.enter_context(_rollouts(0 if dry_run else local_workers, site)) if needs_redis else None
         try:
-            inventory, scan_site = _resolve_targets(targets, parsed_filters, options, rollouts)
+            resolved = _resolve_targets(targets, parsed_filters, given, rollouts)
         except InvalidTargetError as exc:
             raise _fail(str(exc)) from None
-        if not inventory:
-            raise _fail("no miner matches the targets and filters")
-        plan = run_async(plan_rollout(control, inventory, options=options, batch_size=batch, canary=canary,
+        if not resolved.miners:
+            raise _fail("no miner matches the targets and filters", code=1)
+        options = discovery_for(ports, resolved.scan_options)
+        plan = run_async(plan_rollout(control, resolved.miners, options=options, batch_size=batch, canary=canary,
                                       pause_seconds=pause, max_fail=limit, verify_timeout=verify_timeout,
-                                      site=site or scan_site, read_current=dry_run))
+                                      site=site or resolved.site, read_current=dry_run))
         if spread_minutes is not None:
             plan.pause_seconds = spread_pause(sum(m.skip_reason is None for m in plan.miners) - plan.canary,
                                               batch, spread_minutes)
         _show_plan(plan, dry_run)
+        if all(m.skip_reason is not None for m in plan.miners):
+            raise _fail(f"nothing to do: all {render.plural(len(plan.miners), 'target')} skipped "
+                        f"({_reasons(plan)}); nothing was sent", code=1)
         if dry_run:
             return
         assert rollouts is not None
         rollout_id = rollouts.create(plan)
         stderr.print(f"rollout {rollout_id} started (status: asicfleet rollout status {rollout_id})")
         _finish(rollouts, rollout_id, _follow(rollouts, rollout_id, resume=False))
+
+
+def _reasons(plan: RolloutPlan) -> str:
+    counts = Counter(m.skip_reason for m in plan.miners if m.skip_reason)
+    return "; ".join(f"{n} x {reason}" for reason, n in counts.most_common(3))
 
 
 def register(app: typer.Typer) -> None:
@@ -220,24 +268,22 @@ def register(app: typer.Typer) -> None:
                                                     "{scaling: ...}, {power_limit: W} or a full control")],
         target: Target,
         filter_: Filters = None,
-        batch: Annotated[int, typer.Option(min=1, help="miners per batch")] = 50,
-        canary: Annotated[int, typer.Option(min=0, help="miners in the first batch")] = 5,
-        max_fail: Annotated[str, typer.Option(help="stop when a batch fails more than this (e.g. 10%)")] = "10%",
-        pause: Annotated[float, typer.Option(min=0, help="seconds between batches")] = 0.0,
-        spread_minutes: Annotated[float | None, typer.Option(min=0, help="spread the batches over N minutes")] = None,
-        verify_timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for a change to show")] = 120.0,
-        dry_run: Annotated[bool, typer.Option(help="show current -> new per miner; send nothing")] = False,
-        local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-        ports: Annotated[str, typer.Option(help="port map, e.g. 80=10080,443=10443")] = "",
-        site: Annotated[str | None, typer.Option(help="run on this site's workers")] = None,
+        batch: Batch = 50,
+        canary: Canary = 5,
+        max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "10%",
+        pause: Annotated[float, typer.Option(min=0, help=HELP["pause"])] = 0.0,
+        spread_minutes: Annotated[float | None, typer.Option(min=0, help=HELP["spread_minutes"])] = None,
+        verify_timeout: Annotated[float, typer.Option(min=1, help=HELP["verify_timeout"])] = 120.0,
+        dry_run: DryRun = False,
+        local_workers: LocalWorkers = 0,
+        ports: Ports = "",
+        site: Annotated[str | None, typer.Option(help=HELP["site"])] = None,
     ) -> None:
         """Roll a configuration out to a target set: canary, batches, verification, automatic stop."""
         try:
-            text = config.read_text()
-            raw = json.loads(text) if config.suffix == ".json" else yaml.safe_load(text)
-            control = control_from_file_content(raw)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise _fail(f"{config}: {exc}") from None
+            control = friendly.load_control(config)
+        except friendly.ConfigFileError as exc:
+            raise _fail(str(exc)) from None
         run_control(control, target, filter_, batch, canary, max_fail, pause, spread_minutes, verify_timeout,
                     dry_run, local_workers, ports, site)
 
@@ -245,16 +291,16 @@ def register(app: typer.Typer) -> None:
         def command(
             target: Target,
             filter_: Filters = None,
-            batch: Annotated[int, typer.Option(min=1)] = 50,
-            canary: Annotated[int, typer.Option(min=0)] = 5,
-            max_fail: Annotated[str, typer.Option()] = "10%",
-            pause: Annotated[float, typer.Option(min=0)] = 0.0,
-            spread_minutes: Annotated[float | None, typer.Option(min=0)] = None,
-            verify_timeout: Annotated[float, typer.Option(min=1)] = 120.0,
-            dry_run: Annotated[bool, typer.Option()] = False,
-            local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-            ports: Annotated[str, typer.Option()] = "",
-            site: Annotated[str | None, typer.Option()] = None,
+            batch: Batch = 50,
+            canary: Canary = 5,
+            max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "10%",
+            pause: Annotated[float, typer.Option(min=0, help=HELP["pause"])] = 0.0,
+            spread_minutes: Annotated[float | None, typer.Option(min=0, help=HELP["spread_minutes"])] = None,
+            verify_timeout: Annotated[float, typer.Option(min=1, help=HELP["verify_timeout"])] = 120.0,
+            dry_run: DryRun = False,
+            local_workers: LocalWorkers = 0,
+            ports: Ports = "",
+            site: Annotated[str | None, typer.Option(help=HELP["site"])] = None,
         ) -> None:
             run_control(make(), target, filter_, batch, canary, max_fail, pause, spread_minutes, verify_timeout,
                         dry_run, local_workers, ports, site)
@@ -270,9 +316,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fault-light")
     def fault_light(state: Annotated[str, typer.Argument(help="on or off")], target: Target,
-                    filter_: Filters = None, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                    ports: Annotated[str, typer.Option()] = "", dry_run: Annotated[bool, typer.Option()] = False,
-                    batch: Annotated[int, typer.Option(min=1)] = 50) -> None:
+                    filter_: Filters = None, local_workers: LocalWorkers = 0,
+                    ports: Ports = "", dry_run: DryRun = False,
+                    batch: Batch = 50) -> None:
         """Turn the fault (locate) light on or off."""
         if state not in ("on", "off"):
             raise _fail("the fault light is 'on' or 'off'")
@@ -281,12 +327,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("power-limit")
     def power_limit(watts: Annotated[float, typer.Argument(min=1)], target: Target, filter_: Filters = None,
-                    batch: Annotated[int, typer.Option(min=1)] = 50, canary: Annotated[int, typer.Option(min=0)] = 5,
-                    max_fail: Annotated[str, typer.Option()] = "10%",
-                    spread_minutes: Annotated[float | None, typer.Option(min=0)] = None,
-                    dry_run: Annotated[bool, typer.Option()] = False,
-                    local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                    ports: Annotated[str, typer.Option()] = "") -> None:
+                    batch: Batch = 50, canary: Canary = 5,
+                    max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "10%",
+                    spread_minutes: Annotated[float | None, typer.Option(min=0, help=HELP["spread_minutes"])] = None,
+                    dry_run: DryRun = False,
+                    local_workers: LocalWorkers = 0,
+                    ports: Ports = "") -> None:
         """Set a power limit (watts) on the target miners."""
         run_control(PowerLimitControl(watts=watts), target, filter_, batch, canary, max_fail, 0, spread_minutes,
                     120, dry_run, local_workers, ports, None)
@@ -295,19 +341,21 @@ def register(app: typer.Typer) -> None:
     def curtail(direction: Annotated[str, typer.Argument(help="down (pause) or up (resume)")], target: Target,
                 over: Annotated[float, typer.Option(min=0, help="minutes to spread the change over")] = 10.0,
                 steps: Annotated[int, typer.Option(min=1, help="how many steps")] = 10, filter_: Filters = None,
-                dry_run: Annotated[bool, typer.Option()] = False,
-                local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                ports: Annotated[str, typer.Option()] = "") -> None:
+                dry_run: DryRun = False,
+                local_workers: LocalWorkers = 0,
+                ports: Ports = "") -> None:
         """Power a target set down or up in steps spread over N minutes, so a site never jumps its load."""
         if direction not in ("down", "up"):
             raise _fail("curtail 'down' or 'up'")
         try:
-            options = DiscoveryOptions(ports=ports)
+            options = DiscoveryOptions(ports=ports) if ports else None
             parsed = [MinerFilter.parse(f) for f in filter_ or []]
+        except ValidationError as exc:
+            raise _fail(friendly.validation_message(exc, source="--ports")) from None
         except ValueError as exc:
             raise _fail(str(exc)) from None
         with _rollouts(0, None) as rollouts:
-            count = len(_resolve_targets(target, parsed, options, rollouts)[0])
+            count = len(_resolve_targets(target, parsed, options, rollouts).miners)
         per_step = max(1, -(-count // steps))
         run_control(MiningControl(mining=direction == "up"), target, filter_, per_step, 0, "100%", 0, over, 120,
                     dry_run, local_workers, ports, None)
@@ -316,8 +364,8 @@ def register(app: typer.Typer) -> None:
     def password(target: Target, from_env: Annotated[str, typer.Option(help="variable holding the new password "
                                                                             "(on the workers)")] =
                  "ASICFLEET_NEW_MINER_PASSWORD", filter_: Filters = None,
-                 local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                 ports: Annotated[str, typer.Option()] = "") -> None:
+                 local_workers: LocalWorkers = 0,
+                 ports: Ports = "") -> None:
         """Change the miners' password; the new one is read from the environment, never from the command line."""
         run_control(PasswordControl(password_env=from_env), target, filter_, 50, 5, "10%", 0, None, 60, False,
                     local_workers, ports, None)
@@ -328,13 +376,13 @@ def register(app: typer.Typer) -> None:
                  model: Annotated[list[str], typer.Option(help="a model the image is for (repeatable)")],
                  for_firmware: Annotated[str, typer.Option(help="the firmware the image is, e.g. Stock")],
                  version: Annotated[str, typer.Option(help="the version the miners report once upgraded")],
-                 sha256: Annotated[str | None, typer.Option()] = None, filter_: Filters = None,
-                 batch: Annotated[int, typer.Option(min=1)] = 20, canary: Annotated[int, typer.Option(min=0)] = 2,
-                 max_fail: Annotated[str, typer.Option()] = "5%",
-                 verify_timeout: Annotated[float, typer.Option(min=1)] = 900.0,
-                 dry_run: Annotated[bool, typer.Option()] = False,
-                 local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0,
-                 ports: Annotated[str, typer.Option()] = "") -> None:
+                 sha256: Annotated[str | None, typer.Option(help=HELP["sha256"])] = None, filter_: Filters = None,
+                 batch: Batch = 20, canary: Canary = 2,
+                 max_fail: Annotated[str, typer.Option(help=HELP["max_fail"])] = "5%",
+                 verify_timeout: Annotated[float, typer.Option(min=1, help=HELP["verify_timeout"])] = 900.0,
+                 dry_run: DryRun = False,
+                 local_workers: LocalWorkers = 0,
+                 ports: Ports = "") -> None:
         """Upgrade firmware: only miners of the image's make and models get it; verified by the new version."""
         try:
             control = FirmwareControl(source=image, make=make, models=model, firmware=for_firmware, version=version,
@@ -361,7 +409,7 @@ def register(app: typer.Typer) -> None:
         stderr.print(f"{progress.status.value}: batch {progress.batches_done}/{progress.batches_total}; {counts}")
 
     @rollout_app.command("resume")
-    def resume(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:
+    def resume(rollout_id: str, local_workers: LocalWorkers = 0) -> None:
         """Continue an interrupted rollout; miners already done are not sent to again."""
         with _rollouts(local_workers, None) as rollouts:
             try:
@@ -371,7 +419,7 @@ def register(app: typer.Typer) -> None:
             _finish(rollouts, rollout_id, final)
 
     @rollout_app.command("rollback")
-    def rollback(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:
+    def rollback(rollout_id: str, local_workers: LocalWorkers = 0) -> None:
         """Restore each changed miner's previous setting (a new rollout, recorded like any other)."""
         with _rollouts(local_workers, None) as rollouts:
             try:
@@ -383,7 +431,7 @@ def register(app: typer.Typer) -> None:
             _finish(rollouts, new_id, _follow(rollouts, new_id, resume=False))
 
     @rollout_app.command("list")
-    def list_rollouts(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    def list_rollouts(limit: Annotated[int, typer.Option(min=1, help=HELP["limit"])] = 20) -> None:
         """Recent rollouts."""
         with _rollouts(0, None) as rollouts:
             table = Table(title="recent rollouts")

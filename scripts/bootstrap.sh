@@ -21,4 +21,7 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
+# setuptools boxes an "Editable installation" warning on every run for a flat layout; the package folder
+# at the root is this project's own, so the warning says nothing here (filtered in the build backend)
+PYTHONWARNINGS="ignore:Editable installation" \
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"

@@ -20,6 +20,17 @@ def test_subnet_skips_network_and_broadcast() -> None:
     assert addresses("10.1.2.7/32") == ["10.1.2.7"]
 
 
+def test_a_cidr_with_host_bits_is_refused_naming_the_network() -> None:
+    """`127.66.0.0/8` once scanned all of 127/8 without a word: a typo must not widen a scan."""
+    with pytest.raises(InvalidTargetError, match=r"127\.66\.0\.0/8 has host bits set; did you mean 127\.0\.0\.0/8\?"):
+        parse_target("127.66.0.0/8")
+    with pytest.raises(InvalidTargetError, match=r"did you mean 10\.1\.2\.0/24\?"):
+        TargetSet().add(["10.1.2.7/24"])
+    with pytest.raises(InvalidTargetError, match="host bits"):
+        TargetSet().add(["10.1.0.0/16"]).exclude(["10.1.2.9/24"])
+    assert len(addresses("127.66.0.0/16")) == 65534  # the network address itself stays fine
+
+
 def test_octet_patterns() -> None:
     assert len(addresses("10.10.*.*")) == 65536
     found = addresses("10.0.1-5.*")

@@ -38,6 +38,20 @@ class ScanSummary:
     peak_in_flight: int = 0
     lowest_in_flight: int = 0
     worst_stall: float = 0.0
+    refused: int = 0  # addresses that refused the connection or were unreachable: nothing listens
+    silent: int = 0  # addresses that gave no answer within the connect timeout
+    listening: int = 0  # addresses where something accepted the connection (a miner or not)
+    miners: int = 0
+
+    def count(self, result: Identified) -> None:
+        """Adds one reported outcome to the counts."""
+        if result.absent == "refused":
+            self.refused += 1
+        elif result.absent == "silent":
+            self.silent += 1
+        elif not result.undecided:
+            self.listening += 1
+            self.miners += result.miner is not None
 
 
 class MinerFactory:
@@ -237,6 +251,7 @@ class MinerFactory:
                 if result.undecided:
                     pending.append(IPv4Address(result.ip))
                 else:
+                    summary.count(result)
                     yield result
             summary.retried = len(pending)
             for gentler in _RETRY_CEILINGS:
@@ -251,6 +266,7 @@ class MinerFactory:
                         pending.append(IPv4Address(result.ip))
                     else:
                         summary.undecided += result.undecided
+                        summary.count(result)
                         yield result
         finally:
             summary.peak_in_flight, summary.lowest_in_flight = pace.peak, pace.lowest

@@ -37,25 +37,27 @@ class Identified:
     error: str | None = None
     undecided: bool = False
     local: bool = False  # undecided because this machine ran out of descriptors or ports
+    absent: str | None = None  # no miner because nothing listens: "refused" (or unreachable) or "silent"
 
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def _connect(ip: str, session: Session, retries: int) -> Connection | None:
-    """The one connection attempt an address costs (bounded by the connect timeout); None: nobody there."""
+async def _connect(ip: str, session: Session, retries: int) -> Connection | str:
+    """The one connection attempt an address costs (bounded by the connect timeout); when nobody is
+    there, why: "silent" (no answer in time) or "refused" (refused or unreachable)."""
     settings = session.settings
     for attempt in range(retries + 1):
         try:
             return await open_tcp(ip, settings.ports(WEB_PORT), settings.connect_timeout)
         except MinerTimeoutError:
             if attempt == retries:
-                return None  # silent: nothing there (or a firewall); not a miner we can reach
+                return "silent"  # nothing there (or a firewall); not a miner we can reach
         except MinerConnectionError as exc:
             if exc.nothing_listens:
-                return None  # refused or unreachable: nothing listens
+                return "refused"  # refused or unreachable: nothing listens
             raise  # accepted, then reset: something is there and misbehaves
-    return None
+    return "silent"
 
 
 async def _probe(ip: str, session: Session, connection: Connection | None) -> tuple[Probe, bool]:
@@ -108,6 +110,7 @@ async def identify(ip: str, session: Session, *, timeout: float, retries: int = 
     With a `monitor`, a timeout during which the loop stalled for more than a tenth of the deadline that
     expired is returned as undecided rather than as the host's fault.
     """
+    connection: Connection | str | None
     try:
         connection = await _connect(ip, session, retries)
     except LocalResourceError as exc:
@@ -116,8 +119,10 @@ async def identify(ip: str, session: Session, *, timeout: float, retries: int = 
         if port_check:
             return Identified(ip, error=f"identification failed: {exc}")
         connection = None  # the web port misbehaves: the RPC may still tell
-    if connection is None and port_check:
-        return Identified(ip)  # the common case in a scan: no timer beyond the connect's own
+    if isinstance(connection, str):
+        if port_check:
+            return Identified(ip, absent=connection)  # the common case in a scan: no timer beyond the connect's own
+        connection = None  # no web port: identification goes on over the RPC
     stalled_before = monitor.stalled() if monitor is not None else 0.0
     outcome, timed_out = await _identify_connected(ip, session, connection, timeout)
     if outcome.undecided:

@@ -95,6 +95,11 @@ def parse_target(text: str, *, hosts_only: bool = True) -> list[AddressBlock]:
             raise InvalidTargetError(f"{original!r} is not a valid CIDR: {exc}") from None
         if not isinstance(network, ipaddress.IPv4Network):
             raise InvalidTargetError(f"{original!r}: IPv6 scanning is not supported")
+        written = text.split("/", 1)[0].strip()
+        if ipaddress.IPv4Address(written) != network.network_address:
+            # 10.1.2.0/8 silently meaning all of 10/8 is how a typo scans a whole site
+            raise InvalidTargetError(f"{text} has host bits set; did you mean {network}? (or "
+                                     f"{written}/32 for the one address)")
         if network.prefixlen >= 31 or not hosts_only:
             return [AddressBlock(int(network.network_address), int(network.broadcast_address))]
         # network and broadcast addresses are never miners
