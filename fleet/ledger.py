@@ -41,6 +41,8 @@ class MinerStep(StrEnum):
     SKIPPED = "skipped"
 
 
+# a batch: pending (not sent; `due` says when it may be) -> queued -> reserved -> running -> done
+BATCH_FINAL_STATES = "done pending"  # a delivery finding its batch in one of these does nothing
 PER_BATCH_CONCURRENCY = 32  # miners one batch task works on at once
 TERMINAL = {MinerStep.VERIFIED, MinerStep.FAILED, MinerStep.UNVERIFIED, MinerStep.SKIPPED}
 

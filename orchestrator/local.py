@@ -17,8 +17,9 @@ from contextlib import contextmanager
 
 import redis
 
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
 from fleet.store import worker_key
-from orchestrator.redis_server import EmbeddedRedis, reachable
+from orchestrator.redis_server import EmbeddedRedis
 
 
 class ClusterStartError(RuntimeError):
@@ -80,7 +81,14 @@ def local_cluster(redis_url: str, workers: int, site: str | None) -> Iterator[st
         yield redis_url
         return
     try:
-        embedded = None if reachable(redis_url) else EmbeddedRedis().start()
+        check_redis(redis_url)
+        answers = True
+    except RedisAuthRefused as exc:  # a Redis is there but refuses us: say so rather than start another
+        raise ClusterStartError(str(exc)) from None
+    except RedisUnavailable:
+        answers = False
+    try:
+        embedded = None if answers else EmbeddedRedis().start()
     except RuntimeError as exc:
         raise ClusterStartError(str(exc)) from None
     url = embedded.url if embedded else redis_url

@@ -33,10 +33,10 @@ from fleet.controls import (
 )
 from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
 from fleet.loop import run_async
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import ClusterStartError, local_cluster
-from orchestrator.redis_server import reachable
 from orchestrator.rollouts import Rollouts, spread_pause
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from orchestrator.watch import Orchestrator
@@ -69,9 +69,18 @@ def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
     settings = get_settings()
     try:
         with local_cluster(settings.redis_url, local_workers, site) as url:
-            if not reachable(url):
-                raise _fail(f"no Redis answers at {url}: set ASICFLEET_REDIS_URL, or pass --local-workers N")
-            yield Rollouts(settings.model_copy(update={"redis_url": url}))
+            try:
+                check_redis(url)
+            except RedisAuthRefused as exc:
+                raise _fail(str(exc)) from None
+            except RedisUnavailable as exc:
+                raise _fail(f"{exc}: set ASICFLEET_REDIS_URL, or pass --local-workers N") from None
+            try:
+                yield Rollouts(settings.model_copy(update={"redis_url": url}))
+            except RedisUnavailable as exc:
+                raise _fail(f"{exc}. The workers carry the rollout on when Redis answers again; `asicfleet "
+                            "rollout status ID` shows it, `asicfleet rollout resume ID` re-queues what is left",
+                            code=1) from None
     except ClusterStartError as exc:
         raise _fail(str(exc)) from None
 
