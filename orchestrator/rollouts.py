@@ -69,6 +69,11 @@ class Rollouts:
         return self._retry(read, f"reading rollout {rollout_id}")
 
     # ----- driving ----------------------------------------------------------------------------
+    def start(self, rollout_id: str) -> None:
+        """Marks the rollout running and sends its next batch; from there on the workers carry it to its end."""
+        self._retry(lambda: self.ledger.set_status(rollout_id, RolloutStatus.RUNNING), "starting the rollout")
+        self.flow.advance(rollout_id)
+
     def run(self, rollout_id: str, on_progress: Callable[[RolloutProgress], None] | None = None, *,
             poll_seconds: float = 0.3, timeout: float | None = None) -> RolloutProgress:
         """Starts the rollout (its first batch) and follows it until it is no longer running. The workers move
@@ -76,10 +81,9 @@ class Rollouts:
         info = self._retry(lambda: self.ledger.info(rollout_id), f"reading rollout {rollout_id}")
         if RolloutStatus(info["status"]) in (RolloutStatus.DONE, RolloutStatus.STOPPED):
             return self.progress(rollout_id)
-        self._retry(lambda: self.ledger.set_status(rollout_id, RolloutStatus.RUNNING), "starting the rollout")
+        self.start(rollout_id)
         started = time.monotonic()
         last_reap = time.monotonic()
-        self.flow.advance(rollout_id)
         while True:
             progress = self.progress(rollout_id)
             if on_progress is not None:
