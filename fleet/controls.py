@@ -104,6 +104,11 @@ class BaseControl(BaseModel):
         """A reason this miner must not get this change, or None."""
         return None
 
+    def pending_reason(self, miner: Miner) -> str | None:
+        """Why this change may sit on the miner written but not applied (so that a later event, not the
+        rollout, would apply it), or None when a change not seen applied did not happen."""
+        return None
+
 
 class PoolsControl(BaseControl):
     kind: Literal["pools"] = "pools"
@@ -154,6 +159,12 @@ class PoolsControl(BaseControl):
 
     async def apply(self, miner: Miner) -> str | None:
         await miner.set_pools_config(list(self.groups))
+        return None
+
+    def pending_reason(self, miner: Miner) -> str | None:
+        if getattr(miner.backend, "POOLS_APPLY_AT_REBOOT", False):
+            return (f"{miner.make} firmware takes new pools at its next reboot: they may be written without the "
+                    "reboot that applies them, and would then change at the next reboot")
         return None
 
 

@@ -167,7 +167,8 @@ def _ledger_table(rollouts: Rollouts, rollout_id: str) -> Table:
         table.add_column(heading, overflow="fold")
     for ip, miner in sorted(rollouts.ledger.miners(rollout_id).items(),
                             key=lambda kv: tuple(int(p) for p in kv[0].split("."))):
-        style = {"verified": "green", "failed": "red", "unverified": "yellow", "skipped": "dim"}.get(miner["state"])
+        style = {"verified": "green", "failed": "red", "unverified": "yellow", "pending": "bold yellow",
+                 "skipped": "dim"}.get(miner["state"])
         table.add_row(ip, miner.get("make", ""), miner.get("model", ""),
                       f"[{style}]{miner['state']}[/]" if style else miner["state"], miner.get("detail", "")[:300])
     return table
@@ -366,8 +367,13 @@ def register(app: typer.Typer) -> None:
             if follow and progress.status is RolloutStatus.RUNNING:
                 progress = _watch(rollouts, rollout_id)
             Console().print(_ledger_table(rollouts, rollout_id))
+            pending = rollouts.pending(rollout_id)
         counts = ", ".join(f"{n} {step}" for step, n in sorted(progress.counts.items()))
         stderr.print(f"{progress.status.value}: batch {progress.batches_done}/{progress.batches_total}; {counts}")
+        if pending:
+            stderr.print(f"[yellow]{len(pending)} miners may have the change written but not applied (pending): "
+                         f"{', '.join(sorted(pending))}. `asicfleet rollout resume {rollout_id}` sends it again in "
+                         f"full; `asicfleet rollout rollback {rollout_id}` writes the previous value back[/]")
 
     @rollout_app.command("resume")
     def resume(rollout_id: str, local_workers: Annotated[int, typer.Option(min=0, max=64)] = 0) -> None:

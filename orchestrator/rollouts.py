@@ -18,13 +18,17 @@ from typing import TypeVar
 from celery import Celery
 
 from fleet.controls import parse_control
+from fleet.lease import MOVE
 from fleet.ledger import (
     MinerStep,
     PlannedMiner,
     RolloutPlan,
     RolloutProgress,
     RolloutStatus,
+    batch_key,
+    miner_key,
     new_rollout_id,
+    rollout_key,
 )
 from fleet.messaging import create_app
 from fleet.rollout_flow import RolloutFlow
@@ -107,6 +111,7 @@ class Rollouts:
     def resume(self, rollout_id: str, on_progress: Callable[[RolloutProgress], None] | None = None, *,
                timeout: float | None = None) -> RolloutProgress:
         """Continues where the rollout stopped moving; miners already done are never sent to again."""
+        self._reopen_pending(rollout_id)
         info = self._retry(lambda: self.ledger.info(rollout_id), f"reading rollout {rollout_id}")
         if RolloutStatus(info["status"]) in (RolloutStatus.DONE, RolloutStatus.STOPPED):
             return self.progress(rollout_id)
@@ -118,6 +123,32 @@ class Rollouts:
                     self.flow.resend(rollout_id, index, info)
         return self.run(rollout_id, on_progress, timeout=timeout)
 
+    def pending(self, rollout_id: str) -> dict[str, dict[str, str]]:
+        """The miners whose change may be written but not applied (`MinerStep.PENDING`)."""
+        miners = self._retry(lambda: self.ledger.miners(rollout_id), f"reading rollout {rollout_id}")
+        return {ip: m for ip, m in miners.items() if m["state"] == MinerStep.PENDING}
+
+    def _reopen_pending(self, rollout_id: str) -> list[str]:
+        """For `resume`: each pending miner is queued again, to get the change in full (written and applied),
+        and its batch is sent again; the rollout runs again from the first such batch. Miners already in a
+        final step are not touched by the re-sent batches."""
+        pending = self.pending(rollout_id)
+        if not pending:
+            return []
+        batches = sorted({int(m.get("batch", -1)) for m in pending.values()} - {-1})
+        for ip in pending:
+            self._retry(partial(self.ledger.redis.eval, MOVE, 1, miner_key(rollout_id, ip), MinerStep.PENDING.value,
+                                MinerStep.QUEUED.value, "detail", "resumed: the change left pending is sent again "
+                                "in full"), "re-queueing a pending miner")
+        for index in batches:
+            self._retry(partial(self.ledger.redis.hset, batch_key(rollout_id, index),
+                                mapping={"state": "pending", "due": 0, "worker": "", "lease": "", "lease_until": 0}),
+                        "re-opening a batch")
+        self._retry(partial(self.ledger.redis.hset, rollout_key(rollout_id),
+                            mapping={"next_batch": batches[0], "status": RolloutStatus.RUNNING.value}),
+                    "re-opening the rollout")
+        return sorted(pending)
+
     def rollback_plan(self, rollout_id: str) -> RolloutPlan:
         """A plan restoring each changed miner's previous value, where the control allows it."""
         info = self.ledger.info(rollout_id)
@@ -126,7 +157,8 @@ class Rollouts:
             raise ValueError(f"a {control.kind} rollout cannot be rolled back")  # type: ignore[attr-defined]
         planned = []
         for ip, miner in self.ledger.miners(rollout_id).items():
-            if miner["state"] not in (MinerStep.VERIFIED, MinerStep.UNVERIFIED, MinerStep.SENT, MinerStep.INTENT):
+            if miner["state"] not in (MinerStep.VERIFIED, MinerStep.UNVERIFIED, MinerStep.SENT, MinerStep.INTENT,
+                                      MinerStep.PENDING):  # pending: the previous value is written back over it
                 continue
             previous = json.loads(miner.get("previous") or "null")
             restore = control.restore(previous)

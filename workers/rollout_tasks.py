@@ -33,6 +33,8 @@ from workers.leasing import LeaseKeeper
 from workers.tasks import apply_credentials
 
 _VERIFY_POLL = 1.0  # seconds between read-backs while a change settles
+_PENDING_HINT = ("`asicfleet rollout resume` sends it again in full; `asicfleet rollout rollback` writes the "
+                 "previous value")
 
 # Moves a miner to a new step only from the step the caller saw, so two runs never both send. A retry of a
 # move this run already made (its reply lost in a Redis outage) is recognised by the run's mark (`by`).
@@ -135,8 +137,12 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
             # the miner refused (its own error text) or did not answer: read back to tell which
             await run.advance(MinerStep.INTENT, MinerStep.SENT, sent_at=str(sent_at), detail=str(exc))
             outcome = await run.verify(miner, control, sent_at)
-            final = MinerStep.VERIFIED if outcome.state == "verified" else MinerStep.FAILED
-            await run.advance(MinerStep.SENT, final, detail=str(exc) if final is MinerStep.FAILED else outcome.detail)
+            if outcome.state == "verified":
+                await run.advance(MinerStep.SENT, MinerStep.VERIFIED, detail=outcome.detail)
+            elif (pending := control.pending_reason(miner)) is not None:
+                await run.advance(MinerStep.SENT, MinerStep.PENDING, detail=f"{exc}; {pending}. {_PENDING_HINT}")
+            else:
+                await run.advance(MinerStep.SENT, MinerStep.FAILED, detail=str(exc))
             return
         await run.advance(MinerStep.INTENT, MinerStep.SENT, sent_at=str(sent_at), result=result or "")
         state = MinerStep.SENT
@@ -146,6 +152,10 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
         outcome = await run.verify(miner, control, float(entry.get("updated") or time.time()))
         if outcome.state == "verified":
             await run.advance(MinerStep.INTENT, MinerStep.VERIFIED, detail="found applied after an interrupted run")
+        elif (pending := control.pending_reason(miner)) is not None:
+            await run.advance(MinerStep.INTENT, MinerStep.PENDING,
+                              detail=f"interrupted after the intent was recorded; not resent: {pending}. "
+                                     f"{_PENDING_HINT}")
         else:
             await run.advance(MinerStep.INTENT, MinerStep.UNVERIFIED,
                               detail=f"interrupted after the intent was recorded; not resent ({outcome.detail})")
