@@ -10,7 +10,7 @@ from typing import Any, cast
 import redis.asyncio as aredis
 from celery import Task
 
-from asicfleet import Miner, MinerError, MinerFactory, UnsupportedControlError
+from asicfleet import AuthenticationError, Miner, MinerError, MinerFactory, UnsupportedControlError
 from fleet.controls import BaseControl, Outcome, parse_control
 from fleet.lease import CLAIM, Claim, claim_result, holder
 from fleet.ledger import (
@@ -139,7 +139,8 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
             outcome = await run.verify(miner, control, sent_at)
             if outcome.state == "verified":
                 await run.advance(MinerStep.SENT, MinerStep.VERIFIED, detail=outcome.detail)
-            elif (pending := control.pending_reason(miner)) is not None:
+            elif not isinstance(exc, AuthenticationError) and (pending := control.pending_reason(miner)) is not None:
+                # a refused login wrote nothing; any other error may have come after some writes
                 await run.advance(MinerStep.SENT, MinerStep.PENDING, detail=f"{exc}; {pending}. {_PENDING_HINT}")
             else:
                 await run.advance(MinerStep.SENT, MinerStep.FAILED, detail=str(exc))
