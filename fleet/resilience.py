@@ -27,6 +27,7 @@ T = TypeVar("T")
 DEFAULT_RETRY_SECONDS = 60.0
 _FIRST_DELAY = 0.1
 _MAX_DELAY = 5.0
+_SLOW_CALL = 3.0  # seconds: a Redis call this slow counts as an outage for the reapers' grace
 
 
 def mask_url(url: str) -> str:
@@ -144,8 +145,12 @@ def retry(fn: Callable[[], T], *, url: str, what: str, budget: float = DEFAULT_R
     """Calls `fn` until it succeeds, backing off on transient errors for up to `budget` seconds."""
     deadline = time.monotonic() + budget
     for delay in delays():
+        began = time.monotonic()
         try:
-            return fn()
+            result = fn()
+            if clock is not None and time.monotonic() - began > _SLOW_CALL:
+                clock.failed()  # Redis hung (a network blip, a paused server): heartbeats may have lapsed
+            return result
         except Exception as exc:  # sorted below: only transient errors are retried
             if not transient(exc):
                 if isinstance(exc, AUTH_ERRORS):
@@ -164,8 +169,12 @@ async def aretry(fn: Callable[[], Awaitable[T]], *, url: str, what: str, budget:
     """`retry` for coroutines: `await aretry(lambda: client.hset(...), url=..., what=...)`."""
     deadline = time.monotonic() + budget
     for delay in delays():
+        began = time.monotonic()
         try:
-            return await fn()
+            result = await fn()
+            if clock is not None and time.monotonic() - began > _SLOW_CALL:
+                clock.failed()
+            return result
         except Exception as exc:
             if not transient(exc):
                 if isinstance(exc, AUTH_ERRORS):

@@ -233,3 +233,139 @@ def test_a_rollout_nobody_follows_survives_a_redis_restart_and_closes(server: Em
         time.sleep(3)
         assert rollouts.ledger.batch(rollout_id, 0) == batch
         assert {ip: _writes(m) for ip, m in fleet.miners.items()} == writes
+
+
+# ----- a live worker that no longer runs its chunk; a network blip; an outage past the budget ----------
+SLOW_RANGE = lo("127.155.0.0/22")
+
+
+@pytest.fixture(scope="module")
+def slow_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
+    """Miners that answer slowly, so that a chunk runs for several seconds."""
+    inventory = tmp_path_factory.mktemp("slow") / "fleet.json"
+    process = subprocess.Popen([*ASICFLEET, "sim", "--subnet", SLOW_RANGE, "--count", "24", "--seed", "3",
+                                "--faults", "slow=24", "--slow-seconds", "1.5", "--inventory", str(inventory)])
+    try:
+        deadline = time.monotonic() + 90
+        while not inventory.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the simulator did not come up"
+            time.sleep(0.1)
+        yield json.loads(inventory.read_text())
+    finally:
+        stop_processes([process])
+
+
+def _pool_children(pid: int) -> list[int]:
+    return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def test_a_chunk_its_live_worker_no_longer_runs_is_taken_over(server: EmbeddedRedis,
+                                                              slow_fleet: list[dict[str, Any]]) -> None:
+    processes, names = start_workers(server.url, 2, "leasesite",
+                                     extra_env={"ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS})
+    frozen: list[int] = []
+    try:
+        wait_for_workers(server.url, names, processes)
+        by_name = dict(zip(names, processes, strict=True))
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        scan = subprocess.run([*ASICFLEET, "scan", SLOW_RANGE, "--distributed", "--no-wait", "--site", "leasesite",
+                               "--ports", _ports(slow_fleet), "--read-timeout", "5"], env=_env(server),
+                              capture_output=True, text=True, timeout=120)
+        assert scan.returncode == 0, scan.stderr
+        scan_id = scan.stdout.strip()
+        running: dict[str, str] = {}
+
+        def one_running() -> bool:
+            for n in range(4):
+                chunk = client.hgetall(f"asicfleet:scan:{scan_id}:chunk:{n}")
+                if chunk.get("state") == "running":
+                    running.update(chunk, index=str(n))
+                    return True
+            return False
+
+        _wait_until(one_running, 60, "no chunk ran")
+        holder = running["worker"].split("@")[0]
+        # the pool process stops (as a task a worker dropped): its worker still beats, the chunk's lease lapses
+        frozen = _pool_children(by_name[holder].pid)
+        for child in frozen:
+            os.kill(child, signal.SIGSTOP)
+        assert client.exists(f"asicfleet:worker:{running['worker']}")
+        _wait_until(lambda: client.hget(f"asicfleet:scan:{scan_id}", "status") != "running", 240,
+                    "the scan never closed while its chunk's attempt was frozen")
+        assert client.exists(f"asicfleet:worker:{running['worker']}"), "the frozen chunk's worker was alive"
+        _assert_scan_complete(client, scan_id, slow_fleet)
+        taken = client.hgetall(f"asicfleet:scan:{scan_id}:chunk:{running['index']}")
+        assert int(taken.get("requeues", 0)) >= 1 and taken["worker"] != running["worker"], taken
+        for child in frozen:  # the old attempt wakes, finds its lease taken, and stops without a write
+            os.kill(child, signal.SIGCONT)
+        frozen = []
+        time.sleep(5)
+        assert client.hgetall(f"asicfleet:scan:{scan_id}:chunk:{running['index']}") == taken
+    finally:
+        for child in frozen:
+            os.kill(child, signal.SIGCONT)
+        stop_processes(processes)
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_network_blip_mid_scan_loses_nothing(server: EmbeddedRedis, scan_fleet: list[dict[str, Any]]) -> None:
+    """Redis frozen (SIGSTOP) for a while: every connection hangs instead of failing, as in a network blip."""
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    before = client.zcard("asicfleet:scans")
+    scan = subprocess.Popen([*ASICFLEET, "scan", SCAN_RANGE, "--distributed", "--json", "--no-progress",
+                             "--ports", _ports(scan_fleet)], env=_env(server), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert server.process is not None
+    try:
+        _wait_until(lambda: client.zcard("asicfleet:scans") > before, 60, "the scan was not recorded")
+        scan_id = _newest_scan(client)
+        _wait_until(lambda: _started_chunks(client, scan_id) >= 3, 120, "no chunk ended")
+        server.process.send_signal(signal.SIGSTOP)
+        time.sleep(DOWN_SECONDS)
+        server.process.send_signal(signal.SIGCONT)
+        out, err = scan.communicate(timeout=400)
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        if scan.poll() is None:
+            scan.kill()
+    assert scan.returncode == 0, err[-3000:]
+    assert {json.loads(line)["ip"] for line in out.splitlines() if line.strip()} == {m["ip"] for m in scan_fleet}
+    _assert_scan_complete(client, scan_id, scan_fleet)
+
+
+def test_an_outage_past_the_budget_is_reported_and_the_workers_finish_later(
+        scan_fleet: list[dict[str, Any]]) -> None:
+    password = "outage-secret"
+    with EmbeddedRedis(persist=True, password=password) as private:
+        processes, names = start_workers(private.url, 2, None,
+                                         extra_env={"ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS})
+        try:
+            wait_for_workers(private.url, names, processes)
+            client = redis.Redis.from_url(private.url, decode_responses=True)
+            scan = subprocess.Popen([*ASICFLEET, "scan", SCAN_RANGE, "--distributed", "--no-progress",
+                                     "--ports", _ports(scan_fleet)],
+                                    env={**_env(private), "ASICFLEET_REDIS_RETRY_SECONDS": "3"},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                _wait_until(lambda: client.zcard("asicfleet:scans") > 0, 60, "the scan was not recorded")
+                scan_id = _newest_scan(client)
+                _wait_until(lambda: _started_chunks(client, scan_id) >= 3, 120, "no chunk ended")
+                private.terminate()  # for longer than the command's budget, shorter than the workers' (60 s)
+                _, err = scan.communicate(timeout=120)
+            finally:
+                if scan.poll() is None:
+                    scan.kill()
+            message = " ".join(err.split())
+            assert scan.returncode == 1, message[-2000:]
+            assert "Traceback" not in err and password not in err, message[-2000:]
+            assert f"Redis at redis://:***@127.0.0.1:{private.port} did not answer for 3 s" in message, message
+            assert f"Scan {scan_id} is not finished here" in message and "chunks were done" in message, message
+            assert f"asicfleet scan --resume {scan_id}" in message, message
+            time.sleep(DOWN_SECONDS)
+            private.start()
+            client = redis.Redis.from_url(private.url, decode_responses=True)
+            _wait_until(lambda: client.hget(f"asicfleet:scan:{scan_id}", "status") != "running", 400,
+                        "the workers did not finish the scan after Redis came back")
+            _assert_scan_complete(client, scan_id, scan_fleet)
+        finally:
+            stop_processes(processes)

@@ -133,11 +133,17 @@ def _reaper(settings: FleetSettings) -> None:
     every = max(1.0, settings.worker_liveness_seconds / 3)
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     reaper = Reaper(settings)
+    failing = False
     while not _heartbeat_stop.wait(every):
         try:
             if not client.set(_REAPER_LOCK, "1", nx=True, px=int(every * 900)):
                 continue  # another worker reaps this round
             reaper.reap()
+            if failing:
+                logger.warning("reaping works again")
+            failing = False
         except Exception as exc:  # the reaper must outlive anything one round meets (Redis away, a bad record)
             reaper.outage()
-            logger.warning("reaping failed this round: %s", mask_secrets(str(exc)))
+            if not failing:  # once per outage, not every round
+                logger.warning("reaping failed (%s); trying again every %.0f s", mask_secrets(str(exc)), every)
+            failing = True
