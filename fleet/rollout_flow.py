@@ -77,12 +77,14 @@ class RolloutFlow:
             APPLY_BATCH, queue=site_queue(info["site"] or None), soft_time_limit=soft, time_limit=soft + 30,
             kwargs={"rollout_id": rollout_id, "batch": index, "ips": ips, "site": info["site"] or None}),
             f"queueing batch {index} of rollout {rollout_id} (broker {mask_url(self.settings.broker)})")
+        self._retry(partial(self.ledger.redis.hset, batch_key(rollout_id, index), "sent_at", time.time()),
+                    "recording a batch sent")
 
     def send_batch(self, rollout_id: str, index: int, info: dict[str, str], *, expected: str = "pending") -> bool:
         """Sends the batch if it is still in state `expected` (so only one caller sends it)."""
         moved = self._retry(lambda: self.ledger.redis.eval(
             MOVE, 1, batch_key(rollout_id, index), expected, "queued", "worker", "", "lease", "", "lease_until", "0",
-            "queued_at", str(time.time())), f"queueing batch {index}")
+            "queued_at", str(time.time()), "sent_at", "0"), f"queueing batch {index}")
         if moved:
             self._publish(rollout_id, index, info)
         return bool(moved)
@@ -90,7 +92,8 @@ class RolloutFlow:
     def resend(self, rollout_id: str, index: int, info: dict[str, str]) -> None:
         """Queues a batch again whatever its state (`rollout resume`): the task reconciles miners already touched."""
         self._retry(lambda: self.ledger.redis.hset(batch_key(rollout_id, index), mapping={
-            "state": "queued", "worker": "", "lease": "", "lease_until": 0}), f"re-queueing batch {index}")
+            "state": "queued", "worker": "", "lease": "", "lease_until": 0, "queued_at": time.time(), "sent_at": 0}),
+            f"re-queueing batch {index}")
         self._publish(rollout_id, index, info)
 
     # ----- reading ----------------------------------------------------------------------------
@@ -198,6 +201,11 @@ class RolloutFlow:
                         f"re-queueing batch {index}"):
                     self._publish(rollout_id, index, info)
                     requeued.append(index)
+            elif batch.get("state") == "queued" and not float(batch.get("sent_at") or 0) \
+                    and time.time() - float(batch.get("queued_at") or 0) > 2 * self.settings.lease_seconds:
+                # queued, but its message never reached the broker (the sender lost it past its budget)
+                self._publish(rollout_id, index, info)
+                requeued.append(index)
         self.advance(rollout_id)
         return requeued
 

@@ -86,6 +86,8 @@ class Scans:
         info = self._scan(scan_id)
         queued = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), "reading the chunks")
         for sent, chunk in enumerate(queued):
+            if sent and sent % 100 == 0:  # a long scan's sent chunks are on record while the rest go out
+                self._retry(partial(self.store.mark_sent, scan_id, range(sent - 100, sent)), "recording chunks sent")
             try:
                 self._send(info, chunk)
             except Exception as exc:  # the broker is down or refuses: say so, and close the scan's record
@@ -96,6 +98,7 @@ class Scans:
                                      f"{sent} of {len(queued)} chunks were queued, the scan is marked failed; "
                                      f"`asicfleet scan --resume {scan_id}` queues the rest once the broker "
                                      "answers") from None
+        self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in queued]), "recording the chunks sent")
         return scan_id
 
     def _send(self, info: ScanInfo, chunk: ChunkInfo) -> None:
@@ -148,6 +151,16 @@ class Scans:
             if self._retry(partial(self.store.requeue_lost, scan_id, chunk), f"re-queueing chunk {chunk.index}"):
                 self._send(info, chunk)
                 requeued.append(chunk.index)
+        # chunks whose message never reached the broker (whoever started the scan lost Redis or the broker
+        # while sending, past its budget): sent now; a duplicate of one that did arrive finds it held or done
+        if time.time() - info.created > 2 * self.settings.lease_seconds:
+            chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
+            unsent = [c for c in chunks if c.state is ChunkState.QUEUED and not c.sent_at]
+            for chunk in unsent:
+                self._send(info, chunk)
+            if unsent:
+                self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in unsent]), "recording chunks sent")
+                requeued += [c.index for c in unsent]
         return requeued
 
     def close_if_finished(self, scan_id: str) -> ScanStatus | None:
@@ -177,6 +190,7 @@ class Scans:
         for chunk in pending:
             self._retry(partial(self.store.mark_requeued, scan_id, chunk.index), f"re-queueing chunk {chunk.index}")
             self._send(info, chunk)
+        self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in pending]), "recording the chunks sent")
         return [c.index for c in pending]
 
     # ----- reading ----------------------------------------------------------------------------

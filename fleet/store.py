@@ -102,6 +102,7 @@ class ChunkInfo:
     lease: str = ""  # the attempt holding it (`fleet.lease`): task id @ worker
     lease_until: float = 0.0  # Redis server time the hold runs out unless renewed
     error: str = ""
+    sent_at: float = 0.0  # when its message was last handed to the broker (0: never, as far as Redis knows)
 
 
 @dataclass
@@ -168,6 +169,14 @@ class ScanStore:
         reapers never both re-send it)."""
         return bool(self.redis.eval(REQUEUE, 1, chunk_key(scan_id, chunk.index), chunk.lease))
 
+    def mark_sent(self, scan_id: str, chunks: Iterable[int]) -> None:
+        """Records that these chunks' messages reached the broker (a chunk never marked is re-sent by the reaper)."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for chunk in chunks:
+            pipe.hset(chunk_key(scan_id, chunk), "sent_at", now)
+        pipe.execute()
+
     def fail_scan(self, scan_id: str, error: str) -> None:
         """Closes a scan that could not go on (its chunks could not be queued): never left `running`."""
         self.redis.hset(scan_key(scan_id), mapping={"status": ScanStatus.FAILED.value, "finished": time.time(),
@@ -210,7 +219,8 @@ class ScanStore:
                 started=float(raw["started"]) if raw.get("started") else None,
                 finished=float(raw["finished"]) if raw.get("finished") else None,
                 undecided=int(raw.get("undecided", 0)), lease=raw.get("lease", ""),
-                lease_until=float(raw.get("lease_until") or 0), error=raw.get("error", "")))
+                lease_until=float(raw.get("lease_until") or 0), error=raw.get("error", ""),
+                sent_at=float(raw.get("sent_at") or 0)))
         return out
 
     def server_time(self) -> float:

@@ -369,3 +369,29 @@ def test_an_outage_past_the_budget_is_reported_and_the_workers_finish_later(
             _assert_scan_complete(client, scan_id, scan_fleet)
         finally:
             stop_processes(processes)
+
+
+@pytest.mark.usefixtures("workers")
+def test_chunks_recorded_but_never_sent_are_sent_by_the_workers(server: EmbeddedRedis,
+                                                                scan_fleet: list[dict[str, Any]]) -> None:
+    """The command line died (or lost Redis past its budget) after recording the scan, before its messages
+    reached the broker: the workers' reaper sends them, and the scan ends complete."""
+    import ipaddress
+
+    from fleet.plan import plan_chunks
+    from fleet.scans import new_scan_id
+    from fleet.store import ScanStore
+
+    part = str(next(ipaddress.ip_network(SCAN_RANGE).subnets(new_prefix=22)))
+    options = DiscoveryOptions(ports=_ports(scan_fleet))
+    store = ScanStore.from_url(server.url, 3600)
+    scan_id = new_scan_id()
+    chunks = plan_chunks([part], prefix=24)
+    store.create_scan(scan_id, targets=[part], site=None, chunk_prefix=24,
+                      chunks=[(c.label, c.first, c.last, c.addresses) for c in chunks], options=options.model_dump())
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    _wait_until(lambda: client.hget(f"asicfleet:scan:{scan_id}", "status") != "running", 120,
+                "the unsent chunks were never sent")
+    expected = [m for m in scan_fleet if ipaddress.ip_address(m["ip"]) in ipaddress.ip_network(part)]
+    assert expected, "no simulated miner in the range"
+    _assert_scan_complete(client, scan_id, expected)
