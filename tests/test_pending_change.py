@@ -5,6 +5,7 @@ redis-server, Celery worker processes, and simulated Avalons (which keep written
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -92,6 +93,14 @@ def test_avalon_pools_written_without_their_reboot_are_pending_then_resumed(redi
             assert {e["state"] for e in ledger.values()} == {MinerStep.PENDING}, ledger
             assert all("not resent" in e["detail"] and "next reboot" in e["detail"] for e in ledger.values())
             assert sorted(rollouts.pending(rollout_id)) == sorted(fleet.miners)
+
+            # a rollback would write each pending miner's recorded previous pools back over the pending ones
+            undo = rollouts.rollback_plan(rollout_id)
+            assert sorted(m.ip for m in undo.miners) == sorted(fleet.miners)
+            for planned in undo.miners:
+                assert planned.skip_reason is None and planned.desired is not None
+                previous = json.loads(ledger[planned.ip]["previous"])
+                assert planned.desired["groups"] == previous, planned.ip
 
             shown = _cli(redis_url, "rollout", "status", rollout_id, "--no-follow")
             assert shown.returncode == 0, shown.stderr
