@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from asicfleet import Miner, MinerConnectionError, UnsupportedControlError
 from asicfleet.backends import DataField
@@ -29,6 +29,7 @@ _TEMPLATE_FIELDS = ("mac", "ip", "hostname", "serial")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 LOG_TAIL = 64 * 1024  # characters of a miner's log kept in the ledger
+_MAX_REDIRECTS = 5  # for a firmware URL, and only on its own host
 
 
 @dataclass
@@ -104,6 +105,11 @@ class BaseControl(BaseModel):
         """A reason this miner must not get this change, or None."""
         return None
 
+    def pending_reason(self, miner: Miner) -> str | None:
+        """Why this change may sit on the miner written but not applied (so that a later event, not the
+        rollout, would apply it), or None when a change not seen applied did not happen."""
+        return None
+
 
 class PoolsControl(BaseControl):
     kind: Literal["pools"] = "pools"
@@ -154,6 +160,12 @@ class PoolsControl(BaseControl):
 
     async def apply(self, miner: Miner) -> str | None:
         await miner.set_pools_config(list(self.groups))
+        return None
+
+    def pending_reason(self, miner: Miner) -> str | None:
+        if getattr(miner.backend, "POOLS_APPLY_AT_REBOOT", False):
+            return (f"{miner.make} firmware takes new pools at its next reboot: they may be written without the "
+                    "reboot that applies them, and would then change at the next reboot")
         return None
 
 
@@ -399,6 +411,17 @@ class FirmwareControl(BaseControl):
             raise ValueError("a firmware source is a file path or an http(s) URL")
         return value
 
+    @model_validator(mode="after")
+    def _url_needs_digest(self) -> FirmwareControl:
+        if self.is_url and self.sha256 is None:
+            raise ValueError("a firmware image given by URL needs its sha256 (--sha256), so that the workers "
+                             "install exactly the image meant")
+        return self
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("http://", "https://"))
+
     def describe(self) -> str:
         return f"firmware {self.version} from {Path(self.source).name}"
 
@@ -416,11 +439,8 @@ class FirmwareControl(BaseControl):
         return (await read_fields(miner, DataField.FIRMWARE_VERSION)).firmware_version
 
     async def load(self) -> bytes:
-        if self.source.startswith(("http://", "https://")):
-            async with httpx.AsyncClient(timeout=120, follow_redirects=True) as client:
-                reply = await client.get(self.source)
-                reply.raise_for_status()
-                image = reply.content
+        if self.is_url:
+            image = await self._download()
         else:
             image = await asyncio.to_thread(Path(self.source).read_bytes)
         if len(image) > self.max_bytes:
@@ -428,6 +448,33 @@ class FirmwareControl(BaseControl):
         if self.sha256 is not None and hashlib.sha256(image).hexdigest() != self.sha256:
             raise ValueError("the firmware image does not match its sha256")
         return image
+
+    async def _download(self) -> bytes:
+        """GETs the image, following redirects only on the same host (scheme, host and port), and never
+        reading more than `max_bytes`."""
+        url = httpx.URL(self.source)
+        origin = (url.scheme, url.host, url.port)
+        async with httpx.AsyncClient(timeout=120, follow_redirects=False) as client:
+            for _ in range(_MAX_REDIRECTS + 1):
+                async with client.stream("GET", url) as reply:
+                    if reply.is_redirect:
+                        target = url.join(reply.headers.get("location", ""))
+                        if (target.scheme, target.host, target.port) != origin:
+                            raise ValueError(f"the firmware URL redirects to another host ({target.scheme}://"
+                                             f"{target.host}{':' + str(target.port) if target.port else ''}); "
+                                             "give the image's own URL")
+                        url = target
+                        continue
+                    reply.raise_for_status()
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in reply.aiter_bytes():
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise ValueError(f"firmware image larger than {self.max_bytes} bytes")
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+        raise ValueError(f"the firmware URL redirects more than {_MAX_REDIRECTS} times")
 
     async def apply(self, miner: Miner) -> str | None:
         image = await self.load()

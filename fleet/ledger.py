@@ -11,6 +11,9 @@ A miner's steps: queued -> intent (previous value recorded, *before* anything is
 verified | failed | unverified; or skipped (with the reason) when it cannot take the change. A task
 that finds `intent` from a run that died never sends again: it reads the miner back and records what
 it finds, so a change is sent at most once even when a worker dies between sending and recording.
+Where a change can sit on the miner written but not applied (Avalon pools wait for a reboot), a miner
+not seen changed is `pending`, never just unverified: `rollout status` lists it, `rollout resume` sends
+the change again in full (write and apply), `rollout rollback` writes the previous value back.
 """
 
 from __future__ import annotations
@@ -38,11 +41,15 @@ class MinerStep(StrEnum):
     VERIFIED = "verified"
     FAILED = "failed"
     UNVERIFIED = "unverified"
+    PENDING = "pending"  # may be written but not applied (e.g. Avalon pools before their reboot): see `pending`
     SKIPPED = "skipped"
 
 
+# a batch: pending (not sent; `due` says when it may be) -> queued -> reserved -> running -> done
+BATCH_FINAL_STATES = "done pending"  # a delivery finding its batch in one of these does nothing
 PER_BATCH_CONCURRENCY = 32  # miners one batch task works on at once
-TERMINAL = {MinerStep.VERIFIED, MinerStep.FAILED, MinerStep.UNVERIFIED, MinerStep.SKIPPED}
+# a batch ends when every miner of it is in one of these; `pending` asks for `rollout resume` or `rollback`
+TERMINAL = {MinerStep.VERIFIED, MinerStep.FAILED, MinerStep.UNVERIFIED, MinerStep.PENDING, MinerStep.SKIPPED}
 
 
 class RolloutStatus(StrEnum):

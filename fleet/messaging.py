@@ -72,5 +72,8 @@ def create_app(settings: FleetSettings, *, include: Sequence[str] = ()) -> Celer
         worker_send_task_events=True, task_send_sent_event=True, task_track_started=True,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": 3600}, timezone="UTC",
+        # a task goes on through a broker outage (its Redis writes retry); if its ack is lost with the old
+        # connection, the redelivery finds the work finished or held (fleet.lease) and does nothing
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app

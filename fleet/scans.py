@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from celery import Celery
 
 from asicfleet.data import MinerData
 from fleet.messaging import SCAN_CHUNK, chunk_display_name, create_app
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
+from fleet.resilience import OutageClock, RedisUnavailable, mask_secrets, mask_url, retry
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, check_site_name, site_queue
 from fleet.store import ChunkInfo, ChunkState, ScanInfo, ScanStatus, ScanStore, scan_key
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +63,12 @@ class Scans:
         self.settings = settings
         self.store = ScanStore.from_url(settings.redis_url, settings.result_ttl_seconds)
         self.app = app or create_app(settings)
+        self.clock = OutageClock()
+
+    def _retry(self, fn: Callable[[], T], what: str) -> T:
+        """Rides out a Redis (or broker) outage of up to `redis_retry_seconds`; then RedisUnavailable."""
+        return retry(fn, url=self.settings.redis_url, what=what, budget=self.settings.redis_retry_seconds,
+                     clock=self.clock)
 
     # ----- starting ---------------------------------------------------------------------------
     def start_scan(self, targets: list[str], *, exclude: list[str] | None = None, site: str | None = None,
@@ -68,22 +80,25 @@ class Scans:
         chunks = plan_chunks(targets, exclude=exclude, prefix=chunk_prefix, allow_public=options.allow_public,
                              max_addresses=options.max_addresses or DISTRIBUTED_MAX_ADDRESSES)
         scan_id = new_scan_id()
-        self.store.create_scan(scan_id, targets=targets, site=site, chunk_prefix=chunk_prefix,
-                               chunks=[(c.label, c.first, c.last, c.addresses) for c in chunks],
-                               options=options.model_dump())
-        info = self.store.scan(scan_id)
-        assert info is not None
-        queued = self.store.chunks(scan_id, info.total_chunks)
+        self._retry(lambda: self.store.create_scan(scan_id, targets=targets, site=site, chunk_prefix=chunk_prefix,
+                                                   chunks=[(c.label, c.first, c.last, c.addresses) for c in chunks],
+                                                   options=options.model_dump()), "recording the scan")
+        info = self._scan(scan_id)
+        queued = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), "reading the chunks")
         for sent, chunk in enumerate(queued):
+            if sent and sent % 100 == 0:  # a long scan's sent chunks are on record while the rest go out
+                self._retry(partial(self.store.mark_sent, scan_id, range(sent - 100, sent)), "recording chunks sent")
             try:
                 self._send(info, chunk)
             except Exception as exc:  # the broker is down or refuses: say so, and close the scan's record
-                reason = f"{type(exc).__name__}: {exc}"
-                self.store.fail_scan(scan_id, f"chunk {chunk.index} could not be queued ({reason})")
+                reason = str(exc) if isinstance(exc, RedisUnavailable) else mask_secrets(f"{type(exc).__name__}: {exc}")
+                error = f"chunk {chunk.index} could not be queued ({reason})"
+                self._retry(partial(self.store.fail_scan, scan_id, error), "marking the scan failed")
                 raise ScanQueueError(f"scan {scan_id}: the broker did not take chunk {chunk.index} ({reason}); "
                                      f"{sent} of {len(queued)} chunks were queued, the scan is marked failed; "
                                      f"`asicfleet scan --resume {scan_id}` queues the rest once the broker "
                                      "answers") from None
+        self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in queued]), "recording the chunks sent")
         return scan_id
 
     def _send(self, info: ScanInfo, chunk: ChunkInfo) -> None:
@@ -94,13 +109,17 @@ class Scans:
         # Flower and the worker's log show the shadow name and the kwargs repr: what the chunk is, without
         # the discovery options blob (the same for every chunk of a scan; it stays in the message)
         shown = {k: v for k, v in kwargs.items() if k != "options"}
-        self.app.send_task(
+        self._retry(lambda: self.app.send_task(
             SCAN_CHUNK, queue=site_queue(info.site), soft_time_limit=soft, time_limit=hard, kwargs=kwargs,
             shadow=chunk_display_name(info.scan_id, chunk.index, info.total_chunks, chunk.label, info.site),
-            kwargsrepr=repr(shown))
+            kwargsrepr=repr(shown)),
+            f"queueing chunk {chunk.index} of scan {info.scan_id} (broker {mask_url(self.settings.broker)})")
 
     # ----- watching ---------------------------------------------------------------------------
     def progress(self, scan_id: str, requeued: int = 0) -> ScanProgress:
+        return self._retry(lambda: self._progress(scan_id, requeued), f"reading scan {scan_id}")
+
+    def _progress(self, scan_id: str, requeued: int) -> ScanProgress:
         info = self._scan(scan_id)
         chunks = self.store.chunks(scan_id, info.total_chunks)
         done = [c for c in chunks if c.state is ChunkState.DONE]
@@ -112,30 +131,55 @@ class Scans:
             miners=self.store.miner_count(scan_id), errors=self.store.error_count(scan_id),
             elapsed=end - info.created, requeued=requeued, undecided=sum(c.undecided for c in chunks))
 
+    def judging_allowed(self) -> bool:
+        """Heartbeats and leases lapse while nobody reaches Redis: right after Redis restarted, or after this
+        process could not reach it, they are given one lease period to be renewed before anyone is judged."""
+        grace = self.settings.lease_seconds + self.settings.worker_liveness_seconds
+        return self.clock.quiet_for() > grace and self._retry(self.store.uptime, "reading Redis uptime") > grace
+
     def reap(self, scan_id: str) -> list[int]:
-        """Re-queues the unfinished chunks held by workers that stopped beating (killed, crashed, lost)."""
+        """Re-queues the unfinished chunks whose attempt is lost: its worker stopped beating (killed, crashed,
+        cut off), or its lease ran out (the worker lives but no longer runs it)."""
+        if not self.judging_allowed():
+            return []
         info = self._scan(scan_id)
-        chunks = self.store.chunks(scan_id, info.total_chunks)
-        held = [c for c in chunks if c.state in (ChunkState.RESERVED, ChunkState.RUNNING) and c.worker]
-        alive = self.store.live_workers(c.worker for c in held if c.worker)
-        lost = [c for c in held if c.worker not in alive]
-        for chunk in lost:
-            self.store.mark_requeued(scan_id, chunk.index)
-            self._send(info, chunk)
-        return [c.index for c in lost]
+
+        def lost_chunks() -> list[ChunkInfo]:
+            chunks = self.store.chunks(scan_id, info.total_chunks)
+            held = [c for c in chunks if c.state in (ChunkState.RESERVED, ChunkState.RUNNING)]
+            alive = self.store.live_workers(c.worker for c in held if c.worker)
+            now = self.store.server_time()
+            return [c for c in held if c.worker not in alive or (c.lease_until and c.lease_until < now)]
+
+        requeued = []
+        for chunk in self._retry(lost_chunks, f"reaping scan {scan_id}"):
+            if self._retry(partial(self.store.requeue_lost, scan_id, chunk), f"re-queueing chunk {chunk.index}"):
+                self._send(info, chunk)
+                requeued.append(chunk.index)
+        # chunks whose message never reached the broker (whoever started the scan lost Redis or the broker
+        # while sending, past its budget): sent now; a duplicate of one that did arrive finds it held or done
+        if time.time() - info.created > 2 * self.settings.lease_seconds:
+            chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
+            unsent = [c for c in chunks if c.state is ChunkState.QUEUED and not c.sent_at]
+            for chunk in unsent:
+                self._send(info, chunk)
+            if unsent:
+                self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in unsent]), "recording chunks sent")
+                requeued += [c.index for c in unsent]
+        return requeued
 
     def close_if_finished(self, scan_id: str) -> ScanStatus | None:
         progress = self.progress(scan_id)
         if not progress.finished:
             return None
         status = ScanStatus.FAILED if progress.chunks_failed else ScanStatus.DONE
-        self.store.finish_scan(scan_id, status)
+        self._retry(lambda: self.store.finish_scan(scan_id, status), f"closing scan {scan_id}")
         return status
 
     def reap_all(self) -> dict[str, list[int]]:
         """For the beat task (`asicfleet.reap_scans`): every running scan gets reaped and, when finished, closed."""
         out: dict[str, list[int]] = {}
-        for info in self.store.recent_scans(limit=200):
+        for info in self._retry(lambda: self.store.recent_scans(limit=200), "listing scans"):
             if info.status is ScanStatus.RUNNING:
                 out[info.scan_id] = self.reap(info.scan_id)
                 self.close_if_finished(info.scan_id)
@@ -144,27 +188,30 @@ class Scans:
     def resume(self, scan_id: str) -> list[int]:
         """Re-queues every chunk that has not finished (done chunks are never re-run)."""
         info = self._scan(scan_id)
-        pending = [c for c in self.store.chunks(scan_id, info.total_chunks) if c.state is not ChunkState.DONE]
-        self.store.redis.hset(scan_key(scan_id), "status", ScanStatus.RUNNING.value)
+        chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
+        pending = [c for c in chunks if c.state is not ChunkState.DONE]
+        self._retry(lambda: self.store.redis.hset(scan_key(scan_id), "status", ScanStatus.RUNNING.value),
+                    f"reopening scan {scan_id}")
         for chunk in pending:
-            self.store.mark_requeued(scan_id, chunk.index)
+            self._retry(partial(self.store.mark_requeued, scan_id, chunk.index), f"re-queueing chunk {chunk.index}")
             self._send(info, chunk)
+        self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in pending]), "recording the chunks sent")
         return [c.index for c in pending]
 
     # ----- reading ----------------------------------------------------------------------------
     def _scan(self, scan_id: str) -> ScanInfo:
-        info = self.store.scan(scan_id)
+        info = self._retry(lambda: self.store.scan(scan_id), f"reading scan {scan_id}")
         if info is None:
             raise KeyError(f"no scan {scan_id!r} in Redis (never started, or expired)")
         return info
 
     def inventory(self, scan_id: str) -> list[MinerData]:
         self._scan(scan_id)
-        return sorted((MinerData.model_validate_json(v) for v in self.store.miners(scan_id).values()),
-                      key=lambda m: m.ip)
+        stored = self._retry(lambda: self.store.miners(scan_id), f"reading the inventory of scan {scan_id}")
+        return sorted((MinerData.model_validate_json(v) for v in stored.values()), key=lambda m: m.ip)
 
     def errors(self, scan_id: str) -> dict[str, str]:
-        return self.store.errors(scan_id)
+        return self._retry(lambda: self.store.errors(scan_id), f"reading the errors of scan {scan_id}")
 
     def scans(self, limit: int = 20) -> list[ScanInfo]:
-        return self.store.recent_scans(limit)
+        return self._retry(lambda: self.store.recent_scans(limit), "listing scans")

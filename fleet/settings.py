@@ -21,6 +21,8 @@ class FleetSettings(BaseSettings):
                                                              "(amqp://guest:guest@127.0.0.1:5672// works too)")
     result_ttl_hours: float = Field(default=168.0, gt=0, description="how long a scan's inventory is kept")
     worker_liveness_seconds: float = Field(default=10.0, gt=1, description="a silent worker is dead after this")
+    redis_retry_seconds: float = Field(default=60.0, ge=0, description="how long a Redis (or broker) outage is "
+                                                                      "ridden out before giving up")
     sites_file: Path | None = Field(default=None, description="sites, their ranges and scan schedules (YAML/JSON)")
     secrets_file: Path | None = Field(default=None, description="miner credentials (YAML/JSON), read by workers")
     flower_user: str = "admin"
@@ -29,6 +31,11 @@ class FleetSettings(BaseSettings):
     @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a task's hold on its chunk or batch lasts unless renewed (it renews every third of it)."""
+        return max(3.0, 2 * self.worker_liveness_seconds)
 
     @property
     def result_ttl_seconds(self) -> int:

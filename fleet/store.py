@@ -26,6 +26,8 @@ from typing import Any
 
 import redis
 
+from fleet.lease import REQUEUE
+
 PREFIX = "asicfleet"
 EVENTS_MAXLEN = 200_000
 
@@ -97,6 +99,10 @@ class ChunkInfo:
     started: float | None
     finished: float | None
     undecided: int = 0  # addresses this chunk's worker was too loaded to decide, after its retries
+    lease: str = ""  # the attempt holding it (`fleet.lease`): task id @ worker
+    lease_until: float = 0.0  # Redis server time the hold runs out unless renewed
+    error: str = ""
+    sent_at: float = 0.0  # when its message was last handed to the broker (0: never, as far as Redis knows)
 
 
 @dataclass
@@ -150,9 +156,25 @@ class ScanStore:
         pipe.execute()
 
     def mark_requeued(self, scan_id: str, chunk: int) -> None:
+        """Queued again (by a resume): no attempt holds it, and it has not ended."""
         pipe = self.redis.pipeline()
-        pipe.hset(chunk_key(scan_id, chunk), mapping={"state": ChunkState.QUEUED.value, "worker": ""})
+        pipe.hset(chunk_key(scan_id, chunk), mapping={"state": ChunkState.QUEUED.value, "worker": "", "lease": "",
+                                                      "lease_until": 0, "error": ""})
         pipe.hincrby(chunk_key(scan_id, chunk), "requeues", 1)
+        pipe.srem(finished_key(scan_id), chunk)
+        pipe.execute()
+
+    def requeue_lost(self, scan_id: str, chunk: ChunkInfo) -> bool:
+        """Queued again because its attempt was lost: only if the attempt the caller saw still holds it (two
+        reapers never both re-send it)."""
+        return bool(self.redis.eval(REQUEUE, 1, chunk_key(scan_id, chunk.index), chunk.lease))
+
+    def mark_sent(self, scan_id: str, chunks: Iterable[int]) -> None:
+        """Records that these chunks' messages reached the broker (a chunk never marked is re-sent by the reaper)."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for chunk in chunks:
+            pipe.hset(chunk_key(scan_id, chunk), "sent_at", now)
         pipe.execute()
 
     def fail_scan(self, scan_id: str, error: str) -> None:
@@ -196,8 +218,18 @@ class ScanStore:
                 found=int(raw.get("found", 0)), errors=int(raw.get("errors", 0)),
                 started=float(raw["started"]) if raw.get("started") else None,
                 finished=float(raw["finished"]) if raw.get("finished") else None,
-                undecided=int(raw.get("undecided", 0))))
+                undecided=int(raw.get("undecided", 0)), lease=raw.get("lease", ""),
+                lease_until=float(raw.get("lease_until") or 0), error=raw.get("error", ""),
+                sent_at=float(raw.get("sent_at") or 0)))
         return out
+
+    def server_time(self) -> float:
+        seconds, micros = self.redis.time()
+        return float(seconds) + micros / 1e6
+
+    def uptime(self) -> float:
+        """Seconds since Redis started: heartbeats and leases are not judged right after a restart."""
+        return float(self.redis.info("server").get("uptime_in_seconds", 1e9))
 
     def miner_count(self, scan_id: str) -> int:
         return int(self.redis.hlen(miners_key(scan_id)))

@@ -30,13 +30,16 @@ def chunk_result(*, scan_id: str, chunk: int, label: str, probed: int, found: in
 
 
 def batch_result(*, rollout_id: str, batch: int, control: str, miners: int, verified: int, failed: int,
-                 unverified: int, skipped: int) -> dict[str, Any]:
-    """A rollout batch: a miner that failed, or whose change could not be read back, makes it a warning."""
-    outcome = WARNING if failed or unverified else OK
-    summary = (f"failed {failed}, unverified {unverified}, verified {verified}, skipped {skipped}; "
+                 unverified: int, skipped: int, pending: int = 0) -> dict[str, Any]:
+    """A rollout batch: a miner that failed, whose change could not be read back, or whose change may be
+    written but not applied (pending), makes it a warning."""
+    outcome = WARNING if failed or unverified or pending else OK
+    pending_text = f"pending {pending}, " if pending else ""
+    summary = (f"failed {failed}, unverified {unverified}, {pending_text}verified {verified}, skipped {skipped}; "
                f"{miners} miners, {control}")
     return {"summary": summary, "outcome": outcome, "rollout_id": rollout_id, "batch": batch, "control": control,
-            "miners": miners, "verified": verified, "failed": failed, "unverified": unverified, "skipped": skipped}
+            "miners": miners, "verified": verified, "failed": failed, "unverified": unverified, "skipped": skipped,
+            "pending": pending}
 
 
 def parse_result(text: Any) -> dict[str, Any] | None:

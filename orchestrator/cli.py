@@ -29,6 +29,7 @@ from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_targe
 from asicfleet.transport import PortMap
 from fleet.loop import run_async
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
@@ -37,7 +38,6 @@ from orchestrator import friendly, helptext, hints, render, views
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, configured_redis, local_cluster
-from orchestrator.redis_server import reachable
 from orchestrator.rollout_cli import register as register_controls
 from orchestrator.watch import Orchestrator
 
@@ -214,9 +214,13 @@ def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, 
 def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str], exclude: list[str],
                      site: str | None, chunk: int, options: DiscoveryOptions, resume: str | None, wait: bool,
                      show_progress: bool, as_json: bool, as_csv: bool, local: bool = False) -> None:
-    if not reachable(redis_url):
-        raise _fail(f"no Redis answers at {redis_url}: set ASICFLEET_REDIS_URL, or pass --local-workers N "
-                    "to start Redis and workers here")
+    try:
+        check_redis(redis_url)
+    except RedisAuthRefused as exc:
+        raise _fail(str(exc)) from None
+    except RedisUnavailable as exc:
+        raise _fail(f"{exc}: set ASICFLEET_REDIS_URL, or pass --local-workers N to start Redis and workers "
+                    "here") from None
     settings = settings.model_copy(update={"redis_url": redis_url})
     orchestrator = Orchestrator(settings)
     if resume is not None:
@@ -224,15 +228,35 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
             requeued = orchestrator.resume(resume)
         except KeyError as exc:
             raise _fail(str(exc.args[0])) from None
+        except RedisUnavailable as exc:
+            raise _fail(f"{exc}; scan {resume} was not resumed", code=1) from None
         scan_id = resume
         stderr.print(f"scan {scan_id}: re-queued {len(requeued)} unfinished chunks")
     else:
         try:
             scan_id = orchestrator.start_scan(targets, exclude=exclude, site=site, chunk_prefix=chunk,
                                               options=options)
-        except ScanQueueError as exc:
-            raise _fail(str(exc)) from None
+        except (ScanQueueError, RedisUnavailable) as exc:
+            raise _fail(str(exc), code=1) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
+    try:
+        _follow_scan(orchestrator, scan_id, wait, show_progress, as_json, as_csv, local)
+    except RedisUnavailable as exc:
+        raise _fail(f"{exc}. {_left_undone(orchestrator, scan_id)}", code=1) from None
+
+
+def _left_undone(orchestrator: Orchestrator, scan_id: str) -> str:
+    """What a scan still had to do when Redis went away, as far as the last read saw it."""
+    seen = orchestrator.last_progress
+    counts = (f"{seen.chunks_done} of {seen.chunks_total} chunks were done, {seen.miners} miners stored"
+              if seen is not None and seen.scan_id == scan_id else "its progress is unknown")
+    return (f"Scan {scan_id} is not finished here: {counts}. The workers carry on and close it when Redis "
+            f"answers again; `asicfleet scan --resume {scan_id}` re-queues what is left, `asicfleet inventory "
+            f"{scan_id}` shows what was found")
+
+
+def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_progress: bool, as_json: bool,
+                 as_csv: bool, local: bool) -> None:
     if not wait:
         sys.stdout.write(scan_id + "\n")  # stdout: the id alone, for scripts
         stderr.print(f"follow it: asicfleet scans · results: asicfleet inventory {scan_id} · "
@@ -274,8 +298,12 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
 # ----- distributed results ------------------------------------------------------------------------
 def _orchestrator() -> Orchestrator:
     settings = get_settings()
-    if not reachable(settings.redis_url):
-        raise _fail(f"no Redis answers at {settings.redis_url} (set ASICFLEET_REDIS_URL)")
+    try:
+        check_redis(settings.redis_url)
+    except RedisAuthRefused as exc:
+        raise _fail(str(exc)) from None
+    except RedisUnavailable as exc:
+        raise _fail(f"{exc} (set ASICFLEET_REDIS_URL)") from None
     return Orchestrator(settings)
 
 

@@ -17,9 +17,10 @@ from contextlib import contextmanager
 
 import redis
 
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
 from fleet.settings import FleetSettings
 from fleet.store import worker_key
-from orchestrator.redis_server import EmbeddedRedis, reachable
+from orchestrator.redis_server import EmbeddedRedis
 
 
 class ClusterStartError(RuntimeError):
@@ -88,7 +89,16 @@ def local_cluster(redis_url: str | None, workers: int, site: str | None, default
         yield redis_url or default_url
         return
     try:
-        embedded = None if redis_url is not None and reachable(redis_url) else EmbeddedRedis().start()
+        if redis_url is None:
+            raise RedisUnavailable("no Redis configured")  # a private one, never whatever answers on the default port
+        check_redis(redis_url)
+        answers = True
+    except RedisAuthRefused as exc:  # a Redis is there but refuses us: say so rather than start another
+        raise ClusterStartError(str(exc)) from None
+    except RedisUnavailable:
+        answers = False
+    try:
+        embedded = None if answers else EmbeddedRedis().start()
     except RuntimeError as exc:
         raise ClusterStartError(str(exc)) from None
     url = embedded.url if embedded else redis_url

@@ -57,19 +57,26 @@ class EmbeddedRedis:
     host: str = "127.0.0.1"
     port: int = 0
     binary: str | None = None  # default: redis_binary()
+    persist: bool = False  # keep the data on disk across `restart` (as a production Redis does)
+    password: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _dir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
         self.port = self.port or free_port(self.host)
-        self._dir = tempfile.TemporaryDirectory(prefix="asicfleet-redis-")
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="asicfleet-redis-")
+        keep = ["--save", "3600 1", "--appendonly", "yes", "--appendfsync", "always"] if self.persist else \
+            ["--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(
-            [self.binary or redis_binary(), "--bind", self.host, "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning"],
+            [self.binary or redis_binary(), "--bind", self.host, "--port", str(self.port), *keep,
+             "--dir", self._dir.name, "--protected-mode", "yes", "--loglevel", "warning",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while not reachable(self.url, 0.2):
@@ -81,6 +88,21 @@ class EmbeddedRedis:
                 raise RuntimeError(f"redis-server did not answer on {self.url} within {timeout:g}s")
             time.sleep(0.05)
         return self
+
+    def restart(self, down_seconds: float) -> None:
+        """SIGTERM (a persistent server writes its data as it exits), `down_seconds` without any Redis on
+        the port, then the server again on the same port and directory."""
+        self.terminate()
+        time.sleep(down_seconds)
+        self.start()
+
+    def terminate(self) -> None:
+        """Stops the server but keeps its directory (and port) for `start` to bring it back."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

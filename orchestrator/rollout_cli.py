@@ -35,11 +35,11 @@ from fleet.controls import (
 )
 from fleet.ledger import RolloutPlan, RolloutProgress, RolloutStatus
 from fleet.loop import run_async
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
 from fleet.settings import get_settings
 from fleet.sites import DiscoveryOptions
 from orchestrator import friendly, render, views
 from orchestrator.local import ClusterStartError, configured_redis, local_cluster
-from orchestrator.redis_server import reachable
 from orchestrator.rollouts import Rollouts, spread_pause
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from orchestrator.watch import Orchestrator
@@ -91,9 +91,18 @@ def _rollouts(local_workers: int, site: str | None) -> Iterator[Rollouts]:
     settings = get_settings()
     try:
         with local_cluster(configured_redis(settings), local_workers, site, settings.redis_url) as url:
-            if not reachable(url):
-                raise _fail(f"no Redis answers at {url}: set ASICFLEET_REDIS_URL, or pass --local-workers N")
-            yield Rollouts(settings.model_copy(update={"redis_url": url}))
+            try:
+                check_redis(url)
+            except RedisAuthRefused as exc:
+                raise _fail(str(exc)) from None
+            except RedisUnavailable as exc:
+                raise _fail(f"{exc}: set ASICFLEET_REDIS_URL, or pass --local-workers N") from None
+            try:
+                yield Rollouts(settings.model_copy(update={"redis_url": url}))
+            except RedisUnavailable as exc:
+                raise _fail(f"{exc}. The workers carry the rollout on when Redis answers again; `asicfleet "
+                            "rollout status ID` shows it, `asicfleet rollout resume ID` re-queues what is left",
+                            code=1) from None
     except ClusterStartError as exc:
         raise _fail(str(exc)) from None
 
@@ -193,7 +202,8 @@ def _ledger_table(rollouts: Rollouts, rollout_id: str) -> Table:
         table.add_column(heading, overflow="fold")
     for ip, miner in sorted(rollouts.ledger.miners(rollout_id).items(),
                             key=lambda kv: tuple(int(p) for p in kv[0].split("."))):
-        style = {"verified": "green", "failed": "red", "unverified": "yellow", "skipped": "dim"}.get(miner["state"])
+        style = {"verified": "green", "failed": "red", "unverified": "yellow", "pending": "bold yellow",
+                 "skipped": "dim"}.get(miner["state"])
         table.add_row(ip, miner.get("make", ""), miner.get("model", ""),
                       f"[{style}]{miner['state']}[/]" if style else miner["state"], miner.get("detail", "")[:300])
     return table
@@ -405,8 +415,13 @@ def register(app: typer.Typer) -> None:
             if follow and progress.status is RolloutStatus.RUNNING:
                 progress = _watch(rollouts, rollout_id)
             Console().print(_ledger_table(rollouts, rollout_id))
+            pending = rollouts.pending(rollout_id)
         counts = ", ".join(f"{n} {step}" for step, n in sorted(progress.counts.items()))
         stderr.print(f"{progress.status.value}: batch {progress.batches_done}/{progress.batches_total}; {counts}")
+        if pending:
+            stderr.print(f"[yellow]{len(pending)} miners may have the change written but not applied (pending): "
+                         f"{', '.join(sorted(pending))}. `asicfleet rollout resume {rollout_id}` sends it again in "
+                         f"full; `asicfleet rollout rollback {rollout_id}` writes the previous value back[/]")
 
     @rollout_app.command("resume")
     def resume(rollout_id: str, local_workers: LocalWorkers = 0) -> None:

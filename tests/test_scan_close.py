@@ -78,7 +78,8 @@ def test_a_dead_broker_fails_the_scan_with_a_message_not_a_traceback(redis_url: 
     dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     result = subprocess.run([*ASICFLEET, "scan", SUBNET, "--distributed", "--no-wait"], capture_output=True,
                             text=True, timeout=180,
-                            env={**os.environ, "ASICFLEET_REDIS_URL": redis_url, "ASICFLEET_BROKER_URL": dead_broker})
+                            env={**os.environ, "ASICFLEET_REDIS_URL": redis_url, "ASICFLEET_BROKER_URL": dead_broker,
+                                 "ASICFLEET_REDIS_RETRY_SECONDS": "3"})
     assert result.returncode != 0
     message = " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr, result.stderr[-3000:]

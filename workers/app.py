@@ -7,6 +7,7 @@ Start a worker with `asicfleet workers [--site S] [--concurrency N]` (it runs `c
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from typing import Any
 
@@ -14,11 +15,15 @@ import redis
 from celery import Celery, signals
 from celery.schedules import crontab
 
-from fleet.ledger import batch_key
+from fleet.lease import CLAIM, holder
+from fleet.ledger import BATCH_FINAL_STATES, batch_key
 from fleet.messaging import APPLY_BATCH, REAP, SCAN_CHUNK, SCHEDULED_SCAN, create_app
+from fleet.resilience import RedisUnavailable, mask_secrets, retry
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, load_sites
-from fleet.store import ChunkState, chunk_key, worker_key
+from fleet.store import PREFIX, ChunkState, chunk_key, worker_key
+
+logger = logging.getLogger(__name__)
 
 
 def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
@@ -75,6 +80,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
         _heartbeat_stop.clear()
         threading.Thread(target=_heartbeat, args=(hostname, get_settings()), daemon=True,
                          name="asicfleet-heartbeat").start()
+        threading.Thread(target=_reaper, args=(get_settings(),), daemon=True, name="asicfleet-reaper").start()
 
 
 @signals.worker_shutdown.connect
@@ -82,37 +88,63 @@ def _stop_heartbeat(**_: Any) -> None:
     _heartbeat_stop.set()
 
 
-# Marks a chunk as taken by this worker the moment its message arrives (before it runs), so a worker
-# killed while holding prefetched chunks is noticed; a finished chunk is never marked back.
-_RESERVE = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state and state ~= 'done' then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'worker', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-
-def _reserved_key(name: str | None, kwargs: dict[str, Any]) -> str | None:
-    """The Redis hash that records which worker holds this task's work (a scan chunk, a rollout batch)."""
+def _reserved_key(name: str | None, kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """The Redis hash that records which attempt holds this task's work (a scan chunk, a rollout batch), and
+    the states in which that work is finished (a delivery then changes nothing)."""
     if name == SCAN_CHUNK:
-        return chunk_key(kwargs["scan_id"], kwargs["chunk"])
+        return chunk_key(kwargs["scan_id"], kwargs["chunk"]), f"{ChunkState.DONE.value} {ChunkState.FAILED.value}"
     if name == APPLY_BATCH:
-        return batch_key(kwargs["rollout_id"], kwargs["batch"])
+        return batch_key(kwargs["rollout_id"], kwargs["batch"]), BATCH_FINAL_STATES
     return None
 
 
 @signals.task_received.connect
 def _mark_reserved(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """Marks the work as taken by this worker (with a lease) the moment its message arrives, before it runs,
+    so that a worker killed while holding prefetched work is noticed; finished work is never marked back."""
     if request is None:
         return
     hostname = str(getattr(request, "hostname", None) or getattr(sender, "hostname", ""))
-    with contextlib.suppress(redis.RedisError, KeyError):
+    try:
         # `type` is the registered task name; `name` is the display (shadow) name the sender gave
-        key = _reserved_key(getattr(request, "type", None) or getattr(request, "name", None), request.kwargs or {})
-        if key is None:
-            return
-        client = redis.Redis.from_url(get_settings().redis_url, socket_connect_timeout=2, socket_timeout=2)
+        target = _reserved_key(getattr(request, "type", None) or getattr(request, "name", None), request.kwargs or {})
+    except KeyError:
+        return
+    if target is None:
+        return
+    key, final = target
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
         with contextlib.closing(client):
-            client.eval(_RESERVE, 1, key, ChunkState.RESERVED.value, hostname)
+            retry(lambda: client.eval(CLAIM, 1, key, holder(str(request.id), hostname), hostname,
+                                      settings.lease_seconds, ChunkState.RESERVED.value, final),
+                  url=settings.redis_url, what="marking a task reserved", budget=settings.redis_retry_seconds)
+    except RedisUnavailable as exc:  # the task itself claims its work when it starts
+        logger.warning("%s", exc)
+
+
+# ----- the reaper: no beat needed. Every worker runs one; a lock in Redis lets one act at a time ---------
+_REAPER_LOCK = f"{PREFIX}:reaper"
+
+
+def _reaper(settings: FleetSettings) -> None:
+    from workers.reaping import Reaper  # it imports this module's app
+
+    every = max(1.0, settings.worker_liveness_seconds / 3)
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    reaper = Reaper(settings)
+    failing = False
+    while not _heartbeat_stop.wait(every):
+        try:
+            if not client.set(_REAPER_LOCK, "1", nx=True, px=int(every * 900)):
+                continue  # another worker reaps this round
+            reaper.reap()
+            if failing:
+                logger.warning("reaping works again")
+            failing = False
+        except Exception as exc:  # the reaper must outlive anything one round meets (Redis away, a bad record)
+            reaper.outage()
+            if not failing:  # once per outage, not every round
+                logger.warning("reaping failed (%s); trying again every %.0f s", mask_secrets(str(exc)), every)
+            failing = True

@@ -11,9 +11,11 @@ from typing import Any, cast
 import redis.asyncio as aredis
 from celery import Task
 
-from asicfleet import Miner, MinerError, MinerFactory, UnsupportedControlError
+from asicfleet import AuthenticationError, Miner, MinerError, MinerFactory, UnsupportedControlError
 from fleet.controls import BaseControl, Outcome, parse_control
+from fleet.lease import CLAIM, Claim, claim_result, holder
 from fleet.ledger import (
+    BATCH_FINAL_STATES,
     PER_BATCH_CONCURRENCY,
     MinerStep,
     batch_key,
@@ -23,19 +25,27 @@ from fleet.ledger import (
 )
 from fleet.loop import run_async
 from fleet.messaging import APPLY_BATCH
+from fleet.resilience import RedisUnavailable, aretry
+from fleet.rollout_flow import RolloutFlow
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DiscoveryOptions
 from fleet.task_results import batch_result
 from workers.app import app
+from workers.leasing import LeaseKeeper
 from workers.tasks import apply_credentials
 
 _VERIFY_POLL = 1.0  # seconds between read-backs while a change settles
+_PENDING_HINT = ("`asicfleet rollout resume` sends it again in full; `asicfleet rollout rollback` writes the "
+                 "previous value")
 
-# Moves a miner to a new step only from the step the caller saw, so two runs never both send.
+# Moves a miner to a new step only from the step the caller saw, so two runs never both send. A retry of a
+# move this run already made (its reply lost in a Redis outage) is recognised by the run's mark (`by`).
 _ADVANCE = """
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local f = redis.call('HMGET', KEYS[1], 'state', 'by')
+if f[1] == ARGV[2] and f[2] == ARGV[4] then return 1 end
+if f[1] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[3], 'by', ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
@@ -43,21 +53,32 @@ return 1
 class MinerRun:
     """One miner's part of a batch: its ledger entry, and the steps taken on it."""
 
-    def __init__(self, client: aredis.Redis, rollout_id: str, ip: str, verify_timeout: float) -> None:
+    def __init__(self, client: aredis.Redis, rollout_id: str, ip: str, verify_timeout: float,
+                 settings: FleetSettings | None = None, run_mark: str = "") -> None:
         self.client = client
         self.rollout_id = rollout_id
         self.ip = ip
         self.key = miner_key(rollout_id, ip)
         self.verify_timeout = verify_timeout
+        self.settings = settings or get_settings()
+        self.run_mark = run_mark or f"run-{time.time()}"
+
+    async def _retry(self, fn: Any, what: str) -> Any:
+        return await aretry(fn, url=self.settings.redis_url, what=f"{what} ({self.ip})",
+                            budget=self.settings.redis_retry_seconds)
+
+    async def read(self) -> dict[str, str]:
+        return cast(dict[str, str], await self._retry(lambda: self.client.hgetall(self.key), "reading the ledger"))
 
     async def advance(self, expected: str, step: MinerStep, **fields: Any) -> bool:
-        args: list[Any] = [expected, step.value, str(time.time())]
+        args: list[Any] = [expected, step.value, str(time.time()), self.run_mark]
         for name, value in fields.items():
             args += [name, value if isinstance(value, str) else json.dumps(value)]
-        moved = bool(await self.client.eval(_ADVANCE, 1, self.key, *args))
+        moved = bool(await self._retry(lambda: self.client.eval(_ADVANCE, 1, self.key, *args),
+                                       f"recording step {step.value}"))
         if moved:
-            await self.client.xadd(rollout_events_key(self.rollout_id),
-                                   {"ip": self.ip, "step": step.value, "detail": str(fields.get("detail", ""))})
+            await self._retry(lambda: self.client.xadd(rollout_events_key(self.rollout_id), {
+                "ip": self.ip, "step": step.value, "detail": str(fields.get("detail", ""))}), "recording an event")
         return moved
 
     async def verify(self, miner: Miner, control: BaseControl, sent_at: float) -> Outcome:
@@ -79,7 +100,7 @@ class MinerRun:
 
 
 async def _process(run: MinerRun, factory: MinerFactory) -> None:
-    entry = cast(dict[str, str], await run.client.hgetall(run.key))
+    entry = await run.read()
     state = entry.get("state")
     if state not in (MinerStep.QUEUED, MinerStep.INTENT, MinerStep.SENT):
         return  # done by an earlier run (or skipped): never touched again
@@ -118,8 +139,13 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
             # the miner refused (its own error text) or did not answer: read back to tell which
             await run.advance(MinerStep.INTENT, MinerStep.SENT, sent_at=str(sent_at), detail=str(exc))
             outcome = await run.verify(miner, control, sent_at)
-            final = MinerStep.VERIFIED if outcome.state == "verified" else MinerStep.FAILED
-            await run.advance(MinerStep.SENT, final, detail=str(exc) if final is MinerStep.FAILED else outcome.detail)
+            if outcome.state == "verified":
+                await run.advance(MinerStep.SENT, MinerStep.VERIFIED, detail=outcome.detail)
+            elif not isinstance(exc, AuthenticationError) and (pending := control.pending_reason(miner)) is not None:
+                # a refused login wrote nothing; any other error may have come after some writes
+                await run.advance(MinerStep.SENT, MinerStep.PENDING, detail=f"{exc}; {pending}. {_PENDING_HINT}")
+            else:
+                await run.advance(MinerStep.SENT, MinerStep.FAILED, detail=str(exc))
             return
         await run.advance(MinerStep.INTENT, MinerStep.SENT, sent_at=str(sent_at), result=result or "")
         state = MinerStep.SENT
@@ -129,6 +155,10 @@ async def _process(run: MinerRun, factory: MinerFactory) -> None:
         outcome = await run.verify(miner, control, float(entry.get("updated") or time.time()))
         if outcome.state == "verified":
             await run.advance(MinerStep.INTENT, MinerStep.VERIFIED, detail="found applied after an interrupted run")
+        elif (pending := control.pending_reason(miner)) is not None:
+            await run.advance(MinerStep.INTENT, MinerStep.PENDING,
+                              detail=f"interrupted after the intent was recorded; not resent: {pending}. "
+                                     f"{_PENDING_HINT}")
         else:
             await run.advance(MinerStep.INTENT, MinerStep.UNVERIFIED,
                               detail=f"interrupted after the intent was recorded; not resent ({outcome.detail})")
@@ -148,19 +178,32 @@ async def _batch_summary(client: aredis.Redis, rollout_id: str, batch: int, info
     control = parse_control(json.loads(info["control"])).describe()
     return batch_result(rollout_id=rollout_id, batch=batch, control=control, miners=len(ips),
                         verified=states[MinerStep.VERIFIED], failed=states[MinerStep.FAILED],
-                        unverified=states[MinerStep.UNVERIFIED], skipped=states[MinerStep.SKIPPED])
+                        unverified=states[MinerStep.UNVERIFIED], skipped=states[MinerStep.SKIPPED],
+                        pending=states[MinerStep.PENDING])
 
 
 async def apply_batch_async(settings: FleetSettings, hostname: str, rollout_id: str, batch: int,
-                            ips: list[str]) -> dict[str, Any]:
+                            ips: list[str], task_id: str = "") -> dict[str, Any]:
     client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30,
                                     decode_responses=True)
+    url, budget = settings.redis_url, settings.redis_retry_seconds
+    key = batch_key(rollout_id, batch)
+    held_by = holder(task_id or f"attempt-{time.time()}", hostname)
+    lease = LeaseKeeper(client, key, held_by, hostname, settings.lease_seconds)
     try:
-        info = cast(dict[str, str], await client.hgetall(rollout_key(rollout_id)))
+        info = cast(dict[str, str], await aretry(lambda: client.hgetall(rollout_key(rollout_id)), url=url,
+                                                 what=f"reading rollout {rollout_id}", budget=budget))
         if not info:
             return {"skipped": "the rollout is unknown or expired"}
-        await client.hset(batch_key(rollout_id, batch), mapping={"state": "running", "worker": hostname,
-                                                                 "started": time.time()})
+        claimed = claim_result(await aretry(lambda: client.eval(
+            CLAIM, 1, key, held_by, hostname, settings.lease_seconds, "running", BATCH_FINAL_STATES),
+            url=url, what=f"taking batch {batch}", budget=budget))
+        if claimed is not Claim.OK:  # a stale or duplicate delivery: a finished batch is never touched again
+            return {"skipped": f"batch {batch} is {claimed.value}"}
+        await aretry(lambda: client.hset(key, "started", time.time()), url=url, what="starting a batch", budget=budget)
+        current = asyncio.current_task()
+        assert current is not None
+        lease.start(current)
         options = DiscoveryOptions.model_validate_json(info["options"])
         factory = (MinerFactory.from_targets(ips, allow_public=options.allow_public)
                    .with_connectivity_timeout_secs(options.connect_timeout)
@@ -171,25 +214,52 @@ async def apply_batch_async(settings: FleetSettings, hostname: str, rollout_id: 
 
         async def one(ip: str) -> None:
             async with limit:
-                run = MinerRun(client, rollout_id, ip, float(info["verify_timeout"]))
+                run = MinerRun(client, rollout_id, ip, float(info["verify_timeout"]), settings, held_by)
                 try:
                     await _process(run, factory)
+                except RedisUnavailable:
+                    raise  # nothing can be recorded; the batch's lease runs out and it is re-queued
                 except Exception as exc:  # one miner's surprise must not abandon the batch
-                    entry_state = str(await client.hget(run.key, "state") or "")
+                    entry_state = str((await run.read()).get("state") or "")
                     final = MinerStep.FAILED if entry_state == MinerStep.QUEUED else MinerStep.UNVERIFIED
                     await run.advance(entry_state, final, detail=f"{type(exc).__name__}: {exc}")
 
         try:
             await asyncio.gather(*(one(ip) for ip in ips))
+        except asyncio.CancelledError:
+            if lease.lost:
+                return {"skipped": f"another attempt took batch {batch} over"}
+            raise
         finally:
             await factory.aclose()
-        await client.hset(batch_key(rollout_id, batch), mapping={"state": "ran", "finished": time.time()})
-        return await _batch_summary(client, rollout_id, batch, info, ips)
+        # what Flower shows for this batch (the ledger's counts), and the flag that lets the task end the batch
+        return {**await _batch_summary(client, rollout_id, batch, info, ips), "ran": True}
     finally:
+        lease.stop()
         await client.aclose()
+
+
+def _batch_ran(settings: FleetSettings, rollout_id: str, batch: int) -> None:
+    """After a run: a batch whose miners all reached a final step ends here, and the rollout moves on (no
+    command line needed); one that did not is let go, so that the reaper queues it again at once."""
+    flow = RolloutFlow(settings, app)
+    try:
+        finished, _ = flow.batch_states(rollout_id, batch)
+        if finished:
+            flow.end_batch(rollout_id, batch)
+        else:
+            flow._retry(lambda: flow.ledger.redis.hset(batch_key(rollout_id, batch), "lease_until", 0),
+                        "letting a batch go")
+    finally:
+        flow.close()
 
 
 @app.task(bind=True, name=APPLY_BATCH, acks_late=True, reject_on_worker_lost=True)
 def apply_batch(self: Task, rollout_id: str, batch: int, ips: list[str], site: str | None = None) -> dict[str, Any]:
     """Applies rollout `rollout_id`'s control to the miners of batch `batch`, step by step in the ledger."""
-    return run_async(apply_batch_async(get_settings(), self.request.hostname or "unknown", rollout_id, batch, ips))
+    settings = get_settings()
+    result = run_async(apply_batch_async(settings, self.request.hostname or "unknown", rollout_id, batch, ips,
+                                         task_id=self.request.id or ""))
+    if result.get("ran"):
+        _batch_ran(settings, rollout_id, batch)
+    return result

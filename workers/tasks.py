@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from asicfleet import MinerFactory
 from asicfleet.discovery import Identified, ScanRecord, scan_and_collect
+from fleet.lease import CLAIM, FINISH_UNLESS_DONE, Claim, claim_result, holder
 from fleet.loop import run_async
 from fleet.messaging import REAP, SCAN_CHUNK, SCHEDULED_SCAN
+from fleet.resilience import RedisUnavailable, aretry
 from fleet.scans import Scans
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DiscoveryOptions, load_sites
@@ -32,8 +36,10 @@ from fleet.store import (
 )
 from fleet.task_results import chunk_result
 from workers.app import app
+from workers.leasing import LeaseKeeper
 
 _PROGRESS_EVERY = 0.5  # seconds between progress writes while a chunk runs
+logger = logging.getLogger(__name__)
 
 
 def apply_credentials(factory: MinerFactory, secrets_file: Path | None) -> MinerFactory:
@@ -56,35 +62,123 @@ def _close_scan(settings: FleetSettings, scan_id: str) -> None:
     Scans(settings, app).close_if_finished(scan_id)
 
 
-async def _write_record(client: aredis.Redis, scan_id: str, chunk: int, record: ScanRecord) -> None:
-    ip = str(record.ip)
+async def _write_records(client: aredis.Redis, scan_id: str, chunk: int, records: list[ScanRecord]) -> None:
+    """One pipeline for a few records; every write is keyed by IP, so a retried pipeline leaves the same data."""
     pipe = client.pipeline(transaction=False)
-    if record.data is not None:
-        pipe.hset(miners_key(scan_id), ip, record.data.model_dump_json())
-        pipe.hdel(errors_key(scan_id), ip)  # an earlier attempt's error is superseded
-        pipe.hincrby(chunk_key(scan_id, chunk), "found", 1)
-        pipe.xadd(events_key(scan_id), {"kind": "miner", "ip": ip, "chunk": chunk}, maxlen=EVENTS_MAXLEN,
-                  approximate=True)
-    else:
-        pipe.hset(errors_key(scan_id), ip, record.error or "unknown error")
-        pipe.hincrby(chunk_key(scan_id, chunk), "errors", 1)
-        pipe.xadd(events_key(scan_id), {"kind": "error", "ip": ip, "chunk": chunk, "error": record.error or ""},
-                  maxlen=EVENTS_MAXLEN, approximate=True)
+    for record in records:
+        ip = str(record.ip)
+        if record.data is not None:
+            pipe.hset(miners_key(scan_id), ip, record.data.model_dump_json())
+            pipe.hdel(errors_key(scan_id), ip)  # an earlier attempt's error is superseded
+            pipe.hincrby(chunk_key(scan_id, chunk), "found", 1)
+            pipe.xadd(events_key(scan_id), {"kind": "miner", "ip": ip, "chunk": chunk}, maxlen=EVENTS_MAXLEN,
+                      approximate=True)
+        else:
+            pipe.hset(errors_key(scan_id), ip, record.error or "unknown error")
+            pipe.hincrby(chunk_key(scan_id, chunk), "errors", 1)
+            pipe.xadd(events_key(scan_id), {"kind": "error", "ip": ip, "chunk": chunk,
+                                            "error": record.error or ""}, maxlen=EVENTS_MAXLEN, approximate=True)
     await pipe.execute()
 
 
+class LeaseLost(Exception):
+    """Another attempt took this chunk over (ours was taken for lost while we could not reach Redis)."""
+
+
+class ChunkWriter:
+    """Writes a chunk's records to Redis from a task of its own, so that a Redis outage holds up the writes,
+    never the scan: records wait in memory and go out, in order, once Redis answers again. It also keeps
+    the chunk's lease while the chunk runs."""
+
+    _BATCH = 200
+
+    def __init__(self, settings: FleetSettings, client: aredis.Redis, scan_id: str, chunk: int, holder: str,
+                 hostname: str) -> None:
+        self.settings = settings
+        self.client = client
+        self.scan_id = scan_id
+        self.chunk = chunk
+        self.key = chunk_key(scan_id, chunk)
+        self.holder = holder
+        self.hostname = hostname
+        self.records: asyncio.Queue[ScanRecord | None] = asyncio.Queue()
+        self.probed = 0
+        self.failure: BaseException | None = None
+        self.lease = LeaseKeeper(client, self.key, holder, hostname, settings.lease_seconds)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, owner: asyncio.Task[Any]) -> None:
+        self._tasks = [asyncio.create_task(self._write())]
+        self.lease.start(owner)
+
+    @property
+    def lost(self) -> bool:
+        return self.lease.lost
+
+    def _retry(self, fn: Any, what: str) -> Any:
+        return aretry(fn, url=self.settings.redis_url, what=what, budget=self.settings.redis_retry_seconds)
+
+    async def _write(self) -> None:
+        last_flush = 0.0
+        done = False
+        while not done:
+            batch: list[ScanRecord] = []
+            item = await self.records.get()
+            while True:
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+                if len(batch) >= self._BATCH or self.records.empty():
+                    break
+                item = self.records.get_nowait()
+            try:
+                if batch:
+                    await self._retry(lambda b=batch: _write_records(self.client, self.scan_id, self.chunk, b),
+                                      f"writing chunk {self.chunk} of scan {self.scan_id}")
+                if done or time.monotonic() - last_flush > _PROGRESS_EVERY:
+                    await self._retry(lambda: self.client.hset(self.key, "probed", self.probed),
+                                      f"writing the progress of chunk {self.chunk}")
+                    last_flush = time.monotonic()
+            except Exception as exc:  # past the retry budget: the chunk cannot be recorded; the task fails
+                self.failure = exc
+                return
+
+    async def finish(self) -> None:
+        """Every record written (or the failure raised); the renewal stops."""
+        await self.records.put(None)
+        await asyncio.shield(self._tasks[0])
+        self.stop()
+        if self.failure is not None:
+            raise self.failure
+
+    def stop(self) -> None:
+        self.lease.stop()
+        for task in self._tasks:
+            task.cancel()
+
+
 async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str, chunk: int, first: str,
-                           last: str, options: dict[str, Any], label: str = "") -> dict[str, Any]:
+                           last: str, options: dict[str, Any], label: str = "", task_id: str = "") -> dict[str, Any]:
     client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
     key = chunk_key(scan_id, chunk)
+    url, budget = settings.redis_url, settings.redis_retry_seconds
+    what = f"chunk {chunk} of scan {scan_id}"
+    writer: ChunkWriter | None = None
     try:
-        if not await client.exists(scan_key(scan_id)):
+        held_by = holder(task_id or f"attempt-{time.time()}", hostname)
+        claimed = claim_result(await aretry(lambda: client.eval(
+            CLAIM, 1, key, held_by, hostname, settings.lease_seconds, ChunkState.RUNNING.value,
+            f"{ChunkState.DONE.value} {ChunkState.FAILED.value}"), url=url, what=f"taking {what}", budget=budget))
+        if claimed is Claim.GONE:
             return {"skipped": "the scan is unknown or expired"}
-        if (await client.hget(key, "state")) == ChunkState.DONE.value.encode():
-            return {"skipped": "chunk already done"}  # a redelivered or re-queued duplicate
-        await client.hset(key, mapping={"state": ChunkState.RUNNING.value, "worker": hostname,
-                                        "started": time.time(), "probed": 0, "found": 0, "errors": 0})
-        await client.hincrby(key, "attempts", 1)
+        if claimed is Claim.FINISHED:
+            return {"skipped": "chunk already ended"}  # a redelivered or re-queued duplicate
+        if claimed is Claim.HELD:
+            return {"skipped": "another live attempt runs this chunk"}
+        await aretry(lambda: client.hset(key, mapping={"started": time.time(), "probed": 0, "found": 0, "errors": 0,
+                                                       "error": ""}), url=url, what=f"starting {what}", budget=budget)
+        await aretry(lambda: client.hincrby(key, "attempts", 1), url=url, what=f"starting {what}", budget=budget)
         discovery = DiscoveryOptions.model_validate(options)
         factory = (MinerFactory.from_targets([f"{first}-{last}"], allow_public=discovery.allow_public)
                    .with_concurrent_limit(discovery.concurrency)
@@ -94,51 +188,78 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
                    .with_port_map(discovery.ports)
                    .with_max_addresses(_span(first, last)))  # the planner already held the scan to its limit
         apply_credentials(factory, settings.secrets_file)
-        probed = undecided = found = errors = 0
-        started = identified = last_flush = time.monotonic()
+        writer = ChunkWriter(settings, client, scan_id, chunk, held_by, hostname)
+        current = asyncio.current_task()
+        assert current is not None
+        writer.start(current)
+        undecided = found = errors = 0
+        started = identified = time.monotonic()
 
         def count(result: Identified) -> None:
-            nonlocal probed, undecided, identified
-            probed += 1
+            nonlocal undecided, identified
+            assert writer is not None
+            writer.probed += 1
             undecided += result.undecided
             identified = time.monotonic()  # the last address identified ends the identification
 
         try:
             async for record in scan_and_collect(factory, on_probed=count):
-                await _write_record(client, scan_id, chunk, record)
                 found += record.data is not None
                 errors += record.data is None
-                if time.monotonic() - last_flush > _PROGRESS_EVERY:
-                    await client.hset(key, "probed", probed)
-                    last_flush = time.monotonic()
+                writer.records.put_nowait(record)
+                if writer.failure is not None:
+                    raise writer.failure
+        except asyncio.CancelledError:
+            if writer.lost:
+                return {"skipped": "another attempt took this chunk over"}
+            raise
         finally:
             await factory.aclose()
-        pipe = client.pipeline(transaction=True)
-        pipe.hset(key, mapping={"state": ChunkState.DONE.value, "probed": probed, "undecided": undecided,
-                                "finished": time.time()})
-        pipe.xadd(events_key(scan_id), {"kind": "chunk", "chunk": chunk, "state": "done"}, maxlen=EVENTS_MAXLEN,
-                  approximate=True)
-        total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
-        for name in all_scan_keys(scan_id, total):
-            pipe.expire(name, settings.result_ttl_seconds)
-        pipe.sadd(finished_key(scan_id), chunk)
-        pipe.scard(finished_key(scan_id))
-        ended = (await pipe.execute())[-1]
-        if ended >= total:
+        await writer.finish()
+        probed = writer.probed
+
+        async def record_done() -> int:
+            pipe = client.pipeline(transaction=True)
+            pipe.hset(key, mapping={"state": ChunkState.DONE.value, "probed": probed, "undecided": undecided,
+                                    "found": found, "errors": errors, "finished": time.time(), "lease_until": 0})
+            pipe.xadd(events_key(scan_id), {"kind": "chunk", "chunk": chunk, "state": "done"},
+                      maxlen=EVENTS_MAXLEN, approximate=True)
+            total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
+            for name in all_scan_keys(scan_id, total):
+                pipe.expire(name, settings.result_ttl_seconds)
+            pipe.sadd(finished_key(scan_id), chunk)
+            pipe.scard(finished_key(scan_id))
+            return int((await pipe.execute())[-1]) - total
+
+        if await aretry(record_done, url=url, what=f"recording {what} done", budget=budget) >= 0:
             _close_scan(settings, scan_id)
         # reads start as soon as a miner is identified: "collect" is the reading left after the last identification
         return chunk_result(scan_id=scan_id, chunk=chunk, label=label or f"{first}-{last}", probed=probed,
                             found=found, errors=errors, undecided=undecided, identify_seconds=identified - started,
                             collect_seconds=max(0.0, time.monotonic() - identified))
     except (Exception, SoftTimeLimitExceeded) as exc:
-        await client.hset(key, mapping={"state": ChunkState.FAILED.value, "error": f"{type(exc).__name__}: {exc}",
-                                        "finished": time.time()})
-        await client.sadd(finished_key(scan_id), chunk)
-        total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
-        if await client.scard(finished_key(scan_id)) >= total:
-            _close_scan(settings, scan_id)
+        if writer is not None:
+            writer.stop()
+        if isinstance(exc, RedisUnavailable):
+            raise  # nothing can be recorded: the lease runs out and the reaper re-queues the chunk
+        reason = f"{type(exc).__name__}: {exc}"
+
+        async def record_failed() -> int:
+            await client.eval(FINISH_UNLESS_DONE, 1, key, ChunkState.FAILED.value, "error", reason,
+                              "finished", str(time.time()), "lease_until", "0")
+            await client.sadd(finished_key(scan_id), chunk)
+            total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
+            return int(await client.scard(finished_key(scan_id))) - total
+
+        try:
+            if await aretry(record_failed, url=url, what=f"recording {what} failed", budget=budget) >= 0:
+                _close_scan(settings, scan_id)
+        except RedisUnavailable as unavailable:
+            logger.error("%s; the chunk's lease runs out and the reaper re-queues it", unavailable)
         raise
     finally:
+        if writer is not None:
+            writer.stop()
         await client.aclose()
 
 
@@ -147,7 +268,8 @@ def scan_chunk(self: Task, scan_id: str, chunk: int, first: str, last: str, labe
                site: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scans addresses first..last (the chunk `label` of scan `scan_id`), writing each miner as it is read."""
     hostname = self.request.hostname or "unknown"
-    return run_async(scan_chunk_async(get_settings(), hostname, scan_id, chunk, first, last, options or {}, label))
+    return run_async(scan_chunk_async(get_settings(), hostname, scan_id, chunk, first, last, options or {}, label,
+                                      task_id=self.request.id or ""))
 
 
 @app.task(name=SCHEDULED_SCAN, acks_late=True)
@@ -163,5 +285,6 @@ def scheduled_scan(site: str) -> str:
 
 @app.task(name=REAP, acks_late=True)
 def reap_scans() -> dict[str, list[int]]:
-    """Re-queues chunks held by dead workers and closes finished scans, for scans nobody watches."""
+    """Re-queues chunks held by dead workers and closes finished scans, for scans nobody watches (every
+    worker also reaps from a thread of its own, so this beat task is a second line, not the only one)."""
     return Scans(get_settings(), app).reap_all()

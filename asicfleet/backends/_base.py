@@ -155,6 +155,7 @@ class Backend:
     RPC_BATCHABLE: ClassVar[bool] = True  # the firmware answers joined `a+b` RPC commands
     DEFAULT_CREDENTIALS: ClassVar[tuple[tuple[str, str], ...]] = ()  # (username, password), in order
     PRIORITY: ClassVar[int] = 100  # identification order: lower is tried first (more specific signals)
+    POOLS_APPLY_AT_REBOOT: ClassVar[bool] = False  # pool writes wait for a reboot (sent by set_pools_config)
 
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
         self.ip = ip

@@ -422,6 +422,7 @@ class AvalonBackend(Backend):
     family: ClassVar[str] = "avalon"
     firmware: ClassVar[str] = "Stock"
     PRIORITY: ClassVar[int] = 50
+    POOLS_APPLY_AT_REBOOT: ClassVar[bool] = True  # "Please reboot miner to make config work"
     # `setpool` checks the web login; older A-series ship root/root, the home series admin/admin
     DEFAULT_CREDENTIALS: ClassVar[tuple[tuple[str, str], ...]] = (("root", "root"), ("admin", "admin"))
 
