@@ -468,6 +468,7 @@ def main() -> None:
 
 
 register_controls(app)
+__import__("orchestrator.models_cli").models_cli.register(app)  # `asicfleet models`
 
 
 if __name__ == "__main__":
