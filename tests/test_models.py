@@ -340,3 +340,12 @@ async def test_get_data_fills_expected_figures_and_unknown_models_are_reported_o
     assert seen == len(fleet.miners)
     warnings = [r for r in caplog.records if "Antminer S99 Mega" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@pytest.mark.parametrize(("options", "message"), [(["--models", "Antminer S99"], "unknown model 'Antminer S99'"),
+                                                  (["--weights", "AntMiner=lots"], "needs a number"),
+                                                  (["--weights", "Acme=2"], "unknown make 'Acme'")])
+def test_sim_command_refuses_bad_models_before_serving(options: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["sim", "--subnet", lo("127.141.5.0/28"), "--count", "2", *options],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and message in result.output
