@@ -213,6 +213,35 @@ async def test_identify_every_simulated_model(auradines: Start) -> None:
         assert info.hardware.chips_per_board == sim.state.model.chips_per_board
 
 
+class AuradineWithoutRpc(AuradineSim):
+    """A miner whose RPC is switched off: only the web page and the REST API answer."""
+
+    services = tuple(s for s in AuradineSim.services if s.port != 4028)
+
+
+async def test_identified_by_the_rest_api_when_the_rpc_is_off() -> None:
+    model = lookup_model("Auradine", "AT2880")
+    assert model is not None
+    sim = AuradineWithoutRpc.build(lo("127.171.252.10"), SimulableModel.of(model), random.Random(5))
+    async with SimFleet([sim]) as fleet:
+        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), connect_timeout=0.5,
+                                                     read_timeout=1.0))
+        try:
+            backend = await _backend(session, sim.state.ip)
+            assert (backend.device.make, backend.device.model) == ("Auradine", "AT2880")
+            assert sim.requests["8080:GET /ipreport"] == 1
+            data = await backend.get_data()
+            assert data.mac == sim.state.mac and data.hashrate is None  # the hash rate is an RPC read
+            assert any("summary" in e for e in data.errors)
+            sim.state.password = "changed"  # no login: identification fails with the reason, never raises
+            fresh = Session(settings=session.settings)
+            found = await identify(sim.state.ip, fresh, timeout=5)
+            await fresh.aclose()
+            assert found.miner is None and found.error is not None and "refused the login" in found.error
+        finally:
+            await session.aclose()
+
+
 async def test_get_data_matches_the_simulator_state(auradines: Start) -> None:
     fleet, session = await auradines(AuradineSim.models)
     for ip, sim in fleet.miners.items():

@@ -329,10 +329,23 @@ class Auradine(Backend):
     async def identify(cls, probe: Probe, session: Session) -> DeviceInfo | None:
         reply = probe.rpc_reply("devdetails")
         if reply is None:
-            reply = await rpc_call(probe.ip, "devdetails", settings=session.settings)
+            try:
+                reply = await rpc_call(probe.ip, "devdetails", settings=session.settings)
+            except MinerError:
+                if probe.web is None or WEB_MARKER not in probe.web.text:
+                    raise
+                return await cls._identify_by_web(probe.ip, session)  # the RPC is off: ask the REST API
         if not names_auradine(reply) and not names_auradine(probe.rpc_reply("version")):
             return None  # found by its web page, but the RPC is some other firmware's
         model = model_from_devdetails(reply)
+        return cls.device_info(MAKE, model, cls.firmware) if model is not None else None
+
+    @classmethod
+    async def _identify_by_web(cls, ip: str, session: Session) -> DeviceInfo | None:
+        """The model from `ipreport` (a token needed), for a miner whose RPC does not answer."""
+        backend = cls(ip, DeviceInfo(make=MAKE, model="", firmware=cls.firmware), session)
+        report = first_row(await backend.web("ipreport"), "IPReport")
+        model = model_from_devdetails({"DEVDETAILS": [{"Model": report.get("model")}]})
         return cls.device_info(MAKE, model, cls.firmware) if model is not None else None
 
     # ----- collecting -------------------------------------------------------------------------
