@@ -282,9 +282,23 @@ async def test_get_data_sends_each_command_once_with_one_login(auradines: Start)
     await backend.get_data()
     assert dict(sim.requests) == {**{f"4028:{c}": 1 for c in RPC}, "8080:POST /token": 1,
                                   **{f"8080:GET /{c}": 1 for c in WEB}}
+    assert unanswered(sim) == []
     sim.requests.clear()
     await backend.get_data([DataField.HASHRATE, DataField.WATTAGE])
     assert dict(sim.requests) == {"4028:summary": 1, "8080:GET /psu": 1}  # the token is kept
+
+
+async def test_the_simulator_counts_what_it_cannot_answer(auradines: Start) -> None:
+    fleet, session = await auradines()
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    with pytest.raises(MinerAPIError, match="Invalid command"):
+        await backend.rpc("stats")
+    with pytest.raises(MinerAPIError, match="HTTP 404"):
+        await backend.web("network")
+    reply = await session.http.request("GET", ip, "/ipreport", port=8080)  # no token
+    assert reply.status == 401 and decode_json(reply.body)["STATUS"][0]["STATUS"] == "E"
+    assert unanswered(sim) == ["4028:unanswered stats", "8080:unanswered GET /network"]
 
 
 async def test_a_lapsed_token_is_renewed_once(auradines: Start) -> None:
@@ -453,6 +467,11 @@ async def test_generated_fleet_takes_the_family_name() -> None:
 
 
 # ===== (c) the independent clients against the simulator ===============================================
+def unanswered(sim: AuradineSim) -> list[str]:
+    """What a client asked that the simulator does not serve (it counts those as `port:unanswered ...`)."""
+    return [key for key in sim.requests if ":unanswered " in key]
+
+
 def _real_ports(fleet: SimFleet) -> None:
     if fleet.ports is not None and fleet.ports.overrides:
         pytest.skip("pyasic and pyasic-rs only speak to the standard ports; needs root to bind port 80")
@@ -481,6 +500,7 @@ async def test_pyasic_reads_every_model(auradines: Start) -> None:
         assert [f.speed for f in data.fans] == sim.state.fan_rpms
         assert [b.serial_number for b in data.hashboards] == sim.state.extra["board_serials"]
         assert data.is_mining is True and data.fault_light is False
+        assert unanswered(sim) == [] and sim.requests["8080:GET /ipreport"] >= 1
 
 
 @pytest.mark.interop
@@ -509,6 +529,7 @@ async def test_pyasic_rs_reads_every_model(auradines: Start) -> None:
         assert data.expected_hashrate is not None
         assert data.expected_hashrate.value == pytest.approx(sim.state.model.nominal_ths)
         assert data.is_mining is True and data.light_flashing is False
+        assert unanswered(sim) == [] and sim.requests["8080:GET /temperature"] == 1
 
 
 @pytest.mark.interop
@@ -532,3 +553,4 @@ async def test_interop_controls_change_the_simulator(auradines: Start) -> None:
     assert await rs_miner.set_power_limit(2600.0) and sim.state.power_limit == 2600
     backend = await _backend(session, ip)
     assert (await backend.get_data([DataField.WATTAGE_LIMIT])).wattage_limit == 2600
+    assert unanswered(sim) == []

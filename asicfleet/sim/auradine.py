@@ -100,7 +100,10 @@ class AuradineSim(SimMiner):
 
     def handle_rpc(self, command: str, parameter: Any, port: int) -> Any:
         read = self._reads().get(command)
-        return read() if read is not None else self._error(command, "Invalid command")
+        if read is None:
+            self.count(f"{port}:unanswered {command}")  # tests check that clients ask nothing we lack
+            return self._error(command, "Invalid command")
+        return read()
 
     def _reads(self) -> dict[str, Any]:
         return {"version": self._version, "summary": self._summary, "devs": self._devs,
@@ -320,6 +323,7 @@ class AuradineSim(SimMiner):
             if request.path in ("/", "/index.html"):
                 return HttpResponse.html('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                                          "<title>Miner UI</title></head><body><div id=\"app\"></div></body></html>")
+            self.count(f"{request.port}:unanswered {request.method} {request.path}")
             return HttpResponse(status=404, body=b"Not Found", content_type="text/plain")
         command = request.path.strip("/")
         if command == "token" and request.method == "POST":
@@ -329,6 +333,7 @@ class AuradineSim(SimMiner):
         if request.method == "GET":
             read = self._reads().get(command)
             if read is None:
+                self.count(f"{request.port}:unanswered GET {request.path}")
                 return HttpResponse.of_json(self._error(command, "Invalid command"), 404)
             return HttpResponse.of_json(read())
         if request.method != "POST":
@@ -345,6 +350,7 @@ class AuradineSim(SimMiner):
         read = self._reads().get(command)  # a POST without settings reads, as pyasic sends some reads
         if read is not None:
             return HttpResponse.of_json(read())
+        self.count(f"{request.port}:unanswered POST {request.path}")
         return HttpResponse.of_json(self._error(command, "Invalid command"), 404)
 
     def inventory(self) -> dict[str, Any]:
