@@ -22,8 +22,8 @@ from asicfleet._errors import AuthenticationError, MinerAPIError, MinerConnectio
 from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.auradine import Auradine, model_from_devdetails, pools_payload
-from asicfleet.config import Pool, PoolGroup
-from asicfleet.data import MessageSeverity
+from asicfleet.config import Pool, PoolGroup, TuningConfig
+from asicfleet.data import HashRate, MessageSeverity
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import SimulableModel, lookup_model
 from asicfleet.sim import SIM_FAMILIES, Fault, SimFleet
@@ -380,6 +380,35 @@ async def test_power_limit(auradines: Start) -> None:
     assert sim.total_requests == 0
 
 
+async def test_tuning_by_mode_power_and_hash_rate(auradines: Start) -> None:
+    fleet, session = await auradines(("AT2880",))
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    nominal = sim.state.model
+    assert await backend.get_tuning_config() == TuningConfig.mode("normal")
+    assert await backend.set_tuning_config(TuningConfig.mode("low")) is True
+    assert sim.state.extra["mode"] == "eco" and sim.state.power_limit < nominal.nominal_watts
+    assert await backend.get_tuning_config() == TuningConfig.mode("low")
+    eco = await backend.get_data([DataField.HASHRATE, DataField.TUNING_TARGET])
+    assert eco.hashrate is not None and eco.hashrate.value == pytest.approx(sim.inventory()["hashrate_ths"], rel=0.001)
+    assert eco.tuning_target is not None and eco.tuning_target.target_mode == "eco"
+    assert await backend.set_tuning_config(TuningConfig.mode("turbo")) is True  # the firmware's own name
+    assert await backend.get_tuning_config() == TuningConfig.mode("high")
+    assert await backend.set_tuning_config(TuningConfig.power(3800)) is True
+    assert await backend.get_tuning_config() == TuningConfig.power(3800) and sim.state.power_limit == 3800
+    assert await backend.set_tuning_config(TuningConfig.hashrate(HashRate(value=200, unit="TH/s"))) is True
+    assert sim.state.extra["target_ths"] == 200 and sim.state.extra["mode"] == "custom"
+    read = await backend.get_data([DataField.EXPECTED_HASHRATE])
+    assert read.expected_hashrate is not None and read.expected_hashrate.value == 200
+    sim.requests.clear()
+    with pytest.raises(ValueError, match="no mode 'sleepy'"):
+        await backend.set_tuning_config(TuningConfig.mode("sleepy"))
+    assert sim.total_requests == 0
+    with pytest.raises(MinerAPIError, match="Ths must be"):
+        await backend.set_tuning_config(TuningConfig.hashrate(HashRate(value=900, unit="TH/s")))
+    assert sim.state.extra["target_ths"] == 200
+
+
 async def test_pools_round_trip(auradines: Start) -> None:
     fleet, session = await auradines()
     ip, sim = only(fleet)
@@ -414,10 +443,10 @@ async def test_restart_and_unsupported_controls(auradines: Start) -> None:
     assert up.uptime is not None and up.uptime.total_seconds() <= 2
     assert up.mac == sim.state.mac  # a fresh token after the reboot
     for control in ("restart", "pause", "resume", "set_fault_light", "set_power_limit", "get_pools_config",
-                    "set_pools_config"):
+                    "set_pools_config", "get_tuning_config", "set_tuning_config"):
         assert Auradine.supports(control), control
     for control in ("change_password", "read_logs", "factory_reset", "upgrade_firmware", "get_fan_config",
-                    "set_fan_config", "get_tuning_config", "set_tuning_config", "get_scaling_config"):
+                    "set_fan_config", "get_scaling_config"):
         assert not Auradine.supports(control), control
     with pytest.raises(UnsupportedControlError):
         await backend.read_logs()

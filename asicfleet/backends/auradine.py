@@ -15,7 +15,8 @@ chip `temperature`, `voltage`, `frequency`.
 
 Writes are `POST /<command>` with a JSON body carrying `command` and the settings: `led` (`code` 3
 locates the miner, 2 is the normal pattern), `mode` (`sleep` on/off; `mode` custom with `tune` power and
-`power` watts), `updatepools` (up to three pools, one group), `restart`.
+`power` watts, or `tune` ths and `ths`; or one of the modes `eco`, `normal`, `turbo`), `updatepools` (up
+to three pools, one group), `restart`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, ClassVar
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
 from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, reply_text, to_float
-from asicfleet.config import Credentials, Pool, PoolGroup
+from asicfleet.config import Credentials, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
     ChipData,
@@ -52,7 +53,9 @@ MAX_POOLS = 3  # updatepools takes at most three pools
 # LED codes (`led` Code): what the firmware shows on its two LEDs and why
 LED_NORMAL, LED_LOCATE = 2, 3
 LED_ERRORS = frozenset({1, 4, 7})  # no power, temperature, control board
-WEB_READS = ("ipreport", "fan", "led", "mode", "psu", "temperature", "voltage", "frequency")
+# operating modes: ours (TuningConfig's low/normal/high) and the firmware's names for them
+MODES = {"low": "eco", "normal": "normal", "high": "turbo"}
+MODE_NAMES = {firmware: ours for ours, firmware in MODES.items()}
 
 
 # ----- pure parsers: replies in, model values out -----------------------------------------------------
@@ -451,6 +454,36 @@ class Auradine(Backend):
         if watts <= 0:
             raise ValueError(f"a power limit must be > 0 W, got {watts}")
         await self.web("mode", {"mode": "custom", "tune": "power", "power": round(watts)})
+        return True
+
+    async def get_tuning_config(self) -> TuningConfig:
+        """The operating mode: eco/normal/turbo as low/normal/high; a custom mode as its power target (the
+        `mode` reply does not say whether a custom mode tunes for power or for hash rate; power is shown)."""
+        mode = first_row(await self.web("mode"), "Mode")
+        name = str(mode.get("Mode") or "").lower()
+        if name in MODE_NAMES:
+            return TuningConfig.mode(MODE_NAMES[name])
+        watts, rate = to_float(mode.get("Power")), to_float(mode.get("Ths"))
+        if watts:
+            return TuningConfig.power(watts)
+        if rate:
+            return TuningConfig.hashrate(HashRate(value=rate, unit="TH/s"))
+        raise MinerResponseError(f"{self.ip}: mode {name!r} without a power or hash rate target")
+
+    async def set_tuning_config(self, config: TuningConfig) -> bool:
+        """A mode (low/normal/high, or the firmware's eco/normal/turbo), a power target or a hash rate target."""
+        if config.target_mode is not None:
+            wanted = config.target_mode.lower()
+            firmware_name = MODES.get(wanted, wanted if wanted in MODE_NAMES else None)
+            if firmware_name is None:
+                raise ValueError(f"Auradine has no mode {config.target_mode!r}; it has {', '.join(MODES)}")
+            await self.web("mode", {"mode": firmware_name})
+            return True
+        if config.target_watts is not None:
+            return await self.set_power_limit(config.target_watts)
+        assert config.target_hashrate is not None
+        terahashes = round(config.target_hashrate.into_unit("TH/s").value, 1)
+        await self.web("mode", {"mode": "custom", "tune": "ths", "ths": terahashes})
         return True
 
     async def get_pools_config(self) -> list[PoolGroup]:

@@ -39,6 +39,8 @@ LED_MESSAGES = {1: "No power", 2: "Normal", 3: "Locate miner", 4: "Temperature",
 CODE = {"version": 22, "summary": 11, "devs": 9, "devdetails": 69, "asccount": 104, "pools": 7, "ipreport": 620,
         "fan": 510, "led": 530, "mode": 540, "psu": 570, "temperature": 590, "voltage": 630, "frequency": 640,
         "token": 600, "restart": 580, "updatepools": 550, "password": 610}
+# the named modes' power against the nameplate (the simulator's own figures: no capture gives them)
+MODE_POWER = {"eco": 0.8, "normal": 1.0, "turbo": 1.15}
 # chips: a nominal frequency (MHz) and core voltage (V) at which the model's nameplate rate is reached
 NOMINAL_MHZ = 300.0
 NOMINAL_VOLTS = 0.245
@@ -249,12 +251,22 @@ class AuradineSim(SimMiner):
                 return self._error("mode", f"Invalid sleep value '{sleep}'", 45)
             s.mining = sleep == "off"
         mode = body.get("mode")
-        if mode is not None:
-            if mode != "custom" or body.get("tune") not in ("power", None):
+        if mode in MODE_POWER:
+            s.extra["mode"] = mode
+            self._set_power(s.model.nominal_watts * MODE_POWER[mode])
+        elif mode is not None:
+            if mode != "custom" or body.get("tune") not in ("power", "ths", None):
                 return self._error("mode", f"Unsupported mode '{mode}'", 45)
+            if body.get("tune") == "ths":
+                rate = body.get("ths")
+                if not isinstance(rate, int | float) or not 0.5 <= rate / s.model.nominal_ths <= 1.15:
+                    return self._error("mode", f"Ths must be {0.5 * s.model.nominal_ths:.0f}.."
+                                               f"{1.15 * s.model.nominal_ths:.0f}", 45)
+                s.extra["mode"] = "custom"
+                self._set_power(s.model.nominal_watts * rate / s.model.nominal_ths)
+                return self._mode()
             power = body.get("power")
-            low, high = 0.5 * s.model.nominal_watts, PSU_MAX_WATTS if s.model.nominal_watts < PSU_MAX_WATTS \
-                else 1.1 * s.model.nominal_watts
+            low, high = 0.5 * s.model.nominal_watts, 1.15 * s.model.nominal_watts
             if not isinstance(power, int | float) or not low <= power <= high:
                 return self._error("mode", f"Power must be {low:.0f}..{high:.0f} W", 45)
             s.extra["mode"] = "custom"
