@@ -409,6 +409,41 @@ async def test_tuning_by_mode_power_and_hash_rate(auradines: Start) -> None:
     assert sim.state.extra["target_ths"] == 200
 
 
+async def test_rollout_controls_apply_and_verify(auradines: Start) -> None:
+    """What a rollout does with each control: read the current value, apply, read it back."""
+    from fleet.controls import (
+        FaultLightControl,
+        MiningControl,
+        PoolsControl,
+        PowerLimitControl,
+        RestartControl,
+        TuningControl,
+    )
+
+    fleet, session = await auradines()
+    ip, sim = only(fleet)
+    found = await identify(ip, session, timeout=5)
+    assert found.miner is not None
+    miner = found.miner
+    pools = [PoolGroup(pools=[Pool(url="stratum+tcp://c.example.net:3333", username="w.9")])]
+    controls = [PowerLimitControl(watts=2600), FaultLightControl(on=True), MiningControl(mining=False),
+                MiningControl(mining=True), PoolsControl(groups=pools), TuningControl(config=TuningConfig.mode("low"))]
+    for control in controls:
+        assert getattr(miner, control.capability) is True, control
+        before = await control.read_current(miner)
+        assert before is not None and not control.matches(before), control
+        sent = time.time()
+        await control.apply(miner)
+        assert (await control.verify(miner, sent)).state == "verified", control
+    assert (sim.state.extra["led_code"], sim.state.extra["mode"], sim.state.mining) == (3, "eco", True)
+    assert sim.state.pools == pools
+    restart = RestartControl()
+    sent = time.time()
+    await restart.apply(miner)
+    await asyncio.sleep(sim.restart_seconds + 0.5)
+    assert (await restart.verify(miner, sent)).state == "verified"
+
+
 async def test_pools_round_trip(auradines: Start) -> None:
     fleet, session = await auradines()
     ip, sim = only(fleet)
