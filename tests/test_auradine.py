@@ -138,6 +138,23 @@ def test_model_and_pool_payload() -> None:
         pools_payload([PoolGroup(pools=pools), PoolGroup(name="b", pools=pools)])
 
 
+def test_the_login_lock_follows_the_event_loop() -> None:
+    """A handle used from successive `asyncio.run` calls must not wait on a lock of a loop that is gone."""
+    backend = fixture_backend()
+
+    async def contended() -> asyncio.Lock:
+        lock = backend._lock()
+        async with lock:
+            waiter = asyncio.ensure_future(lock.acquire())  # binds the lock to this loop
+            await asyncio.sleep(0)
+        await waiter
+        lock.release()
+        assert backend._lock() is lock  # the same loop shares one lock
+        return lock
+
+    assert asyncio.run(contended()) is not asyncio.run(contended())
+
+
 # ===== identification signals =========================================================================
 def _probe(version: dict[str, object] | Exception | None = None, web: HttpReply | None = None) -> Probe:
     return Probe(ip=lo("127.171.0.1"), web=web, rpc={} if version is None else {"version": version})
@@ -500,6 +517,7 @@ async def test_fault_modes_yield_errors_without_hanging(auradines: Start, fault:
     if fault is Fault.AUTH_FAILURE:  # the RPC reads need no login; every token request is refused
         assert data.hashrate is not None and data.mac is None
         assert any("refused the login" in e for e in data.errors)
+        assert [b.working_chips for b in data.hashboards] == [132] * 3  # from devs and asccount alone
     else:
         assert data.errors and data.hashrate is None
 

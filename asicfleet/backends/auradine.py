@@ -319,7 +319,7 @@ class Auradine(Backend):
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
         super().__init__(ip, device, session)
         self._token: str | None = None
-        self._login_lock = asyncio.Lock()
+        self._login_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     # ----- identification ---------------------------------------------------------------------
     @classmethod
@@ -385,8 +385,15 @@ class Auradine(Backend):
             raise MinerResponseError("POST /token: the reply holds no token")
         return token
 
+    def _lock(self) -> asyncio.Lock:
+        """One lock per event loop (a handle may be used from successive `asyncio.run` calls)."""
+        loop = asyncio.get_running_loop()
+        if self._login_lock is None or self._login_lock[0] is not loop:
+            self._login_lock = (loop, asyncio.Lock())
+        return self._login_lock[1]
+
     async def _ensure_token(self) -> str:
-        async with self._login_lock:  # parallel reads share one login
+        async with self._lock():  # parallel reads share one login
             if self._token is None:
                 self._token = await self.with_credentials(self._login_with)
             return self._token
