@@ -355,6 +355,22 @@ async def test_configured_credentials_are_tried_and_refusals_reported(auradines:
     assert (await backend.get_data([DataField.MAC])).mac == sim.state.mac
 
 
+async def test_change_password_keeps_the_miner_readable(auradines: Start) -> None:
+    fleet, session = await auradines()
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    await backend.get_data([DataField.MAC])
+    assert await backend.change_password("n3w-pass") is True
+    assert sim.state.password == "n3w-pass" and sim.state.extra["tokens"] == {}  # old tokens ended
+    data = await backend.get_data([DataField.MAC])
+    assert data.errors == [] and data.mac == sim.state.mac  # logs in with the remembered new password
+    assert "n3w-pass" not in repr(session.credentials)
+    sim.requests.clear()
+    with pytest.raises(ValueError):
+        await backend.change_password("")
+    assert sim.total_requests == 0
+
+
 async def test_pause_resume_and_fault_light(auradines: Start) -> None:
     fleet, session = await auradines(("AT2880",))
     ip, sim = only(fleet)
@@ -495,9 +511,9 @@ async def test_restart_and_unsupported_controls(auradines: Start) -> None:
     assert up.uptime is not None and up.uptime.total_seconds() <= 2
     assert up.mac == sim.state.mac  # a fresh token after the reboot
     for control in ("restart", "pause", "resume", "set_fault_light", "set_power_limit", "get_pools_config",
-                    "set_pools_config", "get_tuning_config", "set_tuning_config"):
+                    "set_pools_config", "get_tuning_config", "set_tuning_config", "change_password"):
         assert Auradine.supports(control), control
-    for control in ("change_password", "read_logs", "factory_reset", "upgrade_firmware", "get_fan_config",
+    for control in ("read_logs", "factory_reset", "upgrade_firmware", "get_fan_config",
                     "set_fan_config", "get_scaling_config"):
         assert not Auradine.supports(control), control
     with pytest.raises(UnsupportedControlError):

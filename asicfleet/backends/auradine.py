@@ -16,7 +16,7 @@ chip `temperature`, `voltage`, `frequency`.
 Writes are `POST /<command>` with a JSON body carrying `command` and the settings: `led` (`code` 3
 locates the miner, 2 is the normal pattern), `mode` (`sleep` on/off; `mode` custom with `tune` power and
 `power` watts, or `tune` ths and `ths`; or one of the modes `eco`, `normal`, `turbo`), `updatepools` (up
-to three pools, one group), `restart`.
+to three pools, one group), `restart`, `password` (`user`, `old`, `new`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
+
+from pydantic import SecretStr
 
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
@@ -492,6 +494,24 @@ class Auradine(Backend):
         terahashes = round(config.target_hashrate.into_unit("TH/s").value, 1)
         await self.web("mode", {"mode": "custom", "tune": "ths", "ths": terahashes})
         return True
+
+    async def change_password(self, password: str) -> bool:
+        """`POST /password` with the current login as `old`; the new login is remembered for this miner."""
+        if not password:
+            raise ValueError("give a new password: an empty one is refused")
+
+        async def attempt(creds: Credentials) -> bool:
+            token = await self._login_with(creds)  # proves `old` before the change is sent
+            reply = await self.http("POST", "/password", port=WEB_PORT, headers={"Token": token}, json={
+                "command": "password", "user": creds.username, "old": creds.password.get_secret_value(),
+                "new": password})
+            self._checked(reply, "password")
+            self.session.credentials.remember(self.ip, self.family,
+                                              Credentials(username=creds.username, password=SecretStr(password)))
+            self._token = None  # the change ends the tokens given under the old password
+            return True
+
+        return await self.with_credentials(attempt, remember=False)  # the new login is remembered instead
 
     async def get_pools_config(self) -> list[PoolGroup]:
         """The configured pools; the reply shows no passwords, so they read as 'x'."""
