@@ -1,9 +1,10 @@
 """Auradine Teraflux stock firmware (FluxOS, running Auradine's GCMiner): a CGMiner-style RPC on 4028 and a
 token-protected REST API on 8080.
 
-Identification: every RPC reply's `STATUS[0].Description` names `GCMiner-<version>-<hash>` (older releases)
-or `FluxOS-<version>-<hash>` (newer), and `version` has a `GCMiner` field; the web page on port 80 says
-"Miner UI". The model is `DEVDETAILS[0].Model` of RPC `devdetails` (`AT1500`, `AT2880`...).
+Identification: the replies' `STATUS[0].Description` names `GCMiner-<version>-<hash>` (2022-2023 releases)
+or `FluxOS-<version>-<hash>` (2023-2024; the 2.2.0 captures carry only "2.2.0" there), and `version` has a
+`GCMiner` field; the web page on port 80 says "Miner UI". The model is `DEVDETAILS[0].Model` of RPC
+`devdetails` (`AT1500`, `AT2880`...), or `IPReport[0].model` when the RPC does not answer.
 
 Reads over the RPC need no login: `version`, `summary` (hash rate in MH/s, uptime), `devs` (one row per
 hashboard, `ID` from 1), `asccount` (boards and chips), `pools`. The REST API answers `GET /<command>` with
