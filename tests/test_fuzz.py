@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from asicfleet import InvalidTargetError, MinerData, MinerError, MinerResponseError
 from asicfleet.backends import BACKENDS, Backend, Probe
 from asicfleet.backends.antminer import AntminerStock
+from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
@@ -175,6 +176,10 @@ CASES = [
                lambda: AntminerStock(IP, AntminerStock.device_info("AntMiner", "Antminer S19 Pro", "Stock")),
                {f"rpc:{n}": f"antminer/v2020/{n}.json" for n in ("version", "summary", "stats", "pools", "devs")}
                | {"web:get_system_info": "antminer/v2020/system_info.json"}),
+    ParserCase("auradine", lambda: Auradine(IP, Auradine.device_info("Auradine", "AT1500", "Stock")),
+               {f"rpc:{n}": f"auradine/v1/{n}.json" for n in ("version", "summary", "devs", "asccount", "pools")}
+               | {f"web:{n}": f"auradine/v1/{n}.json" for n in ("ipreport", "fan", "led", "mode", "psu",
+                                                                "temperature", "voltage", "frequency")}),
     ParserCase("avalon-1246",
                lambda: AvalonBackend(IP, AvalonBackend.device_info("AvalonMiner", "Avalon 1246", "Stock")),
                {"rpc:estats": "avalonminer/avalon_a_stats.json", "rpc:version": "avalonminer/version.json",
