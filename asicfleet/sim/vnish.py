@@ -223,11 +223,11 @@ class VNishSim(AntminerStockSim):
     def _miner_status(self) -> dict[str, Any]:
         s = self.state
         if s.extra["stopped"]:
-            return {"miner_state": "stopped", "miner_state_time": 0, "throttled": 0}
+            return {"miner_state": "stopped", "miner_state_time": 0, "throttled": 100}
         if not self._pools():
             return {"miner_state": "failure", "miner_state_time": 0, "description": "No pools configured",
-                    "failure_code": 1003, "throttled": 0}
-        return {"miner_state": "mining", "miner_state_time": s.uptime, "throttled": 0}
+                    "failure_code": 1003, "throttled": 100}
+        return {"miner_state": "mining", "miner_state_time": s.uptime, "throttled": 100}
 
     def _status(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.of_json({**self._miner_status(), "find_miner": self.state.extra["find_miner"],
@@ -284,7 +284,7 @@ class VNishSim(AntminerStockSim):
                                                                                    for c in chains)},
             "chip_temp": {"min": min(c["chip_temp"]["min"] for c in chains), "max": max(c["chip_temp"]["max"]
                                                                                      for c in chains)},
-            "power_consumption": watts, "power_usage": efficiency, "power_efficiency": efficiency,
+            "power_consumption": watts, "power_usage": round(efficiency), "power_efficiency": efficiency,
             "hw_errors_percent": 0.0, "hr_error": 0.0, "hw_errors": sum(s.extra["hardware_errors"]),
             "devfee_percent": 2.8, "devfee": round(total * 0.028, 2), "pools": pools,
             "cooling": {"fan_num": len(s.fan_rpms), "fan_duty": duty, "settings": {"mode": mode},
