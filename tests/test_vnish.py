@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from asicfleet import MinerFactory
-from asicfleet._errors import AuthenticationError, MinerAPIError, MinerConnectionError, UnsupportedControlError
+from asicfleet._errors import AuthenticationError, MinerConnectionError, UnsupportedControlError
 from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock
