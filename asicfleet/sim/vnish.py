@@ -1,8 +1,8 @@
 """Simulated VNish (AnthillOS web UI, "xminer-api") on Antminer hardware.
 
 Port 80 serves the VNish web API under `/api/v1/` as its OpenAPI specification describes it
-(shared/fixtures/asic-rs/meta/vnish, versions 1.2.6, 1.2.7 and 1.3.4) and the web UI, whose page
-names "AnthillOS" (how pyasic and asic-rs recognise it).
+(shared/fixtures/asic-rs/meta/vnish, versions 1.2.6, 1.2.7 and 1.3.4; each simulated miner runs one of
+them) and the web UI, whose page names "AnthillOS" (how pyasic and asic-rs recognise it).
 
 - Without a login: `info`, `model`, `status`, `summary` (its login is optional), `perf-summary`,
   `chains` (1.2.x) or `boards` (1.3.x), `chains/factory-info`, `find-miner` (each POST toggles the
@@ -38,7 +38,7 @@ from asicfleet.hardware import SimulableModel as MinerModel
 from asicfleet.sim._core import HttpRequest, HttpResponse, SimMiner, rpc_status
 from asicfleet.sim.antminer import AntminerStockSim
 
-VNISH_VERSION = "1.2.6"
+VERSIONS = ("1.2.6", "1.2.7", "1.3.4")  # the releases whose API specification asic-rs publishes
 BUILD_TIME = "2025-05-29 19:22:26+00:00"
 MAX_FAN_RPM = 6000
 PRESET_RATIOS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1)  # autotune presets, as fractions of the nameplate power
@@ -79,7 +79,7 @@ class VNishSim(AntminerStockSim):
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
         miner = super().build(ip, model, rng)
         s = miner.state
-        s.firmware_version = VNISH_VERSION
+        s.firmware_version = cls.default_firmware_version(rng)
         s.extra.update(
             hash_factor=s.hashrate_ths / model.nominal_ths,
             watt_factor=s.wattage / model.nominal_watts,
@@ -166,7 +166,8 @@ class VNishSim(AntminerStockSim):
     @property
     def _boards_route(self) -> str:
         """1.3 renamed `chains` to `boards`."""
-        return "boards" if self.state.firmware_version >= "1.3" else "chains"
+        release = tuple(int(p) for p in self.state.firmware_version.split(".")[:2] if p.isdigit())
+        return "boards" if release >= (1, 3) else "chains"
 
     @staticmethod
     def _no_content() -> HttpResponse:
@@ -420,6 +421,6 @@ class VNishSim(AntminerStockSim):
 
     @classmethod
     def default_firmware_version(cls, rng: random.Random) -> str:
-        return VNISH_VERSION
+        return rng.choice(VERSIONS)
 
 
