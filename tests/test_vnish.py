@@ -31,7 +31,7 @@ from asicfleet.backends.vnish import (
     parse_uptime,
     preset_for_watts,
 )
-from asicfleet.config import Pool, PoolGroup, TuningConfig
+from asicfleet.config import FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import HashRate, MessageSeverity
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import lookup_model
@@ -428,17 +428,42 @@ async def test_pools_round_trip(vnish_miners: Start) -> None:
     assert sim.total_requests == 0 and sim.state.pools == new
 
 
+async def test_fan_round_trip(vnish_miners: Start) -> None:
+    fleet, session = await vnish_miners(("Antminer T21",))
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    auto_rpms = list(sim.state.fan_rpms)
+    assert await backend.get_fan_config() == FanConfig.auto(target_temp=60)
+    assert await backend.set_fan_config(FanConfig.manual(60)) is True
+    assert await backend.get_fan_config() == FanConfig.manual(60)
+    assert [f.rpm for f in (await backend.get_data([DataField.FANS])).fans] == [3600] * 4
+    with pytest.raises(ValueError, match="give target_temp"):  # from manual fans no current target to keep
+        await backend.set_fan_config(FanConfig.auto())
+    assert await backend.set_fan_config(FanConfig.auto(target_temp=70)) is True
+    assert await backend.get_fan_config() == FanConfig.auto(target_temp=70)
+    assert [f.rpm for f in (await backend.get_data([DataField.FANS])).fans] == auto_rpms
+    assert await backend.set_fan_config(FanConfig.auto()) is True  # keeps the current target
+    assert await backend.get_fan_config() == FanConfig.auto(target_temp=70)
+    sim.requests.clear()
+    with pytest.raises(UnsupportedControlError):
+        await backend.set_fan_config(FanConfig.auto(idle_speed=30))
+    with pytest.raises(ValueError, match=r"20\.\.90"):
+        await backend.set_fan_config(FanConfig.auto(target_temp=110))
+    assert sim.total_requests == 0
+
+
 async def test_unsupported_controls_and_a_wrong_password(vnish_miners: Start) -> None:
     fleet, session = await vnish_miners()
     ip, sim = only(fleet)
     backend = await _backend(session, ip)
-    for control in ("change_password", "read_logs", "factory_reset", "upgrade_firmware", "get_fan_config",
-                    "set_fan_config", "get_scaling_config", "set_scaling_config"):
+    for control in ("change_password", "read_logs", "factory_reset", "upgrade_firmware", "get_scaling_config",
+                    "set_scaling_config"):
         assert not VNish.supports(control), control
     with pytest.raises(UnsupportedControlError):
         await backend.change_password("new")
     for control in ("restart", "pause", "resume", "set_fault_light", "set_power_limit", "get_pools_config",
-                    "set_pools_config", "get_tuning_config", "set_tuning_config"):
+                    "set_pools_config", "get_tuning_config", "set_tuning_config", "get_fan_config",
+                    "set_fan_config"):
         assert VNish.supports(control), control
     sim.state.password = "changed-on-the-miner"
     data = await backend.get_data()

@@ -30,10 +30,11 @@ from asicfleet._errors import (
     MinerAPIError,
     MinerError,
     MinerResponseError,
+    UnsupportedControlError,
 )
 from asicfleet._session import Session
 from asicfleet.backends._base import Backend, DataField, Probe, Source, at, dig, hashrate_from, reply_text, to_float
-from asicfleet.config import Credentials, Pool, PoolGroup, TuningConfig
+from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
     DeviceInfo,
@@ -56,6 +57,7 @@ INFO, SUMMARY, STATUS, SETTINGS = "web:info", "web:summary", "web:status", "web:
 NOT_MINING_STATES = frozenset({"stopped", "shutting-down", "failure"})
 _UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2})\s*$")
 MAX_POOLS = 3
+FAN_TARGET_RANGE = (20, 90)  # degrees C automatic fan control may hold (`model.cooling`)
 
 
 # ----- pure parsers: replies in, model values out -----------------------------------------------------
@@ -445,3 +447,40 @@ class VNish(Backend):
             return await self._set_preset(config.target_mode)
         assert config.target_watts is not None  # exactly one target is set
         return await self._set_preset(str(preset_for_watts(presets, config.target_watts)["name"]))
+
+    async def _cooling_mode(self) -> dict[str, Any]:
+        mode = dig(await self.call("GET", "settings", locked=True), ("miner", "cooling", "mode"))
+        if not isinstance(mode, dict) or not isinstance(mode.get("name"), str):
+            raise MinerResponseError(f"{self.ip}: settings without miner.cooling.mode")
+        return mode
+
+    async def get_fan_config(self) -> FanConfig:
+        mode = await self._cooling_mode()
+        param = to_float(mode.get("param"))
+        if mode["name"] == "manual" and param is not None:
+            return FanConfig.manual(int(param))
+        if mode["name"] == "auto":
+            return FanConfig.auto(target_temp=param)
+        raise MinerResponseError(f"{self.ip}: fan mode {mode['name']!r} (immersion) has no fan config form")
+
+    async def set_fan_config(self, config: FanConfig) -> bool:
+        """Manual: a fixed duty; auto: the temperature the fans hold (the current one unless given; from
+        manual fans, a target must be given)."""
+        if config.idle_speed is not None:
+            raise UnsupportedControlError("VNish has no fan speed for idle hashboards")
+        if config.mode == "manual":
+            mode: dict[str, Any] = {"name": "manual", "param": config.fan_speed}
+        else:
+            target = config.target_temp
+            if target is None:
+                current = await self._cooling_mode()
+                target = to_float(current.get("param")) if current["name"] == "auto" else None
+            low, high = FAN_TARGET_RANGE
+            if target is None:
+                raise ValueError("give target_temp: VNish's automatic fans hold a target temperature, and this "
+                                 "miner's fans are manual now, so there is no current target to keep")
+            if not low <= target <= high:
+                raise ValueError(f"VNish automatic fans hold a target of {low}..{high} C, got {target}")
+            mode = {"name": "auto", "param": round(target)}
+        await self.request("POST", "settings", locked=True, json={"miner": {"cooling": {"mode": mode}}})
+        return True

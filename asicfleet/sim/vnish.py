@@ -14,7 +14,9 @@ them) and the web UI, whose page names "AnthillOS" (how pyasic and asic-rs recog
   as the spec says; `system/reboot` answers `{"after": 3}`.
 - `POST settings` merges `miner.pools` (a list of `{url, user, pass}`), `miner.overclock.preset`
   (a preset name from `autotune/presets`: watts, or `disabled` for the stock frequency) and
-  `miner.cooling.mode` into the settings and answers `{"restart_required", "reboot_required"}`.
+  `miner.cooling.mode` (`{"name": "manual", "param": percent}` or `{"name": "auto", "param": target
+  temperature, 20..90 C}`, the bounds `model` gives) into the settings and answers
+  `{"restart_required", "reboot_required"}`.
 
 Port 4028 keeps the bmminer-compatible RPC (version, summary, stats, pools, devs; the replies of the
 stock simulator), where `stats` names the model as VNish does, `Antminer S19 Pro (vnish 1.2.6)`, the
@@ -88,6 +90,7 @@ class VNishSim(AntminerStockSim):
             stopped=False,
             find_miner=False,
             restarts=0,
+            fan_target=60,  # the temperature automatic fan control holds, degrees C
         )
         assert isinstance(miner, VNishSim)
         miner._apply_preset(s.extra["preset"])
@@ -271,8 +274,7 @@ class VNishSim(AntminerStockSim):
                       "accepted": 0, "rejected": 0, "stale": 0, "ls_diff": 0.0, "ls_time": "0", "diffa": 0.0,
                       "ping": 0})
         chains = self._chain_rows()
-        mode = ({"name": "manual", "param": s.fan.fan_speed} if s.fan.mode == "manual" and s.fan.fan_speed is not None
-                else {"name": "auto", "param": 60})
+        mode = self._fan_mode()
         duty = s.fan.fan_speed if s.fan.mode == "manual" and s.fan.fan_speed is not None else \
             round(sum(s.fan_rpms) / max(1, len(s.fan_rpms)) / MAX_FAN_RPM * 100)
         return HttpResponse.of_json({"miner": {
@@ -333,10 +335,15 @@ class VNishSim(AntminerStockSim):
         s.fault_light = s.extra["find_miner"]
         return HttpResponse.of_json({"on": s.extra["find_miner"]})
 
+    def _fan_mode(self) -> dict[str, Any]:
+        fan = self.state.fan
+        if fan.mode == "manual" and fan.fan_speed is not None:
+            return {"name": "manual", "param": fan.fan_speed}
+        return {"name": "auto", "param": self.state.extra["fan_target"]}
+
     def _settings_view(self) -> dict[str, Any]:
         s = self.state
-        mode = ({"name": "manual", "param": s.fan.fan_speed} if s.fan.mode == "manual" and s.fan.fan_speed is not None
-                else {"name": "auto", "param": 60})
+        mode = self._fan_mode()
         return {
             "miner": {
                 "pools": [{"url": p.url, "user": p.username, "pass": p.password} for p in self._pools()],
@@ -384,8 +391,9 @@ class VNishSim(AntminerStockSim):
             if mode.get("name") == "manual" and isinstance(mode.get("param"), int) and 0 <= mode["param"] <= 100:
                 s.fan = FanConfig.manual(mode["param"])
                 s.fan_rpms = [round(MAX_FAN_RPM * mode["param"] / 100 / 10) * 10 for _ in s.fan_rpms]
-            elif mode.get("name") == "auto":
-                s.fan = FanConfig.auto()
+            elif mode.get("name") == "auto" and isinstance(mode.get("param"), int) and 20 <= mode["param"] <= 90:
+                s.fan = FanConfig.auto(target_temp=mode["param"])
+                s.extra["fan_target"] = mode["param"]
                 s.fan_rpms = list(s.extra["auto_fan_rpms"])
             else:
                 return HttpResponse.of_json({"err": "Invalid cooling mode"}, status=500)
