@@ -452,6 +452,38 @@ async def test_fan_round_trip(vnish_miners: Start) -> None:
     assert sim.total_requests == 0
 
 
+async def test_rollout_controls_apply_verify_and_restore(vnish_miners: Start) -> None:
+    """The rollout layer's controls on a VNish miner: each is applied, read back as verified, and (where
+    reversible) restored to the recorded previous value."""
+    from fleet.controls import FanControl, FaultLightControl, MiningControl, PoolsControl, RestartControl
+
+    fleet, session = await vnish_miners()
+    ip, sim = only(fleet)
+    found = await identify(ip, session, timeout=5)
+    assert found.miner is not None
+    miner = found.miner
+    pools = PoolsControl(groups=[PoolGroup(pools=[Pool(url="stratum+tcp://r.example.net:3333", username="f.{ip}")])])
+    controls = [pools.for_miner({"ip": ip.replace(".", "_")}), FanControl(config=FanConfig.manual(70)),
+                FaultLightControl(on=True), MiningControl(mining=False)]
+    for control in controls:
+        previous = await control.read_current(miner)
+        await control.apply(miner)
+        outcome = await control.verify(miner, time.time())
+        assert outcome.state == "verified", (control, outcome)
+        back = control.restore(previous)
+        if back is not None:
+            await back.apply(miner)
+            assert (await back.verify(miner, time.time())).state == "verified", back
+    assert sim.state.pools[0].pools[0].url == "stratum+tcp://pool.example.com:3333"  # restored
+    assert sim.state.fan == FanConfig.auto(target_temp=60) and sim.state.fault_light is False
+    assert sim.state.mining is True
+    restart = RestartControl()
+    sent = time.time()
+    await restart.apply(miner)
+    await asyncio.sleep(sim.restart_seconds + 0.3)
+    assert (await restart.verify(miner, sent)).state == "verified"
+
+
 async def test_unsupported_controls_and_a_wrong_password(vnish_miners: Start) -> None:
     fleet, session = await vnish_miners()
     ip, sim = only(fleet)
