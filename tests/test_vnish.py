@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from asicfleet import MinerFactory
-from asicfleet._errors import AuthenticationError, MinerConnectionError, UnsupportedControlError
+from asicfleet._errors import AuthenticationError, MinerAPIError, MinerConnectionError, UnsupportedControlError
 from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock
@@ -406,6 +406,8 @@ async def test_power_limit_and_tuning_by_preset(vnish_miners: Start) -> None:
         await backend.set_tuning_config(TuningConfig.hashrate(HashRate(value=150, unit="TH/s")))
     sent = {k: v - before.get(k, 0) for k, v in sim.requests.items() if v != before.get(k, 0)}
     assert sent == {"80:GET /api/v1/autotune/presets": 2}  # refused after reading the presets, before any write
+    with pytest.raises(MinerAPIError, match="HTTP 500: Unknown preset 9999"):  # the firmware's own `err` text
+        await backend.request("POST", "settings", locked=True, json={"miner": {"overclock": {"preset": "9999"}}})
 
 
 async def test_pools_round_trip(vnish_miners: Start) -> None:

@@ -21,6 +21,7 @@ as pyasic and asic-rs use it:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -310,8 +311,8 @@ class VNish(Backend):
     def _check(reply: HttpReply, what: str) -> None:
         if not 200 <= reply.status < 300:
             detail = ""
-            if reply.body.strip().startswith(b"{"):
-                err = dig(decode_json(reply.body), ("err",))
+            with contextlib.suppress(MinerError):  # the status says enough when the body is no JSON
+                err = dig(decode_json(reply.body), ("err",)) if reply.body.strip().startswith(b"{") else None
                 detail = f": {err}" if isinstance(err, str) else ""
             raise MinerAPIError(f"{what}: HTTP {reply.status}{detail}")
 
