@@ -174,7 +174,7 @@ async def test_simulated_replies_follow_the_spec(version: str, model: str) -> No
     token = json.loads(unlocked.body)["token"]
     boards = "/boards" if version == "v1.3.4" else "/chains"
     for route in ("/info", "/model", "/status", "/summary", "/perf-summary", "/settings", "/autotune/presets",
-                  boards):
+                  "/chains/factory-info", boards):
         reply = await sim.handle_http(_request("GET", "/api/v1" + route, token=token))
         assert reply.status == 200, route
         _schema_checker(version, route)(json.loads(reply.body))
@@ -287,6 +287,7 @@ async def test_get_data_matches_the_simulator_state(vnish_miners: Start) -> None
         assert data.expected_hashrate.value == pytest.approx(state.model.nominal_ths, rel=0.01)  # the nominal preset
         assert [b.board_temperature for b in data.hashboards] == [max(sim._board_temps(i)[0]) for i in range(3)]
         assert [b.frequency for b in data.hashboards] == [sim.hardware[2]] * 3
+        assert [b.serial_number for b in data.hashboards] == state.extra["board_serials"]
         assert all(b.active for b in data.hashboards) and len(data.hashboards) == 3
         assert [f.rpm for f in data.fans] == state.fan_rpms
         assert (data.mac, data.hostname, data.serial_number) == (state.mac, state.hostname, state.serial)
@@ -320,7 +321,8 @@ async def test_get_data_sends_each_request_once(vnish_miners: Start) -> None:
     sim.requests.clear()
     await backend.get_data()
     assert dict(sim.requests) == {"80:POST /api/v1/unlock": 1, "80:GET /api/v1/info": 1, "80:GET /api/v1/summary": 1,
-                                  "80:GET /api/v1/status": 1, "80:GET /api/v1/settings": 1}
+                                  "80:GET /api/v1/status": 1, "80:GET /api/v1/settings": 1,
+                                  "80:GET /api/v1/chains/factory-info": 1}
     sim.requests.clear()
     await backend.get_data()  # the token is kept
     assert "80:POST /api/v1/unlock" not in sim.requests

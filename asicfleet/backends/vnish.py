@@ -10,13 +10,15 @@ as pyasic and asic-rs use it:
   `Authorization: Bearer <token>` for `settings`, `autotune/presets`, `mining/*` and `system/reboot`.
   VNish has no user name: the credential's password is the web password (default `admin`).
 - Reads: `info` (MAC, hostname, serial, version, platform = control board, system uptime as `H:MM` or
-  `N days, H:MM`), `summary` (`miner.hr_realtime` and per-chain figures in `hr_measure`, GH/s for SHA-256;
-  `power_consumption` in W; fans; pools, the firmware's own DevFee pool included), `status` (`miner_state`,
-  `find_miner`: the locate LED), `settings` (`miner.overclock.preset`: a preset name, watts or `disabled`).
+  `N days, H:MM`), `chains/factory-info` (each board's serial), `summary` (`miner.hr_realtime` and
+  per-chain figures in `hr_measure`, GH/s for SHA-256; `power_consumption` in W; fans; pools, the
+  firmware's own DevFee pool included), `status` (`miner_state`, `find_miner`: the locate LED),
+  `settings` (`miner.overclock.preset`: a preset name, watts or `disabled`; `miner.cooling.mode`).
 - Controls: `find-miner` toggles the locate LED (it takes no body and answers `{"on": bool}`), so the
   state is read first; `mining/stop` / `mining/start` (pause, resume); `system/reboot` (restart);
-  `POST settings {"miner": {"pools": [...]}}`; a power limit is the highest preset at or below it,
-  written as `miner.overclock.preset` (presets come from `autotune/presets`).
+  `POST settings {"miner": {"pools": [...]}}` and `{"miner": {"cooling": {"mode": ...}}}` (fans); a power
+  limit is the highest preset at or below it, written as `miner.overclock.preset` (presets come from
+  `autotune/presets`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ API = "/api/v1/"
 WEB_MARKER = "AnthillOS"
 RPC_MARKER = "VNISH"
 INFO, SUMMARY, STATUS, SETTINGS = "web:info", "web:summary", "web:status", "web:settings"
+FACTORY = "web:chains/factory-info"  # board serial numbers (its `psu_serial` is the power supply's)
 NOT_MINING_STATES = frozenset({"stopped", "shutting-down", "failure"})
 _UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2})\s*$")
 MAX_POOLS = 3
@@ -101,9 +104,12 @@ def parse_hashrate(miner: Any) -> HashRate | None:
 
 
 def parse_hashboards(summary: Mapping[str, Any], board_count: int | None = None,
-                     chips_per_board: int | None = None) -> list[BoardData]:
-    """Boards from `summary.miner.chains` (ids from 1); slots the model has but VNish does not list are
-    reported inactive."""
+                     chips_per_board: int | None = None,
+                     factory: Mapping[str, Any] | None = None) -> list[BoardData]:
+    """Boards from `summary.miner.chains` (ids from 1), with serial numbers from `chains/factory-info`
+    when given; slots the model has but VNish does not list are reported inactive."""
+    serials = {c.get("id"): text(c.get("serial")) for c in (factory or {}).get("chains") or []
+               if isinstance(c, dict)}
     chains = dig(summary, ("miner", "chains"))
     if not isinstance(chains, list):
         raise ValueError("summary without miner.chains")
@@ -129,6 +135,7 @@ def parse_hashboards(summary: Mapping[str, Any], board_count: int | None = None,
             intake_temperature=to_float(chip_temps.get("min")),
             outlet_temperature=to_float(chip_temps.get("max")),
             expected_chips=chips_per_board,
+            serial_number=serials.get(chain.get("id")),
             voltage=voltage / 1000 if voltage else None,  # millivolts
             frequency=to_float(chain.get("frequency")) or None,
             active=state == "mining" if isinstance(state, str) else bool(rate and rate.value > 0),
@@ -359,8 +366,11 @@ class VNish(Backend):
         out = super().sources(wanted)
         if DataField.HASHBOARDS in wanted:
             hw = self.device.hardware
-            out[DataField.HASHBOARDS] = [at(SUMMARY, parse=lambda r: parse_hashboards(r, hw.board_count,
-                                                                                      hw.chips_per_board))]
+            out[DataField.HASHBOARDS] = [
+                at((SUMMARY, FACTORY), parse=lambda r: parse_hashboards(r[SUMMARY], hw.board_count,
+                                                                        hw.chips_per_board, r[FACTORY])),
+                at(SUMMARY, parse=lambda r: parse_hashboards(r, hw.board_count, hw.chips_per_board)),
+            ]
         return out
 
     # ----- controls ---------------------------------------------------------------------------

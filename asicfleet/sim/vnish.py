@@ -307,10 +307,14 @@ class VNishSim(AntminerStockSim):
 
     def _factory_info(self, request: HttpRequest) -> HttpResponse:
         model = self.state.model
+        board_model = self.build_info.subtype.split("_")[-1]  # the hashboard type, BHB42601...
+        per_board = round(model.nominal_ths * 1000 / model.boards, 2)
         return HttpResponse.of_json({"hr_stock": float(model.nominal_ths * 1000), "has_pics": True,
                                      "psu_model": "APW12", "psu_serial": None,
-                                     "chains": [{"id": i + 1, "serial": serial} for i, serial
-                                                in enumerate(self.state.extra["board_serials"])]})
+                                     "chains": [{"id": i + 1, "board_model": board_model, "serial": serial,
+                                                 "chip_bin": 1, "freq": self.hardware[2], "volt": 1380,
+                                                 "hashrate": per_board}
+                                                for i, serial in enumerate(self.state.extra["board_serials"])]})
 
     def _boards(self, request: HttpRequest) -> HttpResponse:
         s, model = self.state, self.state.model
