@@ -195,7 +195,8 @@ CASES = [
                 "v3:get.miner.status|pools": "whatsminer/v3/get_miner_status_pools.json",
                 "v3:get.miner.status|edevs": "whatsminer/v3/get_miner_status_edevs.json"}, _v3_commands()),
     # no VNish capture was published (asic-rs ships its API spec only): fuzzed from generated replies alone
-    ParserCase("vnish", lambda: VNish(IP, VNish.device_info("AntMiner", "Antminer S19", "VNish")), {}),
+    ParserCase("vnish", lambda: VNish(IP, VNish.device_info("AntMiner", "Antminer S19", "VNish")), {},
+               ("web:chains/factory-info",)),
 ]
 CASE_IDS = [case.name for case in CASES]
 
