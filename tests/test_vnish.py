@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -541,6 +543,33 @@ async def test_mixed_scan_tells_vnish_from_stock() -> None:
             data = await found[ip].get_data()
             assert data.hashrate is not None
             assert data.hashrate.value == pytest.approx(sim.inventory()["hashrate_ths"], rel=0.01)
+
+
+async def test_distributed_scan_reads_vnish_beside_stock() -> None:
+    """`asicfleet scan --distributed` (a private Redis and one Celery worker) identifies and reads VNish
+    miners as the in-process scan does."""
+    miners = []
+    for i, (kind, name) in enumerate([(VNishSim, "Antminer S19 Pro"), (AntminerStockSim, "Antminer S19 Pro"),
+                                      (VNishSim, "Antminer T21")]):
+        model = lookup_model("AntMiner", name)
+        assert model is not None
+        miners.append(kind.build(lo(f"127.103.251.{1 + i}"), model, random.Random(i)))
+    async with SimFleet(miners) as fleet:
+        ports = ["--ports", str(fleet.ports)] if fleet.ports is not None and fleet.ports.overrides else []
+        env = {k: v for k, v in os.environ.items() if k not in ("ASICFLEET_REDIS_URL", "ASICFLEET_BROKER_URL")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "orchestrator.cli", "scan", lo("127.103.251.0/29"), "--distributed",
+            "--local-workers", "1", "--json", "--no-progress", *ports, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 240)
+        assert process.returncode == 0, err.decode()[-2000:]
+        found = {row["ip"]: row for row in map(json.loads, out.decode().splitlines())}
+        assert sorted(found) == sorted(fleet.miners)
+        for ip, sim in fleet.miners.items():
+            row = found[ip]
+            assert (row["device_info"]["model"], row["device_info"]["firmware"]) == (sim.model_name, sim.firmware)
+            assert row["errors"] == [] and row["hashrate"]["value"] == pytest.approx(
+                sim.inventory()["hashrate_ths"], rel=0.01)
 
 
 # ===== (d) the independent clients against the simulator ===============================================
