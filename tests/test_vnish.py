@@ -490,16 +490,28 @@ async def test_rollout_controls_apply_verify_and_restore(vnish_miners: Start) ->
     assert (await restart.verify(miner, sent)).state == "verified"
 
 
+async def test_change_password(vnish_miners: Start) -> None:
+    fleet, session = await vnish_miners()
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    assert await backend.change_password("n3w-secret") is True and sim.state.password == "n3w-secret"
+    fresh = await _backend(session, ip)  # a new handle on the same session unlocks with the remembered password
+    assert (await fresh.get_data([DataField.WATTAGE_LIMIT])).wattage_limit == sim.state.power_limit
+    assert await fresh.change_password("admin") is True and sim.state.password == "admin"
+    with pytest.raises(ValueError, match="must not be empty"):
+        await backend.change_password("")
+
+
 async def test_unsupported_controls_and_a_wrong_password(vnish_miners: Start) -> None:
     fleet, session = await vnish_miners()
     ip, sim = only(fleet)
     backend = await _backend(session, ip)
-    for control in ("change_password", "read_logs", "factory_reset", "upgrade_firmware", "get_scaling_config",
-                    "set_scaling_config"):
+    for control in ("read_logs", "factory_reset", "upgrade_firmware", "get_scaling_config", "set_scaling_config"):
         assert not VNish.supports(control), control
     with pytest.raises(UnsupportedControlError):
-        await backend.change_password("new")
+        await backend.read_logs()
     for control in ("restart", "pause", "resume", "set_fault_light", "set_power_limit", "get_pools_config",
+                    "change_password",
                     "set_pools_config", "get_tuning_config", "set_tuning_config", "get_fan_config",
                     "set_fan_config"):
         assert VNish.supports(control), control

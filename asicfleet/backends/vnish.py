@@ -14,11 +14,11 @@ as pyasic and asic-rs use it:
   per-chain figures in `hr_measure`, GH/s for SHA-256; `power_consumption` in W; fans; pools, the
   firmware's own DevFee pool included), `status` (`miner_state`, `find_miner`: the locate LED),
   `settings` (`miner.overclock.preset`: a preset name, watts or `disabled`; `miner.cooling.mode`).
-- Controls: `find-miner` toggles the locate LED (it takes no body and answers `{"on": bool}`), so the
-  state is read first; `mining/stop` / `mining/start` (pause, resume); `system/reboot` (restart);
-  `POST settings {"miner": {"pools": [...]}}` and `{"miner": {"cooling": {"mode": ...}}}` (fans); a power
-  limit is the highest preset at or below it, written as `miner.overclock.preset` (presets come from
-  `autotune/presets`).
+- Controls: `POST settings {"password": {"current", "pw"}}` changes the web password; `find-miner` toggles the
+  locate LED (it takes no body and answers `{"on": bool}`), so the state is read first; `mining/stop` /
+  `mining/start` (pause, resume); `system/reboot` (restart); `POST settings {"miner": {"pools": [...]}}` and
+  `{"miner": {"cooling": {"mode": ...}}}` (fans); a power limit is the highest preset at or below it, written
+  as `miner.overclock.preset` (presets come from `autotune/presets`).
 """
 
 from __future__ import annotations
@@ -263,6 +263,7 @@ class VNish(Backend):
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
         super().__init__(ip, device, session)
         self._token: str | None = None
+        self._password: str | None = None
 
     # ----- identification ---------------------------------------------------------------------
     @classmethod
@@ -307,6 +308,7 @@ class VNish(Backend):
         token = dig(reply.json(), ("token",))
         if not isinstance(token, str) or not token:
             raise MinerResponseError("POST unlock: the reply holds no token")
+        self._password = creds.password.get_secret_value()  # changing it needs the current one
         return token
 
     async def _ensure_token(self) -> str:
@@ -494,4 +496,16 @@ class VNish(Backend):
                 raise ValueError(f"VNish automatic fans hold a target of {low}..{high} C, got {target}")
             mode = {"name": "auto", "param": round(target)}
         await self.request("POST", "settings", locked=True, json={"miner": {"cooling": {"mode": mode}}})
+        return True
+
+    async def change_password(self, password: str) -> bool:
+        """`POST settings {"password": {"current", "pw"}}`; the current one is the password that unlocked."""
+        if not password:
+            raise ValueError("the new VNish password must not be empty")
+        await self._ensure_token()
+        assert self._password is not None  # set by the unlock that gave the token
+        await self.request("POST", "settings", locked=True,
+                           json={"password": {"current": self._password, "pw": password}})
+        self._password = password
+        self.session.credentials.remember(self.ip, self.family, Credentials(username="admin", password=password))
         return True

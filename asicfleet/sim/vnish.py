@@ -12,11 +12,12 @@ them) and the web UI, whose page names "AnthillOS" (how pyasic and asic-rs recog
   `system/*`). `settings` (GET and POST), `autotune/presets`, `mining/start|stop|pause|resume|restart`
   and `system/reboot` need it and answer 401 without it. The mining actions answer 200 with no body,
   as the spec says; `system/reboot` answers `{"after": 3}`.
-- `POST settings` merges `miner.pools` (a list of `{url, user, pass}`), `miner.overclock.preset`
+- `POST settings` changes the web password (`password: {current, pw}`, refused when `current` is wrong; tokens
+  already given stay valid) and merges `miner.pools` (a list of `{url, user, pass}`), `miner.overclock.preset`
   (a preset name from `autotune/presets`: watts, or `disabled` for the stock frequency) and
   `miner.cooling.mode` (`{"name": "manual", "param": percent}` or `{"name": "auto", "param": target
-  temperature, 20..90 C}`, the bounds `model` gives) into the settings and answers
-  `{"restart_required", "reboot_required"}`.
+  temperature, 20..90 C}`, the bounds `model` gives) into the settings and answers `{"restart_required",
+  "reboot_required"}`.
 
 Port 4028 keeps the bmminer-compatible RPC (version, summary, stats, pools, devs; the replies of the
 stock simulator), where `stats` names the model as VNish does, `Antminer S19 Pro (vnish 1.2.6)`, the
@@ -371,10 +372,18 @@ class VNishSim(AntminerStockSim):
             body = request.json()
         except ValueError:
             body = None
-        miner = body.get("miner") if isinstance(body, dict) else None
-        if not isinstance(miner, dict):
-            return HttpResponse.of_json({"err": "Json deserialize error: expected `miner`"}, status=500)
+        if not isinstance(body, dict) or not isinstance(body.get("miner", {}), dict):
+            return HttpResponse.of_json({"err": "Json deserialize error: expected an object"}, status=500)
         s = self.state
+        password = body.get("password")
+        if password is not None:
+            if not isinstance(password, dict) or not isinstance(password.get("pw"), str) or not password["pw"]:
+                return HttpResponse.of_json({"err": "Json deserialize error: password needs `current` and `pw`"},
+                                            status=500)
+            if not secrets.compare_digest(str(password.get("current", "")), s.password):
+                return HttpResponse.of_json({"err": "Wrong current password"}, status=500)
+            s.password = password["pw"]
+        miner = body.get("miner", {})
         if "pools" in miner:
             try:
                 pools = [Pool(url=str(p["url"]).strip(), username=str(p.get("user") or ""),
