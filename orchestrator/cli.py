@@ -121,6 +121,9 @@ async def _scan_in_process(factory: MinerFactory, show_progress: bool, records: 
         seen = not ports_given and bool(refused) and await hints.simulator_remap_seen(refused)
         for line in hints.empty_scan_lines(summary, ports_given, seen, refused, factory.settings.connect_timeout):
             stderr.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)  # a command to copy is never broken
+    for (make, model), reporting in (summary.unknown_models.items() if summary is not None else ()):
+        miners = f"{reporting} miner" + ("s" if reporting != 1 else "")
+        stderr.print(f"[yellow]unknown model {model!r} ({make}, {miners}): not in the catalogue[/]")
 
 
 @app.command()
@@ -468,6 +471,17 @@ def _parse_faults(text: str) -> dict[str, int]:
     return counts
 
 
+def _parse_weights(text: str) -> dict[str, float] | None:
+    weights: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        make, _, number = item.partition("=")
+        try:
+            weights[make.strip()] = float(number)
+        except ValueError:
+            raise ValueError(f"weight {item!r} needs a number, e.g. {make.strip()}=3") from None
+    return weights or None
+
+
 @app.command()
 def sim(
     subnet: Annotated[str, typer.Option(help="loopback subnet to serve on")] = "127.77.0.0/22",
@@ -478,13 +492,16 @@ def sim(
     ports: Annotated[str, typer.Option(help="serve standard ports elsewhere, e.g. 80=10080,443=10443")] = "",
     faults: Annotated[str, typer.Option(help="faulty miners, e.g. hung=2,slow=3,malformed=1")] = "",
     slow_seconds: Annotated[float, typer.Option(min=0.0, help="delay of the slow fault")] = 3.0,
+    models: Annotated[str, typer.Option(help='catalogued models taken in turn, e.g. "Antminer S21 Pro,M66S"')] = "",
+    weights: Annotated[str, typer.Option(help="random models, makes weighted, e.g. AntMiner=5,WhatsMiner=3")] = "",
 ) -> None:
     """Serve a simulated fleet on loopback addresses until SIGINT/SIGTERM."""
     from asicfleet.sim import Fault, SimFleet  # see _parse_faults
 
     try:
         fleet = SimFleet.generate(subnet, count, mix.split(","), seed=seed,
-                                  ports=PortMap.parse(ports) if ports else None)
+                                  ports=PortMap.parse(ports) if ports else None, models=models.split(","),
+                                  weights=_parse_weights(weights))
         fleet.assign_faults({Fault(k): v for k, v in _parse_faults(faults).items()}, seed=seed)
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -571,6 +588,7 @@ def main() -> None:
 
 
 register_controls(app)
+__import__("orchestrator.models_cli").models_cli.register(app)  # `asicfleet models`
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ from asicfleet.data import (
     PoolGroupData,
     TuningTarget,
 )
-from asicfleet.hardware import Make
+from asicfleet.hardware import Make, lookup_model
 from asicfleet.transport import TransportSettings, close_quietly, decode_json, open_tcp, rpc_call, rpc_raw
 
 ApiGeneration = Literal["v1", "v2", "v3"]
@@ -123,11 +123,17 @@ _MODEL = re.compile(r"^\s*(M\d{2}[A-Z]?\+{0,2})(?:[_.\s-]?V[A-Z]{0,2}\d+)?", re.
 def whatsminer_model(reported: str) -> str:
     """The table's model from the firmware's string: 'M50S_VJ40', 'M50S.VJ40', 'M31SV10' -> 'M50S', 'M31S'.
 
-    The part after the base model is the board revision (chip bin), which the hardware table does not
-    distinguish; it is dropped.
+    The part after the base model is the board revision (chip bin); it is dropped when the family itself
+    is catalogued, and kept (as the catalogue spells that bin) when only the bins are.
     """
     match = _MODEL.match(reported)
-    return match.group(1).upper() if match else reported.strip()
+    family = match.group(1).upper() if match else reported.strip()
+    if lookup_model(Make.WHATSMINER, family) is None:
+        # a family catalogued only by its chip bins (M31S V40...): the bin's own row, when there is one
+        known = lookup_model(Make.WHATSMINER, reported)
+        if known is not None:
+            return known.name
+    return family
 
 
 def firmware_date(fw_ver: Any) -> int | None:

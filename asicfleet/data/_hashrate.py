@@ -14,6 +14,13 @@ class HashAlgorithm(StrEnum):
     X11 = "X11"
     BLAKE2S256 = "Blake2S256"
     KHEAVYHASH = "KHeavyHash"
+    ETHASH = "Ethash"
+    EQUIHASH = "Equihash"
+    EAGLESONG = "Eaglesong"
+    BLAKE2B_SHA3 = "Blake2B+SHA3"
+    BLAKE256R14 = "Blake256R14"
+    BLAKE3 = "Blake3"
+    RANDOMX = "RandomX"
     UNKNOWN = "Unknown"
 
 

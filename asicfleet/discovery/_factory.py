@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -19,11 +20,13 @@ from asicfleet._session import CredentialRule, Session
 from asicfleet.discovery._identify import Identified, identify
 from asicfleet.discovery._pace import AdaptiveLimit
 from asicfleet.discovery._targets import TargetSet, read_target_file
+from asicfleet.hardware import lookup_model
 from asicfleet.transport import PortMap, TransportSettings
 
 DEFAULT_MAX_ADDRESSES = 65_536  # a /16: more in one process is likely a typo, or work for --distributed
 _RETRY_CEILINGS = (256, 64, 16)  # in-flight ceilings of the rounds that ask undecided addresses again
 _RETRY_PAUSE = 0.5
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -52,6 +55,22 @@ class ScanSummary:
         elif not result.undecided:
             self.listening += 1
             self.miners += result.miner is not None
+
+    # (make, model string) -> miners reporting it, for strings the catalogue does not know: kept raw, never guessed
+    unknown_models: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+
+    def note_model(self, result: Identified) -> None:
+        """Counts a miner whose model string is not catalogued; the first one of each string is logged."""
+        if result.miner is None:
+            return
+        device = result.miner.device_info
+        if not device.model or lookup_model(device.make or "", device.model) is not None:
+            return
+        key = (str(device.make), device.model)
+        if key not in self.unknown_models:
+            log.warning("unknown model %r (make %s) at %s: no expected hash rate or chips", device.model,
+                        device.make, result.ip)
+        self.unknown_models[key] = self.unknown_models.get(key, 0) + 1
 
 
 class MinerFactory:
@@ -252,6 +271,7 @@ class MinerFactory:
                     pending.append(IPv4Address(result.ip))
                 else:
                     summary.count(result)
+                    summary.note_model(result)
                     yield result
             summary.retried = len(pending)
             for gentler in _RETRY_CEILINGS:
@@ -267,6 +287,7 @@ class MinerFactory:
                     else:
                         summary.undecided += result.undecided
                         summary.count(result)
+                        summary.note_model(result)
                         yield result
         finally:
             summary.peak_in_flight, summary.lowest_in_flight = pace.peak, pace.lowest

@@ -256,6 +256,11 @@ class SimMiner:
 
     # ----- fleet construction -----------------------------------------------------------------
     @classmethod
+    def serves(cls, model: MinerModel) -> bool:
+        """Whether this firmware can be served as `model` (any catalogued model of its make, unless narrowed)."""
+        return model.make == cls.make
+
+    @classmethod
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
         """A miner of `model` with plausible, seeded figures."""
         ths = round(model.nominal_ths * rng.uniform(0.95, 1.03), 3)

@@ -8,13 +8,15 @@ import ipaddress
 import json
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pydantic import ValidationError
+
 from asicfleet._limits import raise_fd_limit
-from asicfleet.hardware import SimulableModel, lookup_model
+from asicfleet.hardware import Make, SimulableModel, catalogue, lookup_model
 from asicfleet.sim._core import Fault, SimMiner
 from asicfleet.sim._grpc import GrpcServer
 from asicfleet.sim._servers import connection_handler, tls_context
@@ -30,6 +32,62 @@ def _loopback_network(subnet: str) -> ipaddress.IPv4Network:
     return network
 
 
+def servable_models(family: type[SimMiner]) -> list[SimulableModel]:
+    """Every catalogued model that `family` can be served as: its make, and all figures a simulation needs."""
+    found = []
+    for known in catalogue():
+        try:
+            model = SimulableModel.of(known)
+        except ValidationError:
+            continue  # shape or nominal figures not catalogued
+        if family.serves(model):
+            found.append(model)
+    return found
+
+
+def _model_plan(families: list[type[SimMiner]], names: list[str]) -> list[tuple[type[SimMiner], SimulableModel]]:
+    """Each named model with the first family that serves it; an unknown or unservable name is refused."""
+    plan = []
+    for name in names:
+        matches = [(f, m) for f in families if (m := lookup_model(f.make, name)) is not None]
+        if not matches:
+            makes = sorted({f.make for f in families})
+            raise ValueError(f"unknown model {name!r} for the simulated makes {makes} "
+                             "(`asicfleet models` lists the catalogue)")
+        for family, known in matches:
+            try:
+                model = SimulableModel.of(known)
+            except ValidationError as exc:
+                missing = sorted(str(e["loc"][0]) for e in exc.errors())
+                raise ValueError(f"{known.name} cannot be simulated: the catalogue lacks {missing}") from None
+            if family.serves(model):
+                plan.append((family, model))
+                break
+        else:
+            raise ValueError(f"{name!r} is catalogued, but no simulated firmware of {[f.family for f in families]} "
+                             "serves it")
+    return plan
+
+
+def _weighted_pools(families: list[type[SimMiner]], weights: Mapping[str, float]
+                    ) -> dict[str, tuple[float, list[tuple[type[SimMiner], SimulableModel]]]]:
+    """make -> (weight, every (family, model) of that make the families can serve)."""
+    pools: dict[str, tuple[float, list[tuple[type[SimMiner], SimulableModel]]]] = {}
+    for text, weight in weights.items():
+        make = next((m for m in Make if m.value.lower() == text.strip().lower()), None)
+        if make is None:
+            raise ValueError(f"unknown make {text!r}; known: {[m.value for m in Make]}")
+        if weight < 0:
+            raise ValueError(f"the weight of {make.value} is negative")
+        options = [(f, m) for f in families if f.make == make for m in servable_models(f)]
+        if not options:
+            raise ValueError(f"no simulated firmware of {[f.family for f in families]} serves {make.value}")
+        pools[make.value] = (weight, options)
+    if not any(w for w, _ in pools.values()):
+        raise ValueError("the make weights add up to zero")
+    return pools
+
+
 class SimFleet:
     """Simulated miners; `async with SimFleet.generate(...) as fleet:` serves them until the block ends."""
 
@@ -41,14 +99,24 @@ class SimFleet:
 
     @classmethod
     def generate(cls, subnet: str, count: int, mix: Iterable[str], seed: int = 1,
-                 ports: PortMap | None = None) -> SimFleet:
-        """`count` miners spread over `subnet` (seeded), families taken in turn from `mix`."""
+                 ports: PortMap | None = None, models: Iterable[str] | None = None,
+                 weights: Mapping[str, float] | None = None) -> SimFleet:
+        """`count` miners spread over `subnet` (seeded). By default the families of `mix` are taken in turn,
+        each with one of its usual models; `models` (catalogue names or aliases) are taken in turn instead,
+        each served by the first family of `mix` that runs that make; `weights` (make -> weight) draws each
+        miner's make at random and then any catalogued model of it that a family of `mix` can serve."""
         from asicfleet.sim import SIM_FAMILIES
 
         families = [f.strip().lower() for f in mix if f.strip()]
         unknown = [f for f in families if f not in SIM_FAMILIES]
         if not families or unknown:
             raise ValueError(f"unknown simulated firmware {unknown or mix!r}; known: {sorted(SIM_FAMILIES)}")
+        chosen = [SIM_FAMILIES[f] for f in families]
+        wanted = [m.strip() for m in models or () if m.strip()]
+        if wanted and weights:
+            raise ValueError("give either models or make weights, not both")
+        plan = _model_plan(chosen, wanted) if wanted else None
+        pools = _weighted_pools(chosen, weights) if weights else None
         network = _loopback_network(subnet)
         hosts = [str(h) for h in network.hosts() if not str(h).endswith((".0", ".255"))]
         if count < 0 or count > len(hosts):
@@ -57,11 +125,18 @@ class SimFleet:
         addresses = sorted(rng.sample(hosts, count), key=lambda a: ipaddress.ip_address(a))
         miners = []
         for index, ip in enumerate(addresses):
-            family = SIM_FAMILIES[families[index % len(families)]]
-            model = lookup_model(family.make, rng.choice(family.models))
-            if model is None:
-                raise ValueError(f"{family.__name__} names a model missing from the hardware table")
-            miners.append(family.build(ip, SimulableModel.of(model), random.Random(rng.random())))
+            if plan is not None:
+                family, model = plan[index % len(plan)]
+            elif pools is not None:
+                make = rng.choices(list(pools), weights=[pools[m][0] for m in pools])[0]
+                family, model = rng.choice(pools[make][1])
+            else:
+                family = chosen[index % len(chosen)]
+                known = lookup_model(family.make, rng.choice(family.models))
+                if known is None:
+                    raise ValueError(f"{family.__name__} names a model missing from the hardware table")
+                model = SimulableModel.of(known)
+            miners.append(family.build(ip, model, random.Random(rng.random())))
         return cls(miners, ports)
 
     # ----- serving ----------------------------------------------------------------------------

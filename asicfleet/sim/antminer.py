@@ -67,6 +67,19 @@ BUILDS: dict[str, FirmwareBuild] = {
                                   "AMLCtrl_BHB68703", 480),
 }
 
+
+
+def build_of(name: str) -> FirmwareBuild:
+    """The captured build of a model, or for a model without one the 2025 build's strings with its name."""
+    known = BUILDS.get(name)
+    if known is not None:
+        return known
+    short = name.removeprefix("Antminer ").replace(" ", "")
+    template = BUILDS["Antminer S21"]
+    return FirmwareBuild(template.compile_time, f"FR-1.12(251009-{short})", template.kernel, template.subtype,
+                         template.frequency)
+
+
 _ERROR_PAGE = (
     '<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
     '         "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
@@ -102,7 +115,7 @@ class AntminerStockSim(SimMiner):
     family = "antminer"
     make = "AntMiner"
     firmware = "Stock"
-    models = tuple(BUILDS)
+    models = tuple(BUILDS)  # the default mix; any catalogued Antminer can be served (see build_of)
     services = (Service(4028, "rpc"), Service(80, "http"))
     ip_report_port = 14235
 
@@ -115,7 +128,7 @@ class AntminerStockSim(SimMiner):
     @classmethod
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
         miner = super().build(ip, model, rng)
-        state, build = miner.state, BUILDS[model.name]
+        state, build = miner.state, build_of(model.name)
         state.firmware_version = build.filesystem_version
         state.extra.update(
             work_mode=0,
@@ -133,7 +146,7 @@ class AntminerStockSim(SimMiner):
 
     @property
     def build_info(self) -> FirmwareBuild:
-        return BUILDS[self.state.model.name]
+        return build_of(self.state.model.name)
 
     @property
     def work_mode(self) -> int:

@@ -258,6 +258,10 @@ class BitaxeSim(SimMiner):
 
     # ----- construction -----------------------------------------------------------------------
     @classmethod
+    def serves(cls, model: MinerModel) -> bool:
+        return model.make == cls.make and model.name in ASICS  # AxeOS reports the chip as its model
+
+    @classmethod
     def default_firmware_version(cls, rng: random.Random) -> str:
         return rng.choice((LEGACY_VERSION, CURRENT_VERSION))
 

@@ -89,6 +89,10 @@ class LuxOSSim(SimMiner):
 
     # ----- construction -----------------------------------------------------------------------
     @classmethod
+    def serves(cls, model: MinerModel) -> bool:
+        return model.make == cls.make and model.name in NAMEPLATES  # its profiles step from a nameplate
+
+    @classmethod
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
         miner = super().build(ip, model, rng)
         s = miner.state

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import string
 import struct
 import time
@@ -73,7 +74,9 @@ def _profile(model: MinerModel) -> _Profile:
     known = _PROFILES.get(model.name)
     if known is not None:
         return known
-    return _Profile(f"{model.name}_V10", "v2", "20240624.18.REL", "H616", "CB6V10", "V10", "P222B",
+    chip_bin = re.fullmatch(r"(M\d{2}[A-Z]?\+{0,2})(V[A-Z]{0,2}\d+)", model.name)  # a catalogued chip bin
+    family, board = (chip_bin[1], chip_bin[2]) if chip_bin else (model.name, "V10")
+    return _Profile(f"{family}_{board}", "v2", "20240624.18.REL", "H616", "CB6V10", board, "P222B",
                     "230208.220429", 600)
 
 
