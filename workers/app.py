@@ -22,6 +22,7 @@ from fleet.resilience import RedisUnavailable, mask_secrets, retry
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, load_sites
 from fleet.store import PREFIX, ChunkState, chunk_key, worker_key
+from workers.reaping import Reaper
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,9 @@ _REAPER_LOCK = f"{PREFIX}:reaper"
 
 
 def _reaper(settings: FleetSettings) -> None:
-    from workers.reaping import Reaper  # it imports this module's app
-
     every = max(1.0, settings.worker_liveness_seconds / 3)
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-    reaper = Reaper(settings)
+    reaper = Reaper(settings, app)
     failing = False
     while not _heartbeat_stop.wait(every):
         try:

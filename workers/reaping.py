@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery
+
 from fleet.rollout_flow import RolloutFlow
 from fleet.scans import Scans
 from fleet.settings import FleetSettings
@@ -14,9 +16,7 @@ from fleet.settings import FleetSettings
 class Reaper:
     """Kept for the life of a worker (or a beat run): one Redis connection, and the memory of outages."""
 
-    def __init__(self, settings: FleetSettings) -> None:
-        from workers.app import app  # this module is imported by workers.app's reaper thread
-
+    def __init__(self, settings: FleetSettings, app: Celery) -> None:
         self.scans = Scans(settings, app)
         self.rollouts = RolloutFlow(settings, app)
 

@@ -199,6 +199,12 @@ class MinerFactory:
             raise ValueError("the reply size cap must be at least 1024 bytes")
         return self._set(max_reply_bytes=int(limit))
 
+    def with_reply_budget_bytes(self, budget: int) -> MinerFactory:
+        """Bytes that replies past 64 KiB may hold at once while they are read (the scan's memory bound)."""
+        if budget < 1024 * 1024:
+            raise ValueError("the reply budget must be at least 1 MiB")
+        return self._set(reply_budget_bytes=int(budget))
+
     def with_port_map(self, ports: PortMap | Mapping[int, int] | str) -> MinerFactory:
         """Where the standard ports are served, e.g. `{80: 10080, 443: 10443}` or `"80=10080,443=10443"`."""
         port_map = ports if isinstance(ports, PortMap) else PortMap.parse(ports) if isinstance(ports, str) \

@@ -17,8 +17,8 @@ from asicfleet._errors import (
     MinerConnectionError,
     MinerResponseError,
     MinerTimeoutError,
-    ResponseTooLargeError,
 )
+from asicfleet.transport._budget import ReplyBuffer
 from asicfleet.transport._json import decode_json
 from asicfleet.transport._miner_transport import MinerTransport
 from asicfleet.transport._settings import TransportSettings
@@ -86,16 +86,12 @@ class HttpClient:
             async with asyncio.timeout(deadline + self.settings.connect_timeout):
                 async with client.stream(method, url, auth=auth, json=json, content=content, data=data,
                                          files=files, headers=headers, params=params,
-                                         timeout=per_read) as response:
-                    chunks: list[bytes] = []
-                    size = 0
+                                         timeout=per_read) as response, \
+                        ReplyBuffer(limit, self.settings.reply_budget_bytes, f"{method} {path}: reply") as buffer:
                     async for chunk in response.aiter_raw():
-                        size += len(chunk)
-                        if size > limit:
-                            raise ResponseTooLargeError(f"{method} {path}: reply larger than the {limit}-byte cap")
-                        chunks.append(chunk)
+                        await buffer.add(chunk)
                     return HttpReply(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                                     b"".join(chunks), str(response.url))
+                                     buffer.content(), str(response.url))
         except TimeoutError:
             raise MinerTimeoutError(f"{method} {path}: no complete reply in time") from None
         except httpx.TimeoutException:

@@ -13,8 +13,8 @@ from asicfleet._errors import (
     MinerConnectionError,
     MinerResponseError,
     MinerTimeoutError,
-    ResponseTooLargeError,
 )
+from asicfleet.transport._budget import DEFAULT_BUDGET, ReplyBuffer
 from asicfleet.transport._connect import connect_error, connect_socket
 from asicfleet.transport._json import decode_json
 from asicfleet.transport._settings import TransportSettings
@@ -40,24 +40,22 @@ async def close_quietly(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), 0.5)
 
 
-async def read_capped(reader: asyncio.StreamReader, limit: int, *, stop_at_nul: bool = True) -> bytes:
-    """Reads until EOF (or a NUL terminator), refusing to buffer more than `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        try:
-            chunk = await reader.read(_CHUNK)
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            raise MinerConnectionError(f"connection reset while reading ({exc.strerror or exc})") from None
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLargeError(f"reply larger than the {limit}-byte cap")
-        chunks.append(chunk)
-        if stop_at_nul and chunk.endswith(b"\x00"):
-            break
-    return b"".join(chunks)
+async def read_capped(reader: asyncio.StreamReader, limit: int, *, stop_at_nul: bool = True,
+                      budget: int = DEFAULT_BUDGET) -> bytes:
+    """Reads until EOF (or a NUL terminator), refusing to buffer more than `limit` bytes; what a reply holds
+    past a small allowance is drawn from the event loop's reply budget of `budget` bytes (see _budget)."""
+    async with ReplyBuffer(limit, budget) as buffer:
+        while True:
+            try:
+                chunk = await reader.read(_CHUNK)
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise MinerConnectionError(f"connection reset while reading ({exc.strerror or exc})") from None
+            if not chunk:
+                break
+            await buffer.add(chunk)
+            if stop_at_nul and chunk.endswith(b"\x00"):
+                break
+        return buffer.content()
 
 
 def encode_request(command: str, parameter: str | int | None = None) -> bytes:
@@ -74,7 +72,8 @@ async def rpc_raw(ip: str, command: str, parameter: str | int | None = None, *,
     try:
         writer.write(payload if payload is not None else encode_request(command, parameter))
         await writer.drain()
-        return await asyncio.wait_for(read_capped(reader, settings.max_reply_bytes), settings.read_timeout)
+        reading = read_capped(reader, settings.max_reply_bytes, budget=settings.reply_budget_bytes)
+        return await asyncio.wait_for(reading, settings.read_timeout)
     except TimeoutError:
         raise MinerTimeoutError(f"{command}: no complete reply within {settings.read_timeout:g}s") from None
     except (OSError, RuntimeError) as exc:  # uvloop raises RuntimeError on a transport the peer closed

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from asicfleet.transport._budget import DEFAULT_BUDGET
+
 
 @dataclass(frozen=True)
 class PortMap:
@@ -46,4 +48,6 @@ class TransportSettings:
     connect_timeout: float = 1.0  # seconds to open a TCP connection
     read_timeout: float = 5.0  # seconds for a whole reply once connected
     max_reply_bytes: int = 4 * 1024 * 1024  # a larger reply is cut off and marked as an error
+    # replies past 64 KiB draw on this many bytes per event loop while they are read (bounds a scan's memory)
+    reply_budget_bytes: int = DEFAULT_BUDGET
     ports: PortMap = field(default_factory=PortMap)

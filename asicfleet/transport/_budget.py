@@ -1,0 +1,89 @@
+"""A memory budget for replies being read, shared by every read on one event loop.
+
+A cap per reply (`max_reply_bytes`) bounds one hostile host; it does not bound a thousand of them read at
+once (each may send up to the cap). So beyond a small allowance per reply, which every ordinary reply fits
+in, the bytes a reply holds while it is read are drawn from one budget per event loop (a scan, a worker's
+chunk). A reply that needs more than the budget has free waits for it, within its own read deadline: only
+replies larger than the allowance (oversized, hostile or rare) ever wait, and ordinary replies never do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+
+from asicfleet._errors import ResponseTooLargeError
+
+FREE_PER_REPLY = 64 * 1024  # what a reply may hold without drawing on the budget (ordinary replies fit)
+DEFAULT_BUDGET = 64 * 1024 * 1024  # bytes of larger replies held at once per event loop
+
+
+@dataclass
+class ReplyBudget:
+    """Bytes of oversized replies held at once; `take` waits while the budget is spent."""
+
+    total: int
+    used: int = 0
+    _freed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def take(self, size: int) -> None:
+        if size > self.total:
+            raise ResponseTooLargeError(f"reply larger than this scanner's reply budget ({self.total} bytes)")
+        async with self._freed:
+            await self._freed.wait_for(lambda: self.used + size <= self.total)
+            self.used += size
+
+    async def give_back(self, size: int) -> None:
+        if size:
+            async with self._freed:
+                self.used -= size
+                self._freed.notify_all()
+
+
+_BUDGETS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReplyBudget] = weakref.WeakKeyDictionary()
+
+
+def loop_budget(total: int) -> ReplyBudget:
+    """The running loop's budget (made on first use with `total` bytes)."""
+    loop = asyncio.get_running_loop()
+    budget = _BUDGETS.get(loop)
+    if budget is None:
+        budget = _BUDGETS[loop] = ReplyBudget(total)
+    return budget
+
+
+class ReplyBuffer:
+    """The bytes of one reply as they arrive: refused past `limit`, drawn from the budget past the allowance.
+
+    Use as `async with ReplyBuffer(...) as buffer:`; leaving the block gives the drawn bytes back.
+    """
+
+    def __init__(self, limit: int, budget_bytes: int, what: str = "reply") -> None:
+        self.limit = limit
+        self.what = what
+        self.size = 0
+        self._chunks: list[bytes] = []
+        self._drawn = 0
+        self._budget = loop_budget(budget_bytes)
+
+    async def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise ResponseTooLargeError(f"{self.what} larger than the {self.limit}-byte cap")
+        over = self.size - FREE_PER_REPLY - self._drawn
+        if over > 0:
+            await self._budget.take(over)
+            self._drawn += over
+        self._chunks.append(chunk)
+
+    def content(self) -> bytes:
+        return b"".join(self._chunks)
+
+    async def __aenter__(self) -> ReplyBuffer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._chunks = []
+        drawn, self._drawn = self._drawn, 0
+        await asyncio.shield(self._budget.give_back(drawn))
