@@ -23,14 +23,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-ALLOWED = (ipaddress.IPv4Network("127.88.0.0/16"), ipaddress.IPv4Network("127.89.0.0/16"))
+ALLOWED = (ipaddress.IPv4Network("127.88.0.0/16"), ipaddress.IPv4Network("127.89.0.0/16"),
+           # the loopback pool of asicfleet.sim.claim_loopback (not imported: peer clients load this module)
+           *(ipaddress.IPv4Network(f"127.{octet}.0.0/16") for octet in range(100, 250)))
 
 
 def check_subnet(subnet: str) -> ipaddress.IPv4Network:
-    """The benchmarks only ever talk to 127.88.0.0/16 and 127.89.0.0/16."""
+    """The benchmarks only ever talk to loopback: 127.88.0.0/16, 127.89.0.0/16, or a /16 of the claimed pool."""
     network = ipaddress.ip_network(subnet, strict=False)
     if not isinstance(network, ipaddress.IPv4Network) or not any(network.subnet_of(n) for n in ALLOWED):
-        raise SystemExit(f"refusing {subnet}: the benchmarks use 127.88.0.0/16 or 127.89.0.0/16 only")
+        raise SystemExit(f"refusing {subnet}: the benchmarks use 127.88.0.0/16, 127.89.0.0/16 or "
+                         "127.100-249.0.0/16 (the loopback pool they claim) only")
     return network
 
 
