@@ -133,6 +133,7 @@ def test_a_redis_restart_mid_scan_loses_nothing_and_the_watching_command_finishe
 
 
 @pytest.mark.usefixtures("workers")
+@pytest.mark.timeout(600)  # its own waits (60 + 120 + 400 s) must not be cut by the suite's 300 s
 def test_a_scan_whose_command_was_killed_closes_itself_after_a_redis_restart(
         server: EmbeddedRedis, scan_fleet: list[dict[str, Any]]) -> None:
     client = redis.Redis.from_url(server.url, decode_responses=True)
