@@ -483,6 +483,24 @@ def reply_text(reply: Any) -> str:
         return json.dumps(reply, default=str)
 
 
+def first_row(reply: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The first row of a CGMiner-style section (`VERSION`, `DEVDETAILS`...); ValueError when there is none."""
+    rows = reply.get(section)
+    if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
+        raise ValueError(f"reply without a {section} row")
+    return rows[0]
+
+
+def parse_text(value: Any) -> str | None:
+    """A string field, stripped; None when absent or blank."""
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def parse_mac(value: Any) -> str | None:
+    """A MAC address as firmwares write it, upper-cased; None when absent or blank."""
+    return value.strip().upper() if isinstance(value, str) and value.strip() else None
+
+
 def to_float(value: Any) -> float | None:
     """A number from a miner reply ('12.5', 12, '' or None); None when absent or not numeric."""
     if value is None or value == "" or isinstance(value, bool):

@@ -24,7 +24,17 @@ from pydantic import SecretStr
 
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerResponseError, UnsupportedControlError
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, to_float
+from asicfleet.backends._base import (
+    Backend,
+    DataField,
+    Probe,
+    Source,
+    at,
+    hashrate_from,
+    parse_mac,
+    parse_text,
+    to_float,
+)
 from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -195,14 +205,6 @@ def parse_is_mining(conf: Mapping[str, Any]) -> bool | None:
 def parse_tuning_target(conf: Mapping[str, Any]) -> TuningTarget | None:
     mode = work_mode(conf)
     return None if mode is None else TuningTarget(target_mode=WORK_MODE_NAMES.get(mode, str(mode)))
-
-
-def parse_mac(value: Any) -> str | None:
-    return value.strip().upper() if isinstance(value, str) and value.strip() else None
-
-
-def parse_text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def fan_config_from_conf(conf: Mapping[str, Any]) -> FanConfig:

@@ -30,7 +30,19 @@ from pydantic import SecretStr
 
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, reply_text, to_float
+from asicfleet.backends._base import (
+    Backend,
+    DataField,
+    Probe,
+    Source,
+    at,
+    first_row,
+    hashrate_from,
+    parse_mac,
+    parse_text,
+    reply_text,
+    to_float,
+)
 from asicfleet.config import Credentials, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -62,21 +74,6 @@ MODE_NAMES = {firmware: ours for ours, firmware in MODES.items()}
 
 
 # ----- pure parsers: replies in, model values out -----------------------------------------------------
-def first_row(reply: Mapping[str, Any], section: str) -> dict[str, Any]:
-    rows = reply.get(section)
-    if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
-        raise ValueError(f"reply without a {section} row")
-    return rows[0]
-
-
-def text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def parse_mac(value: Any) -> str | None:
-    return value.strip().upper() if isinstance(value, str) and value.strip() else None
-
-
 def number_with_unit(value: Any) -> float | None:
     """`"58.94W"`, `"4052.00 RPM"`, `"245.00V"` or a plain number -> the number."""
     if isinstance(value, str):
@@ -190,7 +187,7 @@ def parse_hashboards(replies: Mapping[str, Any], board_count: int | None = None,
             outlet_temperature=max(sensors.values()) if sensors else None,
             expected_chips=chips_per_board,
             working_chips=working,
-            serial_number=text(serial),
+            serial_number=parse_text(serial),
             chips=chips,
             voltage=_mean(chip_volts.values()),
             frequency=_mean(chip_freqs.values()),
@@ -246,7 +243,7 @@ def parse_messages(led: Mapping[str, Any]) -> list[MinerMessage]:
     code = to_float(led.get("Code"))
     if code is None or int(code) == LED_NORMAL:
         return []
-    message = text(led.get("Msg")) or f"LED code {int(code)}"
+    message = parse_text(led.get("Msg")) or f"LED code {int(code)}"
     return [MinerMessage(code=int(code), message=message, severity=led_severity(int(code)))]
 
 
@@ -265,7 +262,7 @@ def parse_sleep(value: Any) -> bool | None:
 
 
 def parse_tuning_target(mode: Mapping[str, Any]) -> TuningTarget:
-    name = text(mode.get("Mode"))
+    name = parse_text(mode.get("Mode"))
     return TuningTarget(target_watts=to_float(mode.get("Power")), target_hashrate=ths(mode.get("Ths")),
                         target_mode=name.lower() if name else None)
 
@@ -297,12 +294,12 @@ class Auradine(Backend):
 
     DATA: ClassVar[Mapping[DataField, Source | Sequence[Source]]] = {
         DataField.MAC: at("web:ipreport", "IPReport", 0, "mac", parse=parse_mac),
-        DataField.SERIAL_NUMBER: at("web:ipreport", "IPReport", 0, "SerialNo", parse=text),
-        DataField.HOSTNAME: at("web:ipreport", "IPReport", 0, "hostname", parse=text),
-        DataField.FIRMWARE_VERSION: [at("web:ipreport", "IPReport", 0, "version", parse=text),
-                                     at("rpc:version", "VERSION", 0, "GCMiner", parse=text)],
-        DataField.API_VERSION: at("rpc:version", "VERSION", 0, "API", parse=text),
-        DataField.CONTROL_BOARD_VERSION: at("web:ipreport", "IPReport", 0, "InternalType", parse=text),
+        DataField.SERIAL_NUMBER: at("web:ipreport", "IPReport", 0, "SerialNo", parse=parse_text),
+        DataField.HOSTNAME: at("web:ipreport", "IPReport", 0, "hostname", parse=parse_text),
+        DataField.FIRMWARE_VERSION: [at("web:ipreport", "IPReport", 0, "version", parse=parse_text),
+                                     at("rpc:version", "VERSION", 0, "GCMiner", parse=parse_text)],
+        DataField.API_VERSION: at("rpc:version", "VERSION", 0, "API", parse=parse_text),
+        DataField.CONTROL_BOARD_VERSION: at("web:ipreport", "IPReport", 0, "InternalType", parse=parse_text),
         DataField.HASHRATE: at("rpc:summary", "SUMMARY", 0, "MHS 5s", parse=mhs),
         DataField.EXPECTED_HASHRATE: at("web:mode", "Mode", 0, "Ths", parse=ths),
         DataField.FANS: at("web:fan", parse=parse_fans),

@@ -26,7 +26,18 @@ from typing import Any, ClassVar
 
 from asicfleet._errors import MinerAPIError, MinerError, MinerResponseError, UnsupportedControlError
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, to_float
+from asicfleet.backends._base import (
+    Backend,
+    DataField,
+    Probe,
+    Source,
+    at,
+    first_row,
+    hashrate_from,
+    parse_mac,
+    parse_text,
+    to_float,
+)
 from asicfleet.config import FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -52,13 +63,6 @@ LIT_LED_STATES = ("on", "blink")
 
 
 # ----- pure parsers: replies in, model values out -----------------------------------------------------
-def first_row(reply: Mapping[str, Any], section: str) -> dict[str, Any]:
-    rows = reply.get(section)
-    if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
-        raise ValueError(f"reply without a {section} row")
-    return rows[0]
-
-
 def stats_row(reply: Mapping[str, Any]) -> dict[str, Any]:
     """The device row of `stats` (STATS[0] describes the program, STATS[1] the miner)."""
     rows = reply.get("STATS")
@@ -68,14 +72,6 @@ def stats_row(reply: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(row, dict) and any(k.startswith("chain_rate") for k in row):
             return row
     raise ValueError("stats reply without a device row")
-
-
-def text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def parse_mac(value: Any) -> str | None:
-    return value.strip().upper() if isinstance(value, str) and value.strip() else None
 
 
 def ghs(value: Any) -> HashRate | None:
@@ -126,7 +122,7 @@ def parse_hashboards(stats: Mapping[str, Any], devs: Mapping[str, Any] | None = 
             outlet_temperature=_mean([to_float(sensor.get("TopLeft")), to_float(sensor.get("BottomLeft"))]),
             expected_chips=chips_per_board,
             working_chips=int(chips) if chips is not None else None,
-            serial_number=text(device.get("SerialNumber")),
+            serial_number=parse_text(device.get("SerialNumber")),
             frequency=to_float(row.get(f"freq{n}")) or None,
             active=bool((rate is not None and rate.value > 0) or (chips or 0) > 0),
         ))
@@ -279,11 +275,11 @@ class LuxOS(Backend):
 
     DATA: ClassVar[Mapping[DataField, Source | Sequence[Source]]] = {
         DataField.MAC: at("rpc:config", "CONFIG", 0, "MACAddr", parse=parse_mac),
-        DataField.SERIAL_NUMBER: at("rpc:config", "CONFIG", 0, "SerialNumber", parse=text),
-        DataField.HOSTNAME: at("rpc:config", "CONFIG", 0, "Hostname", parse=text),
-        DataField.FIRMWARE_VERSION: at("rpc:version", "VERSION", 0, "Miner", parse=text),
-        DataField.API_VERSION: at("rpc:version", "VERSION", 0, "API", parse=text),
-        DataField.CONTROL_BOARD_VERSION: at("rpc:config", "CONFIG", 0, "ControlBoardType", parse=text),
+        DataField.SERIAL_NUMBER: at("rpc:config", "CONFIG", 0, "SerialNumber", parse=parse_text),
+        DataField.HOSTNAME: at("rpc:config", "CONFIG", 0, "Hostname", parse=parse_text),
+        DataField.FIRMWARE_VERSION: at("rpc:version", "VERSION", 0, "Miner", parse=parse_text),
+        DataField.API_VERSION: at("rpc:version", "VERSION", 0, "API", parse=parse_text),
+        DataField.CONTROL_BOARD_VERSION: at("rpc:config", "CONFIG", 0, "ControlBoardType", parse=parse_text),
         DataField.HASHRATE: [at("rpc:summary", "SUMMARY", 0, "GHS 5s", parse=ghs),
                              at("rpc:stats", parse=lambda r: ghs(stats_row(r).get("GHS 5s")))],
         DataField.EXPECTED_HASHRATE: [
