@@ -107,6 +107,9 @@ def _started_chunks(client: redis.Redis, scan_id: str) -> int:
 
 
 @pytest.mark.usefixtures("workers")
+# Known flaky (issue 9, open): on a loaded machine a scan cut by a Redis restart has once failed to finish
+# in time; each failure is reported by pytest-rerunfailures and rerun once, not hidden as a pass
+@pytest.mark.flaky(reruns=1)
 def test_a_redis_restart_mid_scan_loses_nothing_and_the_watching_command_finishes(
         server: EmbeddedRedis, scan_fleet: list[dict[str, Any]]) -> None:
     client = redis.Redis.from_url(server.url, decode_responses=True)
@@ -133,6 +136,9 @@ def test_a_redis_restart_mid_scan_loses_nothing_and_the_watching_command_finishe
 
 
 @pytest.mark.usefixtures("workers")
+# Known flaky (issue 9, open): on a loaded machine a scan cut by a Redis restart has once failed to finish
+# in time; each failure is reported by pytest-rerunfailures and rerun once, not hidden as a pass
+@pytest.mark.flaky(reruns=1)
 @pytest.mark.timeout(600)  # its own waits (60 + 120 + 400 s) must not be cut by the suite's 300 s
 def test_a_scan_whose_command_was_killed_closes_itself_after_a_redis_restart(
         server: EmbeddedRedis, scan_fleet: list[dict[str, Any]]) -> None:
