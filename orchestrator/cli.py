@@ -74,16 +74,59 @@ def write_out(text: str) -> None:
             select.select([], [fd], [], 1.0)
 
 
-def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | None = None) -> None:
+class _OutputInterrupts:
+    """SIGINT while the results are written: the first Ctrl-C lets the output finish, so no JSON line or CSV
+    row is cut (the scan is over, the output is what it was for); a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: object = None
+
+    def __enter__(self) -> _OutputInterrupts:
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave SIGINT alone
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        stderr.print("interrupt: finishing the output so that no line is cut (Ctrl-C again to stop at once)",
+                     soft_wrap=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+
+
+def _emit(records: list[ScanRecord], as_json: bool, as_csv: bool, title: str | None = None) -> bool:
+    """Writes the results; True when Ctrl-C came while they were written (the output is still whole)."""
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         os.set_blocking(sys.stdout.fileno(), True)  # see write_out
-    if as_json:
-        write_out(render.json_lines(records))
-    elif as_csv:
-        write_out(render.csv_text(records))
-    else:
-        console = Console()
-        console.print(render.table(records, title, width=console.width))
+    with _OutputInterrupts() as interrupts:
+        try:
+            if as_json:
+                write_out(render.json_lines(records))
+            elif as_csv:
+                write_out(render.csv_text(records))
+            else:
+                console = Console()
+                console.print(render.table(records, title, width=console.width))
+        except KeyboardInterrupt:  # the second Ctrl-C
+            stderr.print("\nstopped: the output was cut short, its last line may be incomplete", soft_wrap=True)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            raise typer.Exit(141) from None
+    return interrupts.count > 0
+
+
+def _exit_if_interrupted_while_writing(interrupted: bool, records: list[ScanRecord]) -> None:
+    if interrupted:
+        stderr.print(f"interrupted after the scan had finished: all {len(records):,} results were written",
+                     soft_wrap=True)
+        raise typer.Exit(130)
 
 
 # ----- scan ---------------------------------------------------------------------------------------
@@ -177,12 +220,16 @@ def scan(
             records: list[ScanRecord] = []
             try:
                 run_async(_scan_in_process(factory, progress, records))
+                interrupted_scan = False
             except KeyboardInterrupt:
-                _emit(sorted(records, key=lambda r: r.ip), as_json, as_csv, title="interrupted: found so far")
+                interrupted_scan = True
+            records.sort(key=lambda r: r.ip)
+            if interrupted_scan:
+                _emit(records, as_json, as_csv, title="interrupted: found so far")
                 stderr.print(f"interrupted: {render.plural(sum(r.data is not None for r in records), 'miner')} "
-                             "found so far are shown above; the rest of the range was not scanned")
-                raise typer.Exit(130) from None
-            _emit(sorted(records, key=lambda r: r.ip), as_json, as_csv)
+                             "found so far are shown above; the rest of the range was not scanned", soft_wrap=True)
+                raise typer.Exit(130)
+            _exit_if_interrupted_while_writing(_emit(records, as_json, as_csv), records)
             return
         if resume is None:
             plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
@@ -287,7 +334,8 @@ def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_prog
     if show_progress and not live:
         stderr.print(view)
     records = render.records_from(orchestrator.inventory(scan_id), orchestrator.errors(scan_id))
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}")  # the caption counts miners and hosts with errors
+    # the caption counts miners and hosts with errors
+    interrupted = _emit(records, as_json, as_csv, title=f"scan {scan_id}")
     if final.requeued:
         stderr.print(f"{final.requeued} chunks were re-queued after their worker stopped")
     stderr.print(f"{final.addresses_probed:,}/{final.addresses_total:,} addresses decided"
@@ -296,6 +344,7 @@ def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_prog
     if final.chunks_failed:
         raise _fail(f"{final.chunks_failed} of {final.chunks_total} chunks failed; "
                     f"`asicfleet scan --resume {scan_id}` re-queues them", code=1)
+    _exit_if_interrupted_while_writing(interrupted, records)
 
 
 # ----- distributed results ------------------------------------------------------------------------
@@ -330,10 +379,11 @@ def inventory(
         truth = scan_truth(orchestrator, info)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
-    _emit(records, as_json, as_csv, title=f"scan {scan_id}: {truth.status}")
+    interrupted = _emit(records, as_json, as_csv, title=f"scan {scan_id}: {truth.status}")
     stderr.print(f"scan {scan_id}: {truth.status}; chunks {truth.chunks_text()}")
     for note in truth.notes():
         stderr.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
+    _exit_if_interrupted_while_writing(interrupted, records)
 
 
 @app.command()

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,17 +293,67 @@ def test_the_fleet_table_fits_80_columns_with_make_and_whole_ips(simulator: list
 
 def test_ctrl_c_on_an_in_process_scan_prints_the_miners_found_so_far_and_exits_130(
         simulator: list[dict[str, object]]) -> None:
-    process = subprocess.Popen([*ASICFLEET, "scan", lo("127.77.0.0/16"), "--json", "--ports", _ports(simulator),
-                                "--concurrency", "64", "--read-timeout", "3", "--identify-timeout", "5"],
+    # four /16s, the simulator's /22 first: at 6 s miners are found and most of the range is still ahead,
+    # even on a fast machine (one /16 alone took under 6 s in CI)
+    targets = [lo("127.77.0.0/16"), lo("127.172.0.0/16"), lo("127.173.0.0/16"), lo("127.174.0.0/16")]
+    process = subprocess.Popen([*ASICFLEET, "scan", *targets, "--json", "--ports", _ports(simulator),
+                                "--max-addresses", "262144", "--concurrency", "64", "--read-timeout", "3",
+                                "--identify-timeout", "5"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NARROW)
-    time.sleep(6)  # the simulator's /22 comes first: miners are found before the empty rest of the /16
+    time.sleep(6)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     found = [json.loads(line) for line in out.splitlines()]
     assert found and all("ip" in line for line in found)  # what was found is kept, as JSON lines
-    assert "interrupted:" in err and "found so far" in err
+    assert "found so far" in err and "the rest of the range was not scanned" in err, err
     assert err.count("scanning") <= 1  # the progress line is not printed twice
+
+
+def _scan_blocked_on_its_output(simulator: list[dict[str, object]]) -> tuple[subprocess.Popen[str], list[str]]:
+    """A scan of the simulator's /22 whose JSON (about 2 MB) nobody reads yet: once the scan is over, the
+    command sits in a write to the full pipe. Returns the process and its stderr lines so far (read live)."""
+    process = subprocess.Popen([*ASICFLEET, "scan", SUBNET, "--json", "--ports", _ports(simulator),
+                                "--read-timeout", "3", "--identify-timeout", "5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NARROW)
+    assert process.stderr is not None
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(iter(process.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 90
+    while not any("addresses" in line for line in err_lines):  # the final progress line: the scan is over
+        assert process.poll() is None and time.monotonic() < deadline, "".join(err_lines)
+        time.sleep(0.1)
+    time.sleep(1)  # the first 64 KiB fill the pipe; the rest waits in the write
+    assert process.poll() is None, "the output fit the pipe: nothing was left to interrupt"
+    return process, err_lines
+
+
+def test_ctrl_c_while_the_results_are_written_cuts_no_line(simulator: list[dict[str, object]]) -> None:
+    process, err_lines = _scan_blocked_on_its_output(simulator)
+    process.send_signal(signal.SIGINT)
+    assert process.stdout is not None
+    out = process.stdout.read()  # read only now: the whole rest of the output follows
+    assert process.wait(timeout=30) == 130
+    time.sleep(0.2)
+    err = "".join(err_lines)
+    lines = out.splitlines()
+    assert [json.loads(line)["ip"] for line in lines] == sorted(  # every line whole, every address there
+        (str(miner["ip"]) for miner in simulator), key=lambda ip: tuple(int(part) for part in ip.split(".")))
+    assert f"all {len(lines)} results were written" in err, err
+
+
+def test_a_second_ctrl_c_stops_a_blocked_output_at_once(simulator: list[dict[str, object]]) -> None:
+    process, err_lines = _scan_blocked_on_its_output(simulator)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)  # the reader still reads nothing: the first Ctrl-C alone cannot end it
+    assert process.wait(timeout=15) == 130
+    assert process.stdout is not None
+    out = process.stdout.read()
+    time.sleep(0.2)
+    assert len(out) < 1_000_000  # stopped, not finished: the whole output is about 2 MB
+    assert any("stopped: the output was cut short" in line for line in err_lines), err_lines
 
 
 def _block(listing: str, scan_id: str) -> str:
