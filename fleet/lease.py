@@ -56,7 +56,7 @@ REQUEUE = """
 local f = redis.call('HMGET', KEYS[1], 'state', 'lease')
 local state, holder = f[1], f[2] or ''
 if (state == 'reserved' or state == 'running') and holder == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'state', 'queued', 'worker', '', 'lease', '', 'lease_until', '0')
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'worker', '', 'lease', '', 'lease_until', '0', 'missing_since', '0')
   redis.call('HINCRBY', KEYS[1], 'requeues', 1)
   return 1
 end

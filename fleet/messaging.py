@@ -7,9 +7,11 @@ imports the other.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.app.amqp import AMQP
 from kombu.entity import Queue
@@ -77,3 +79,50 @@ def create_app(settings: FleetSettings, *, include: Sequence[str] = ()) -> Celer
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app
+
+
+# kombu's Redis transport keeps a queue's ready messages in a list of the queue's name, and those sent
+# with a priority in lists named queue + this separator + the priority step
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+WAITING_SCAN_LIMIT = 5000  # a longer queue is not read through: its work is flowing anyway
+
+
+class BrokerQueue:
+    """What still waits in a queue of a Redis broker: the ids of its ready messages.
+
+    With the Redis transport a message a worker took leaves the ready list for kombu's `unacked` hash; a
+    worker that lost its broker connection before it started the task drops it, and kombu gives it back
+    only after the visibility timeout (an hour). Whoever knows which messages should exist (the reaper,
+    from the scan's record) can tell such a lost message from one still waiting. Other brokers (RabbitMQ)
+    hand an unacked message back as soon as its consumer's connection drops: nothing to look at there.
+    """
+
+    def __init__(self, broker_url: str) -> None:
+        self.client: redis.Redis | None = None
+        if broker_url.startswith(("redis://", "rediss://", "unix://")):
+            self.client = redis.Redis.from_url(broker_url, socket_connect_timeout=5, socket_timeout=10)
+
+    def waiting_task_ids(self, queue: str, limit: int = WAITING_SCAN_LIMIT) -> set[str] | None:
+        """Task ids of the messages waiting in `queue`; None when that cannot be known cheaply (not a
+        Redis broker, or more than `limit` messages waiting)."""
+        if self.client is None:
+            return None
+        lists = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+        pipe = self.client.pipeline(transaction=False)
+        for name in lists:
+            pipe.llen(name)
+        if sum(int(n) for n in pipe.execute()) > limit:
+            return None
+        ids: set[str] = set()
+        for name in lists:
+            for raw in self.client.lrange(name, 0, -1):
+                try:
+                    ids.add(str(json.loads(raw)["headers"]["id"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # not a Celery message of ours: nothing to match
+        return ids
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from typing import TypeVar
 from celery import Celery
 
 from asicfleet.data import MinerData
-from fleet.messaging import SCAN_CHUNK, chunk_display_name, create_app
+from fleet.messaging import SCAN_CHUNK, BrokerQueue, chunk_display_name, create_app
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.resilience import OutageClock, RedisUnavailable, mask_secrets, mask_url, retry
 from fleet.settings import FleetSettings
@@ -64,6 +65,7 @@ class Scans:
         self.store = ScanStore.from_url(settings.redis_url, settings.result_ttl_seconds)
         self.app = app or create_app(settings)
         self.clock = OutageClock()
+        self.broker_queue = BrokerQueue(settings.broker)
 
     def _retry(self, fn: Callable[[], T], what: str) -> T:
         """Rides out a Redis (or broker) outage of up to `redis_retry_seconds`; then RedisUnavailable."""
@@ -85,11 +87,13 @@ class Scans:
                                                    options=options.model_dump()), "recording the scan")
         info = self._scan(scan_id)
         queued = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), "reading the chunks")
+        task_ids: dict[int, str] = {}
         for sent, chunk in enumerate(queued):
-            if sent and sent % 100 == 0:  # a long scan's sent chunks are on record while the rest go out
-                self._retry(partial(self.store.mark_sent, scan_id, range(sent - 100, sent)), "recording chunks sent")
+            if task_ids and sent % 100 == 0:  # a long scan's sent chunks are on record while the rest go out
+                self._retry(partial(self.store.mark_sent, scan_id, dict(task_ids)), "recording chunks sent")
+                task_ids.clear()
             try:
-                self._send(info, chunk)
+                task_ids[chunk.index] = self._send(info, chunk)
             except Exception as exc:  # the broker is down or refuses: say so, and close the scan's record
                 reason = str(exc) if isinstance(exc, RedisUnavailable) else mask_secrets(f"{type(exc).__name__}: {exc}")
                 error = f"chunk {chunk.index} could not be queued ({reason})"
@@ -98,10 +102,12 @@ class Scans:
                                      f"{sent} of {len(queued)} chunks were queued, the scan is marked failed; "
                                      f"`asicfleet scan --resume {scan_id}` queues the rest once the broker "
                                      "answers") from None
-        self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in queued]), "recording the chunks sent")
+        self._retry(partial(self.store.mark_sent, scan_id, task_ids), "recording the chunks sent")
         return scan_id
 
-    def _send(self, info: ScanInfo, chunk: ChunkInfo) -> None:
+    def _send(self, info: ScanInfo, chunk: ChunkInfo) -> str:
+        """Queues the chunk's task; returns its task id (to be recorded with `mark_sent`)."""
+        task_id = str(uuid.uuid4())
         options = DiscoveryOptions.model_validate(info.options)
         soft, hard = options.chunk_time_limits(chunk.addresses)
         kwargs = {"scan_id": info.scan_id, "chunk": chunk.index, "first": chunk.first, "last": chunk.last,
@@ -110,10 +116,12 @@ class Scans:
         # the discovery options blob (the same for every chunk of a scan; it stays in the message)
         shown = {k: v for k, v in kwargs.items() if k != "options"}
         self._retry(lambda: self.app.send_task(
-            SCAN_CHUNK, queue=site_queue(info.site), soft_time_limit=soft, time_limit=hard, kwargs=kwargs,
+            SCAN_CHUNK, task_id=task_id, queue=site_queue(info.site), soft_time_limit=soft, time_limit=hard,
+            kwargs=kwargs,
             shadow=chunk_display_name(info.scan_id, chunk.index, info.total_chunks, chunk.label, info.site),
             kwargsrepr=repr(shown)),
             f"queueing chunk {chunk.index} of scan {info.scan_id} (broker {mask_url(self.settings.broker)})")
+        return task_id
 
     # ----- watching ---------------------------------------------------------------------------
     def progress(self, scan_id: str, requeued: int = 0) -> ScanProgress:
@@ -154,19 +162,47 @@ class Scans:
         requeued = []
         for chunk in self._retry(lost_chunks, f"reaping scan {scan_id}"):
             if self._retry(partial(self.store.requeue_lost, scan_id, chunk), f"re-queueing chunk {chunk.index}"):
-                self._send(info, chunk)
+                task_id = self._send(info, chunk)
+                self._retry(partial(self.store.mark_sent, scan_id, {chunk.index: task_id}), "recording a chunk sent")
                 requeued.append(chunk.index)
+        chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
         # chunks whose message never reached the broker (whoever started the scan lost Redis or the broker
         # while sending, past its budget): sent now; a duplicate of one that did arrive finds it held or done
         if time.time() - info.created > 2 * self.settings.lease_seconds:
-            chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
             unsent = [c for c in chunks if c.state is ChunkState.QUEUED and not c.sent_at]
-            for chunk in unsent:
-                self._send(info, chunk)
             if unsent:
-                self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in unsent]), "recording chunks sent")
-                requeued += [c.index for c in unsent]
+                task_ids = {c.index: self._send(info, c) for c in unsent}
+                self._retry(partial(self.store.mark_sent, scan_id, task_ids), "recording chunks sent")
+                requeued += list(task_ids)
+        requeued += self._resend_vanished(info, [c for c in chunks if c.state is ChunkState.QUEUED and c.sent_at])
         return requeued
+
+    def _resend_vanished(self, info: ScanInfo, sent: list[ChunkInfo]) -> list[int]:
+        """Chunks queued and sent whose message no longer waits in the broker's queue while no attempt took
+        them (a worker took the message and dropped it when its broker connection broke, before the task
+        started): after a lease period of that, sent again. A message just taken by a worker that will claim
+        the chunk in a moment is not judged; if judged all the same, its duplicate finds the chunk held."""
+        if not sent:
+            return []
+        waiting = self._retry(lambda: self.broker_queue.waiting_task_ids(site_queue(info.site)),
+                              f"reading the queue of scan {info.scan_id}")
+        if waiting is None:
+            return []
+        grace = self.settings.lease_seconds + self.settings.worker_liveness_seconds
+        now = self._retry(self.store.server_time, "reading Redis time")
+        resent: dict[int, str] = {}
+        for chunk in sent:
+            if chunk.task_id in waiting or not chunk.task_id:
+                if chunk.missing_since:
+                    self._retry(partial(self.store.mark_missing, info.scan_id, chunk.index, 0), "clearing a mark")
+            elif not chunk.missing_since:
+                self._retry(partial(self.store.mark_missing, info.scan_id, chunk.index, now), "marking a chunk")
+            elif now - chunk.missing_since > grace:
+                self._retry(partial(self.store.mark_requeued, info.scan_id, chunk.index), "re-queueing a chunk")
+                resent[chunk.index] = self._send(info, chunk)
+        if resent:
+            self._retry(partial(self.store.mark_sent, info.scan_id, resent), "recording chunks sent")
+        return list(resent)
 
     def close_if_finished(self, scan_id: str) -> ScanStatus | None:
         progress = self.progress(scan_id)
@@ -192,10 +228,11 @@ class Scans:
         pending = [c for c in chunks if c.state is not ChunkState.DONE]
         self._retry(lambda: self.store.redis.hset(scan_key(scan_id), "status", ScanStatus.RUNNING.value),
                     f"reopening scan {scan_id}")
+        task_ids: dict[int, str] = {}
         for chunk in pending:
             self._retry(partial(self.store.mark_requeued, scan_id, chunk.index), f"re-queueing chunk {chunk.index}")
-            self._send(info, chunk)
-        self._retry(partial(self.store.mark_sent, scan_id, [c.index for c in pending]), "recording the chunks sent")
+            task_ids[chunk.index] = self._send(info, chunk)
+        self._retry(partial(self.store.mark_sent, scan_id, task_ids), "recording the chunks sent")
         return [c.index for c in pending]
 
     # ----- reading ----------------------------------------------------------------------------

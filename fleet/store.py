@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -103,6 +103,8 @@ class ChunkInfo:
     lease_until: float = 0.0  # Redis server time the hold runs out unless renewed
     error: str = ""
     sent_at: float = 0.0  # when its message was last handed to the broker (0: never, as far as Redis knows)
+    task_id: str = ""  # the id of its latest message (older deliveries of it are stale)
+    missing_since: float = 0.0  # Redis time a reaper first saw it queued with its message gone from the queue
 
 
 @dataclass
@@ -159,7 +161,7 @@ class ScanStore:
         """Queued again (by a resume): no attempt holds it, and it has not ended."""
         pipe = self.redis.pipeline()
         pipe.hset(chunk_key(scan_id, chunk), mapping={"state": ChunkState.QUEUED.value, "worker": "", "lease": "",
-                                                      "lease_until": 0, "error": ""})
+                                                      "lease_until": 0, "error": "", "missing_since": 0})
         pipe.hincrby(chunk_key(scan_id, chunk), "requeues", 1)
         pipe.srem(finished_key(scan_id), chunk)
         pipe.execute()
@@ -169,13 +171,18 @@ class ScanStore:
         reapers never both re-send it)."""
         return bool(self.redis.eval(REQUEUE, 1, chunk_key(scan_id, chunk.index), chunk.lease))
 
-    def mark_sent(self, scan_id: str, chunks: Iterable[int]) -> None:
-        """Records that these chunks' messages reached the broker (a chunk never marked is re-sent by the reaper)."""
+    def mark_sent(self, scan_id: str, task_ids: Mapping[int, str]) -> None:
+        """Records that these chunks' messages (chunk -> task id) reached the broker (a chunk never marked is
+        re-sent by the reaper)."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        for chunk in chunks:
-            pipe.hset(chunk_key(scan_id, chunk), "sent_at", now)
+        for chunk, task_id in task_ids.items():
+            pipe.hset(chunk_key(scan_id, chunk), mapping={"sent_at": now, "task_id": task_id, "missing_since": 0})
         pipe.execute()
+
+    def mark_missing(self, scan_id: str, chunk: int, since: float) -> None:
+        """A reaper saw the chunk queued while its message was in no queue (`since`: Redis time; 0 clears)."""
+        self.redis.hset(chunk_key(scan_id, chunk), "missing_since", since)
 
     def fail_scan(self, scan_id: str, error: str) -> None:
         """Closes a scan that could not go on (its chunks could not be queued): never left `running`."""
@@ -220,7 +227,8 @@ class ScanStore:
                 finished=float(raw["finished"]) if raw.get("finished") else None,
                 undecided=int(raw.get("undecided", 0)), lease=raw.get("lease", ""),
                 lease_until=float(raw.get("lease_until") or 0), error=raw.get("error", ""),
-                sent_at=float(raw.get("sent_at") or 0)))
+                sent_at=float(raw.get("sent_at") or 0), task_id=raw.get("task_id", ""),
+                missing_since=float(raw.get("missing_since") or 0)))
         return out
 
     def server_time(self) -> float:
