@@ -269,6 +269,26 @@ async def test_unsupported_control_raises(icerivers: Start) -> None:
     assert sim.total_requests == 0
 
 
+async def test_capability_table(icerivers: Start, tmp_path: Path) -> None:
+    """The handle's supports_* table (no control depends on the firmware version here); every control it
+    denies is refused before anything is sent (the ones it grants are exercised above)."""
+    from tests.test_capabilities import PROPERTIES, refused_without_sending
+
+    fleet, session = await icerivers()
+    ip, sim = only(fleet)
+    found = await identify(ip, session, timeout=5)
+    assert found.miner is not None
+    miner = found.miner
+    table = {prop for prop in PROPERTIES if getattr(miner, f"supports_{prop}")}
+    assert table == {"pools_config", "set_fault_light", "pause", "resume", "change_password", "restart"}
+    for prop in sorted(set(PROPERTIES) - table):
+        for control in refused_without_sending(miner, sim, prop, tmp_path):
+            before = sim.total_requests
+            with pytest.raises(UnsupportedControlError):
+                await control()
+            assert sim.total_requests == before, prop
+
+
 @pytest.mark.parametrize("fault", [f for f in Fault if f is not Fault.NONE])
 async def test_fault_modes_yield_errors(icerivers: Start, fault: Fault) -> None:
     fleet, session = await icerivers()
