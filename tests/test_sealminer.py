@@ -25,7 +25,7 @@ from asicfleet.backends.sealminer import SealMiner
 from asicfleet.config import Pool, PoolGroup, TuningConfig
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import SimulableModel, lookup_model
-from asicfleet.sim import Fault, SimFleet
+from asicfleet.sim import Fault, Service, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.sealminer import LOGIN_PAGE, SealMinerSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json
@@ -150,6 +150,29 @@ async def test_identify_and_read(sealminers: Start) -> None:
         assert data.is_mining is True and data.light_flashing is False
 
 
+class BootingSealMinerSim(SealMinerSim):
+    """A SealMiner whose miner program has not started yet: its web UI answers, its RPC port does not."""
+
+    services = (Service(80, "http"),)
+
+
+async def test_identified_by_the_web_while_the_rpc_is_down() -> None:
+    known = lookup_model("SealMiner", "A2")
+    assert known is not None
+    miner = BootingSealMinerSim.build(lo("127.206.249.10"), SimulableModel.of(known), random.Random(1))
+    async with SimFleet([miner]) as fleet:
+        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), connect_timeout=0.5,
+                                                     read_timeout=1.0))
+        try:
+            found = await identify(miner.state.ip, session, timeout=5)
+            assert found.miner is not None, found.error
+            assert (found.miner.make, found.miner.model) == ("SealMiner", "A2")
+            assert miner.requests["80:POST /cgi-bin/login.php"] == 1
+            assert miner.requests["80:GET /cgi-bin/get_system_info.php"] == 1
+        finally:
+            await session.aclose()
+
+
 async def test_reads_need_the_cookie_only_for_web_pages(sealminers: Start) -> None:
     fleet, session = await sealminers()
     ip, sim = only(fleet)
@@ -179,9 +202,13 @@ async def test_controls_change_the_simulator(sealminers: Start) -> None:
     before = sim.requests["4028:restart"]
     assert await backend.resume() is True and sim.requests["4028:restart"] == before  # already running
 
-    assert await backend.set_power_limit(3200) is True  # stored, then the reboot applies it
-    await asyncio.sleep(sim.restart_seconds + 0.4)
-    assert sim.state.power_limit == 3200
+    stock_ths = sim.state.hashrate_ths
+    assert await backend.set_power_limit(3200) is True
+    assert sim.state.power_limit == 3200 and sim.requests["80:GET /cgi-bin/reboot.php"] == 0
+    limited = await backend.get_data([DataField.WATTAGE_LIMIT, DataField.WATTAGE, DataField.HASHRATE])
+    assert limited.wattage_limit == 3200 and limited.wattage is not None and limited.wattage <= 3200
+    assert limited.hashrate is not None and limited.hashrate.value < stock_ths
+    assert limited.hashrate.value == pytest.approx(sim.inventory()["hashrate_ths"], rel=0.01)
     assert await backend.get_tuning_config() == TuningConfig.power(3200)
     assert await backend.set_tuning_config(TuningConfig.mode("high_performance")) is True
     assert sim.state.extra["mining_mode"] == 3
@@ -304,6 +331,8 @@ async def test_pyasic_rs_reads_and_controls(sealminers: Start) -> None:
     assert await miner.set_fault_light(True) and sim.state.fault_light is True
     assert await miner.pause() and sim.state.mining is False
     assert await miner.resume() and sim.state.mining is True
+    assert await miner.set_power_limit(3300.0) and sim.state.power_limit == 3300  # ascset alone
+    assert sim.requests["80:GET /cgi-bin/reboot.php"] == 0
 
 
 @pytest.mark.interop

@@ -12,8 +12,9 @@ BDMiner 4.11.1) that asic-rs publishes:
   `POST /cgi-bin/login.php` (form `username`, `origin_pwd`; default seal / seal) sets: `get_system_info.php`
   (the locate LED as `led`), `get_miner_poolconf.php` (the configured pools, with passwords).
 - Controls: `reboot.php` (restart); `led_conf.php` (locate LED); RPC `ascset 0,suspend` (pause) and
-  `restart` (the miner program starts hashing again: resume); RPC `ascset 0,powerlimit,{"value":"W"}` and
-  `updatepools` take effect at the next boot, so both are followed by a reboot, as asic-rs does;
+  `restart` (the miner program starts hashing again: resume); RPC `ascset 0,powerlimit,{"value":"W"}` (taken
+  at once, as pyasic-rs 0.8.6 sends it); `updatepools` takes effect at the next boot, so it is followed by a
+  reboot, as asic-rs and pyasic-rs do;
   `set_mining_mode.php` selects a mining mode (low power, normal, high performance).
 """
 
@@ -310,11 +311,11 @@ class SealMiner(Backend):
         return True
 
     async def set_power_limit(self, watts: float) -> bool:
-        """Stored by `ascset`, taken at the next boot: the miner reboots (as asic-rs does it)."""
+        """`ascset 0,powerlimit,...`, taken at once (pyasic-rs 0.8.6 sends no reboot after it; asic-rs before it
+        did, so a firmware that waits for the boot shows the old `Power Limit` until then)."""
         if not 0 < watts <= 100_000 or watts != int(watts):
             raise ValueError(f"a SealMiner power limit is whole watts above 0, got {watts}")
         await self.rpc("ascset", "0,powerlimit," + json.dumps({"value": str(int(watts))}, separators=(",", ":")))
-        await self._reboot()
         return True
 
     async def get_tuning_config(self) -> TuningConfig:

@@ -9,9 +9,11 @@ publishes show (restated, with this miner's figures):
   board figures as `<n> Chip Count`, `<n> MHS(Sample)`, `<n> Temp 0..3`, `<n> SN`; fans as `<n> Speed`; MAC,
   `Ctrl Board` and its SN, `Firmware` (a date, `2025091001`), power supply figures, `Power Limit`,
   `PM State` `Running`, `Mining Mode`), `pools`. Writes: `ascset` `0,suspend` (stops hashing),
-  `0,powerlimit,{"value":"3500"}` and `updatepools` (a JSON `{"pools": [{url, user, pass}]}`): both are
-  stored and take effect at the next reboot, which is why clients reboot after them; `restart` restarts
-  the miner program (hashing again). The devdetails reply's shape beyond `Model` is CGMiner's.
+  `0,powerlimit,{"value":"3500"}` (taken at once: pyasic-rs 0.8.6 sends it alone, where asic-rs before it
+  rebooted afterwards; the miner then draws and hashes in proportion, up to its stock figures) and
+  `updatepools` (a JSON `{"pools": [{url, user, pass}]}`: stored and taken at the next boot, which is why
+  both clients reboot after it); `restart` restarts the miner program (hashing again). The devdetails
+  reply's shape beyond `Model` is CGMiner's.
   pyasic-rs 0.8.6 reads the rate from `stats` `MHS(2m)` and `<n> MHS(2m)` (newer than the published capture,
   which has the total's `MHS(2m)` only): both are served.
 - Web: `GET /` is the login page (built on Amaze UI: its page names `amazeui`, the mark asic-rs looks
@@ -74,18 +76,17 @@ class SealMinerSim(SimMiner):
             sessions=set(), mining_mode=MINING_MODES["normal"], program_start=s.boot_time + 220,
             board_serials=["S1246" + "".join(rng.choice("0123456789") for _ in range(11))
                            for _ in range(s.model.boards)],
-            pending_power_limit=None, pending_pools=None, psu_fan=rng.randrange(4000, 4800, 8),
+            pending_pools=None, psu_fan=rng.randrange(4000, 4800, 8), stock_watts=s.wattage,
+            stock_ths=s.hashrate_ths,
         )
         return miner
 
     def restart(self) -> None:
-        """A reboot: the stored power limit and pools take effect, and every web session ends."""
+        """A reboot: the stored pools take effect, and every web session ends."""
         s = self.state
-        if s.extra["pending_power_limit"] is not None:
-            s.power_limit = s.extra["pending_power_limit"]
         if s.extra["pending_pools"] is not None:
             s.pools = s.extra["pending_pools"]
-        s.extra.update(pending_power_limit=None, pending_pools=None, sessions=set())
+        s.extra.update(pending_pools=None, sessions=set())
         s.mining = True
         super().restart()
         s.extra["program_start"] = s.boot_time
@@ -202,9 +203,17 @@ class SealMinerSim(SimMiner):
                 return rpc_error(16, "Invalid powerlimit value")
             if not 0 < watts <= 100_000:
                 return rpc_error(16, "Invalid powerlimit value")
-            self.state.extra["pending_power_limit"] = watts
+            self.limit_power(watts)
             return {"STATUS": self._status(119, "ASC 0 set OK"), "id": 1}
         return rpc_error(14, f"Unknown ascset option {parts[1]}")
+
+    def limit_power(self, watts: float) -> None:
+        """Draw at most `watts`: power and hash rate scale down together, never above the stock figures."""
+        s = self.state
+        ratio = min(1.0, watts / s.extra["stock_watts"])
+        s.power_limit = watts
+        s.wattage = round(s.extra["stock_watts"] * ratio, 1)
+        s.hashrate_ths = round(s.extra["stock_ths"] * ratio, 3)
 
     def _updatepools(self, parameter: Any) -> dict[str, Any]:
         try:
