@@ -211,7 +211,8 @@ async def test_controls_change_the_simulator(sealminers: Start) -> None:
     assert limited.hashrate.value == pytest.approx(sim.inventory()["hashrate_ths"], rel=0.01)
     assert await backend.get_tuning_config() == TuningConfig.power(3200)
     assert await backend.set_tuning_config(TuningConfig.mode("high_performance")) is True
-    assert sim.state.extra["mining_mode"] == 3
+    assert sim.state.extra["mining_mode"] == 3 and sim.requests["4028:ascset"] >= 3
+    assert (await backend.get_data([DataField.TUNING_TARGET])).tuning_target.target_mode == "high_performance"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="no mining mode"):
         await backend.set_tuning_config(TuningConfig.mode("turbo"))
     with pytest.raises(ValueError, match="whole watts"):
@@ -333,6 +334,10 @@ async def test_pyasic_rs_reads_and_controls(sealminers: Start) -> None:
     assert await miner.resume() and sim.state.mining is True
     assert await miner.set_power_limit(3300.0) and sim.state.power_limit == 3300  # ascset alone
     assert sim.requests["80:GET /cgi-bin/reboot.php"] == 0
+    from pyasic_rs import asic_rs as rs  # MiningMode and TuningConfig live in the extension module
+
+    assert await miner.set_tuning_config(rs.TuningConfig.mode(rs.MiningMode.Low))  # ascset 0,workmode
+    assert sim.state.extra["mining_mode"] == 0
 
 
 @pytest.mark.interop

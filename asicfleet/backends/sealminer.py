@@ -15,7 +15,8 @@ BDMiner 4.11.1) that asic-rs publishes:
   `restart` (the miner program starts hashing again: resume); RPC `ascset 0,powerlimit,{"value":"W"}` (taken
   at once, as pyasic-rs 0.8.6 sends it); `updatepools` takes effect at the next boot, so it is followed by a
   reboot, as asic-rs and pyasic-rs do;
-  `set_mining_mode.php` selects a mining mode (low power, normal, high performance).
+  RPC `ascset 0,workmode,{"mode": ...}` selects a mining mode (`low_power`, `normal`, `high_performance`),
+  as pyasic-rs 0.8.6 does (the web's `set_mining_mode.php` with a mode code does the same).
 """
 
 from __future__ import annotations
@@ -331,7 +332,7 @@ class SealMiner(Backend):
         if config.target_mode is not None:
             if config.target_mode not in MINING_MODES:
                 raise ValueError(f"SealMiner has no mining mode {config.target_mode!r}; it has {sorted(MINING_MODES)}")
-            await self.web("set_mining_mode", {"miningMode": MINING_MODES[config.target_mode]})
+            await self.rpc("ascset", "0,workmode," + json.dumps({"mode": config.target_mode}, separators=(",", ":")))
             return True
         raise ValueError("SealMiner tunes to a power limit or a mining mode, not to a hash rate")
 

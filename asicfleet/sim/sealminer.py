@@ -10,10 +10,11 @@ publishes show (restated, with this miner's figures):
   `Ctrl Board` and its SN, `Firmware` (a date, `2025091001`), power supply figures, `Power Limit`,
   `PM State` `Running`, `Mining Mode`), `pools`. Writes: `ascset` `0,suspend` (stops hashing),
   `0,powerlimit,{"value":"3500"}` (taken at once: pyasic-rs 0.8.6 sends it alone, where asic-rs before it
-  rebooted afterwards; the miner then draws and hashes in proportion, up to its stock figures) and
-  `updatepools` (a JSON `{"pools": [{url, user, pass}]}`: stored and taken at the next boot, which is why
-  both clients reboot after it); `restart` restarts the miner program (hashing again). The devdetails
-  reply's shape beyond `Model` is CGMiner's.
+  rebooted afterwards; the miner then draws and hashes in proportion, up to its stock figures),
+  `0,workmode,{"mode":"low_power"|"normal"|"high_performance"}` (the mining mode, as pyasic-rs 0.8.6 sets
+  it; the web's `set_mining_mode.php` sets the same); `updatepools` (a JSON `{"pools": [{url, user, pass}]}`)
+  is stored and taken at the next boot, which is why both clients reboot after it; `restart` restarts the
+  miner program (hashing again). The devdetails reply's shape beyond `Model` is CGMiner's.
   pyasic-rs 0.8.6 reads the rate from `stats` `MHS(2m)` and `<n> MHS(2m)` (newer than the published capture,
   which has the total's `MHS(2m)` only): both are served.
 - Web: `GET /` is the login page (built on Amaze UI: its page names `amazeui`, the mark asic-rs looks
@@ -204,6 +205,15 @@ class SealMinerSim(SimMiner):
             if not 0 < watts <= 100_000:
                 return rpc_error(16, "Invalid powerlimit value")
             self.limit_power(watts)
+            return {"STATUS": self._status(119, "ASC 0 set OK"), "id": 1}
+        if parts[1] == "workmode" and len(parts) == 3:
+            try:
+                mode = orjson.loads(parts[2])["mode"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                mode = None
+            if mode not in ("low_power", "normal", "high_performance"):
+                return rpc_error(16, "Invalid workmode value")
+            self.state.extra["mining_mode"] = MINING_MODES[mode]
             return {"STATUS": self._status(119, "ASC 0 set OK"), "id": 1}
         return rpc_error(14, f"Unknown ascset option {parts[1]}")
 
