@@ -329,6 +329,12 @@ async def test_pyasic_rs_reads_and_controls(sealminers: Start) -> None:
     assert data.hashrate.value == pytest.approx(inventory["hashrate_ths"], rel=0.01)
     assert data.firmware_version == inventory["firmware_version"] and data.serial_number == sim.state.serial
     assert [b.serial_number for b in data.hashboards] == sim.state.extra["board_serials"]
+    assert [b.hashrate.value for b in data.hashboards if b.hashrate] == pytest.approx(
+        sim.state.board_hashrates(), rel=0.01)
+    assert data.mac == sim.state.mac and data.wattage == round(sim.state.wattage)
+    assert [f.rpm for f in data.fans] == pytest.approx(sim.state.fan_rpms)
+    assert data.light_flashing is False
+    assert [p.user for p in data.pools[0].pools] == [p.username for p in sim.state.pools[0].pools]
     assert await miner.set_fault_light(True) and sim.state.fault_light is True
     assert await miner.pause() and sim.state.mining is False
     assert await miner.resume() and sim.state.mining is True
