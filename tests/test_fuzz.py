@@ -33,7 +33,9 @@ from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.iceriver import IceRiver
 from asicfleet.backends.luxos import LuxOS
+from asicfleet.backends.sealminer import SealMiner
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
 from asicfleet.discovery import TargetSet, parse_target
@@ -200,6 +202,11 @@ CASES = [
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),
+    ParserCase("iceriver", lambda: IceRiver(IP, IceRiver.device_info("IceRiver", "IceRiver KS5L", "Stock")),
+               {"web:userpanel": "local/iceriver/userpanel_ks5l.json"}),
+    ParserCase("sealminer", lambda: SealMiner(IP, SealMiner.device_info("SealMiner", "A2", "Stock")),
+               {f"rpc:{n}": f"local/sealminer/{n}.json" for n in ("version", "summary", "stats", "pools")}
+               | {"web:get_system_info": "local/sealminer/get_system_info.json"}),
     ParserCase("whatsminer-v1", _whatsminer("v1"),
                {f"rpc:{n}": f"whatsminer/v1/{n}.json" for n in ("summary", "devs", "pools", "get_version",
                                                                  "get_psu", "status")}, _v1_commands()),

@@ -46,6 +46,7 @@ class HttpRequest:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     port: int  # the standard port (80, 443, ...) this request arrived on, whatever port it was served on
+    client: str = ""  # the address the request came from (firmwares that keep a login per client address)
 
     def json(self) -> Any:
         return orjson.loads(self.body) if self.body else None

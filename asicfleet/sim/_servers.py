@@ -131,6 +131,8 @@ async def serve_http(miner: SimMiner, service: Service, reader: asyncio.StreamRe
     if await _connection_faults(miner, reader, writer):
         return
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+    peer = writer.get_extra_info("peername")
+    client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
     while True:
         request = await _next_request(conn, reader)
         if request is None:
@@ -138,7 +140,8 @@ async def serve_http(miner: SimMiner, service: Service, reader: asyncio.StreamRe
         method, target, headers, body = request
         path, _, query = target.partition("?")
         miner.count(f"{service.port}:{method} {path}")
-        req = HttpRequest(method=method, path=path, query=query, headers=headers, body=body, port=service.port)
+        req = HttpRequest(method=method, path=path, query=query, headers=headers, body=body, port=service.port,
+                          client=client)
         response = await miner.handle_http(req)
         if not await _send_response(miner, conn, writer, response):
             return
