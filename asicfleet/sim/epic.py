@@ -29,6 +29,7 @@ import math
 import random
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
@@ -129,8 +130,8 @@ class EPicSim(SimMiner):
     def clock(self) -> float:
         """Average core clock: the stock clock, scaled with the hash rate the tuner holds."""
         stock = build_of(self.state.model.name).frequency
-        return round(stock * self.state.hashrate_ths / (self.state.model.nominal_ths * self.state.extra["hash_factor"]),
-                     1)
+        stock_ths = float(self.state.model.nominal_ths * self.state.extra["hash_factor"])
+        return round(stock * self.state.hashrate_ths / stock_ths, 1)
 
     @property
     def hashes_per_clock(self) -> float:
@@ -331,7 +332,7 @@ class EPicSim(SimMiner):
             return writer(body.get("param"))
         return HttpResponse(status=405, body=b"", content_type="text/plain")
 
-    def _reads(self) -> dict[str, Any]:
+    def _reads(self) -> dict[str, Callable[[], HttpResponse]]:
         s = self.state
         boards = s.model.boards
         json_of = HttpResponse.of_json
@@ -365,7 +366,7 @@ class EPicSim(SimMiner):
                                                 "Throttle Step": x["throttle_step"],
                                                 "Unit": "W" if x["algorithm"] == POWER_ALGORITHM else "TH/s"}}}
 
-    def _writes(self) -> dict[str, Any]:
+    def _writes(self) -> dict[str, Callable[[Any], HttpResponse]]:
         return {"coin": self._coin, "perpetualtune": self._tune_enable, "perpetualtune/algo": self._tune_algo,
                 "fanspeed": self._fanspeed, "miner": self._miner, "identify": self._identify,
                 "reboot": self._reboot, "softreboot": self._reboot, "password": self._password,
