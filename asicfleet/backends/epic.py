@@ -66,6 +66,7 @@ POWER_ALGORITHM = "Power"  # the perpetual-tune algorithm whose target is watts 
 HASHRATE_ALGORITHMS = ("VoltageOptimizer", "ChipTune", "BoardTune")
 NOT_MINING_STATES = frozenset({"Idling"})  # the firmware's state with the hashboards off
 MAX_POOLS = 3
+DEFAULT_IDLE_SPEED = 20  # percent: the firmware's own default (the captured summary's), asic-rs's too
 _VERSION = re.compile(r"v?(\d+(?:\.\d+)+)\s*$")
 
 
@@ -598,8 +599,10 @@ class EPic(Backend):
         current = dig_dict(await self.get("summary"), "Fans", "Fan Mode", "Auto")
         target = config.target_temp if config.target_temp is not None else to_float(current.get("Target Temperature"))
         idle = config.idle_speed if config.idle_speed is not None else to_float(current.get("Idle Speed"))
-        if target is None or idle is None:
-            raise ValueError("automatic fans on ePIC need a target temperature and an idle speed (none is set yet)")
+        if idle is None:
+            idle = DEFAULT_IDLE_SPEED  # coming from manual fans, the reply holds no idle speed to keep
+        if target is None:
+            raise ValueError("automatic fans on ePIC need a target temperature (the miner reports none to keep)")
         await self.post("fanspeed", {"Auto": {"Target Temperature": round(target), "Idle Speed": int(idle)}})
         return True
 

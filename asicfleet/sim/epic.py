@@ -203,7 +203,9 @@ class EPicSim(SimMiner):
         return {
             "Disable Board On Failure": True, "Enable Boards On Idle": False,
             "Fans": {"Fan Mode": fan_mode, "Fans Speed": s.fan.fan_speed if s.fan.mode == "manual" else 100,
-                     "Minimum Working Fans": 0},
+                     "Minimum Working Fans": 0,
+                     # 1.30's addition (the 1.5.13 capture has none); zero-based, as the spec's minimum 0 allows
+                     "Working Fan Indices": [i for i, rpm in enumerate(s.fan_rpms) if rpm > 0]},
             "Fans Rpm": rpms,
             "HBStatus": [{"Detected": True, "Enabled": True, "Index": i} for i in range(s.model.boards)],
             "HBs": boards,
@@ -277,7 +279,7 @@ class EPicSim(SimMiner):
             "Performance Estimator": {"Chip Count": model.chips_per_board,
                                       "Hashes Per Second Per Chip": self.hashes_per_clock},
             "PerpetualTune": tuners,
-            "Psu Info": {"FW": 25, "Max Vout": 15182, "Min Vout": 11877, "PSU Type": 118},
+            "Psu Info": {"FW": 25, "Max Vout": 15182, "Min Vout": 11877, "PSU Type": 118, "True Power": False},
             "Temp Sensor Info": {"Count": 2, "Type": "Board"},
             "Tune Presets": presets,
             "Voltage Estimator": {"Slope": 0.0041, "Y Intercept": 11.0},
@@ -285,7 +287,9 @@ class EPicSim(SimMiner):
 
     def network(self) -> dict[str, Any]:
         octets = self.state.ip.split(".")
-        return {"dhcp": {"address": self.state.ip, "dns": "8.8.8.8", "gateway": ".".join([*octets[:3], "1"]),
+        # `dns2`, `dnsv6`: the 1.30 spec's (the 1.5.13 capture has neither)
+        return {"dhcp": {"address": self.state.ip, "dns": "8.8.8.8", "dns2": "8.8.4.4", "dnsv6": None,
+                         "gateway": ".".join([*octets[:3], "1"]),
                          "mac_address": self.state.mac, "netmask": "255.255.255.0"}}
 
     def per_board(self, values: Any) -> list[dict[str, Any]]:
@@ -299,7 +303,10 @@ class EPicSim(SimMiner):
         def chips(board: int) -> list[list[float]]:
             return [[mhs, round(mhs / ideal * 100, 1) if ideal else 0.0, 4.0] for mhs in self.chip_mhs(board)]
 
-        return self.per_board(chips)
+        rows = self.per_board(chips)
+        for row, mhs in zip(rows, self.board_mhs(), strict=True):  # `Total` is the board's [MH/s, percent, ...]
+            row["Total"] = [mhs, round(mhs / ideal / self.state.model.chips_per_board * 100, 1) if ideal else 0.0, 4.1]
+        return rows
 
     # ----- HTTP ------------------------------------------------------------------------------------------
     async def handle_http(self, request: HttpRequest) -> HttpResponse:
