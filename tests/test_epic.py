@@ -597,3 +597,38 @@ async def test_pyasic_rs_reads_every_model(epic_miners: Start) -> None:
         assert data.mac == inventory["mac"] and data.hostname == inventory["hostname"]
         assert data.wattage == pytest.approx(sim.state.wattage)
         assert [b.hashrate.value for b in data.hashboards] == pytest.approx(sim.state.board_hashrates(), rel=0.001)
+
+
+@pytest.mark.interop
+async def test_interop_controls_change_the_simulator(epic_miners: Start) -> None:
+    """Both clients' controls land in the simulator's state. pyasic reads a control's outcome from a `success` key
+    the firmware's `{"result": true, "error": null}` does not have, so it reports False although the miner did
+    what was asked; it has no fault-light control for ePIC. pyasic-rs reads `result`. pyasic-rs sends the
+    reboot delay as the string "0" where the spec types it u64: the simulator refuses that (`MissingParam`)."""
+    import pyasic
+    from pyasic_rs import MinerFactory as RsFactory
+
+    fleet, _ = await epic_miners()
+    _real_ports(fleet)
+    ip, sim = only(fleet)
+    miner = await pyasic.get_miner(ip)
+    assert await miner.stop_mining() is False and sim.state.mining is False
+    assert await miner.resume_mining() is False and sim.state.mining is True
+    config = await miner.get_config()
+    await miner.send_config(config)  # thresholds, fans, the tuner and the pools, each POSTed
+    assert [p.url for p in sim.state.pools[0].pools] == [p.url for p in config.pools.groups[0].pools]
+    assert sim.state.extra["algorithm"] == "VoltageOptimizer" and sim.state.extra["tune_enabled"] is True
+    rs_miner = await RsFactory().get_miner(ip)
+    assert await rs_miner.pause() is True and sim.state.mining is False
+    assert await rs_miner.resume() is True and sim.state.mining is True
+    assert await rs_miner.set_fault_light(True) is True and sim.state.fault_light is True
+    assert rs_miner.supports_set_power_limit is False
+    assert await rs_miner.set_pools_config(await rs_miner.get_pools_config()) is True
+    assert sim.state.extra["split_enabled"] is False  # it turns the split off after writing `coin`
+    fan = await rs_miner.get_fan_config()
+    assert await rs_miner.set_fan_config(fan) is True and sim.state.fan.mode == "auto"
+    tuning, scaling = await rs_miner.get_tuning_config(), await rs_miner.get_scaling_config()
+    assert (scaling.step, scaling.minimum) == (sim.state.extra["throttle_step"], sim.state.extra["min_throttle"])
+    assert await rs_miner.set_tuning_config(tuning, scaling) is True
+    assert sim.state.extra["target"] == round(sim.state.model.nominal_ths)
+    assert await rs_miner.restart() is False and sim.state.extra["reboots"] == 0

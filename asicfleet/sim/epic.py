@@ -12,10 +12,12 @@ asic-rs recognise the firmware).
   `hashratesplit/config`, `hashratesplit/status`, `log`, `log/error` (text).
 - POST with `{"param": ..., "password": ...}` (the password is `letmein`; a wrong one answers 200
   `{"result": false, "error": "BadPassword"}`, a missing or ill-typed param `MissingParam`): `coin` (a coin and
-  1..3 stratum configs), `perpetualtune` (enable), `perpetualtune/algo` (algorithm, target, throttle
-  settings; the target is held within the algorithm's bounds), `fanspeed` (`{"Auto": {...}}` or `{"Manual": N}`,
-  held within 1..100), `miner` (`Stop` / `Autostart`), `identify` (LED), `reboot` and `softreboot`, `password`,
-  `authenticate`. Every accepted POST answers `{"result": true, "error": null}`.
+  1..3 stratum configs), `perpetualtune` (enable), `perpetualtune/algo` (algorithm, target, throttle settings;
+  the target is held within the algorithm's bounds), `shutdowntemp` and `criticaltemp` (C), `hashratesplit`
+  and `hashratesplit/enable` (kept and shown, not simulated: the `coin` pools mine), `fanspeed`
+  (`{"Auto": {...}}` or `{"Manual": N}`, held within 1..100), `miner` (`Stop` / `Autostart`), `identify`
+  (LED), `reboot` (a delay in seconds, u64) and `softreboot`, `password`, `authenticate`. Every accepted
+  POST answers `{"result": true, "error": null}`.
 
 The tuner offers `Power` (a watts target) on the S21 generation only: the published S19 XP capture offers the
 three hash rate tuners alone, and no capture of a unit offering `Power` was published, so which units offer it
@@ -107,6 +109,8 @@ class EPicSim(SimMiner):
             critical_temp=100.0,
             shutdown_temp=85.0,
             coin="BTC",
+            split_enabled=False,  # hash rate split between pools (kept, not simulated: the `coin` pools mine)
+            splits=[],
             last_command=None,
             reboots=0,
             board_temp_spread=[round(rng.uniform(10, 14), 3) for _ in range(model.boards)],
@@ -356,7 +360,8 @@ class EPicSim(SimMiner):
                                                      if s.mining else [])),
             "hashrate": lambda: json_of(self.chip_hashrates()),
             "perpetualtune": lambda: json_of(self._perpetualtune()),
-            "hashratesplit/config": lambda: json_of({"enabled": False, "hashrate_splits": []}),
+            "hashratesplit/config": lambda: json_of({"enabled": s.extra["split_enabled"],
+                                                     "hashrate_splits": list(s.extra["splits"])}),
             "hashratesplit/status": lambda: json_of([]),
             "log": lambda: HttpResponse(body=f"[{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}] "
                                              f"PowerPlay-BMS v{s.firmware_version}: {boards} hashboards "
@@ -377,6 +382,9 @@ class EPicSim(SimMiner):
         return {"coin": self._coin, "perpetualtune": self._tune_enable, "perpetualtune/algo": self._tune_algo,
                 "fanspeed": self._fanspeed, "miner": self._miner, "identify": self._identify,
                 "reboot": self._reboot, "softreboot": self._reboot, "password": self._password,
+                "hashratesplit": self._split, "hashratesplit/enable": self._split_enable,
+                "shutdowntemp": lambda param: self._threshold("shutdown_temp", param),
+                "criticaltemp": lambda param: self._threshold("critical_temp", param),
                 "authenticate": lambda param: HttpResponse.of_json(OK)}
 
     @staticmethod
@@ -456,6 +464,29 @@ class EPicSim(SimMiner):
         self.state.extra["reboots"] += 1
         self.state.fault_light = False
         self.restart()
+        return HttpResponse.of_json(OK)
+
+    def _split(self, param: Any) -> HttpResponse:
+        """`hashratesplit`: up to three {coin, ratio, stratum_configs, unique_worker_id_variant} entries."""
+        if not isinstance(param, list) or len(param) > 3 or not all(
+                isinstance(p, dict) and p.get("coin") in ("BTC", "LTC") and isinstance(p.get("ratio"), int)
+                and isinstance(p.get("stratum_configs"), list) and isinstance(p.get("unique_worker_id_variant"), str)
+                for p in param):
+            return self._missing()
+        self.state.extra["splits"] = param
+        return HttpResponse.of_json(OK)
+
+    def _split_enable(self, param: Any) -> HttpResponse:
+        if not isinstance(param, bool):
+            return self._missing()
+        self.state.extra["split_enabled"] = param
+        return HttpResponse.of_json(OK)
+
+    def _threshold(self, key: str, param: Any) -> HttpResponse:
+        """`shutdowntemp` / `criticaltemp`: degrees Celsius (usize)."""
+        if not isinstance(param, int) or isinstance(param, bool) or param < 0:
+            return self._missing()
+        self.state.extra[key] = float(param)
         return HttpResponse.of_json(OK)
 
     def _password(self, param: Any) -> HttpResponse:
