@@ -125,6 +125,9 @@ def test_identification_facts_from_capabilities() -> None:
     assert model_from_capabilities(capabilities) == ("AntMiner", "Antminer S19 XP")
     assert tune_algorithms(capabilities) == ["VoltageOptimizer", "ChipTune", "BoardTune"]
     assert model_from_capabilities({"Model": "BLOCKMINER 520i"}) == ("ePIC", "BLOCKMINER 520i")
+    assert model_from_capabilities({"Model": "AntMiner S19k Pro Dual"}) == ("ePIC", "ANTMINER S19K PRO DUAL")
+    dual = EPic.device_info("ePIC", "ANTMINER S19K PRO DUAL", "ePIC").hardware
+    assert (dual.board_count, dual.chips_per_board, dual.fans) == (6, 77, 8)  # as pyasic and asic-rs have it
     assert model_from_capabilities({"Model": "undefined"}) is None and model_from_capabilities([]) is None
     assert model_from_capabilities({"Model": "AntMiner S99"}) == ("AntMiner", "AntMiner S99")  # kept, never guessed
     assert parse_firmware_version("PowerPlay-BMS v1.5.13") == "1.5.13" and parse_firmware_version("") is None

@@ -354,15 +354,18 @@ def tune_algorithms(capabilities: Mapping[str, Any]) -> list[str]:
 
 
 def model_from_capabilities(capabilities: Any) -> tuple[str, str] | None:
-    """(make, model) from `capabilities.Model`: an Antminer model is made by AntMiner, the rest by ePIC."""
+    """(make, model) from `capabilities.Model`: a catalogued Antminer model is made by AntMiner, a catalogued ePIC
+    build (BlockMiner, the dual S19s) by ePIC; an unknown string keeps its spelling, its make from its prefix."""
     if not isinstance(capabilities, dict):
         return None
     raw = parse_text(capabilities.get("Model"))
     if raw is None or raw.upper() == "UNDEFINED":
         return None
-    make = Make.ANTMINER.value if raw.upper().startswith("ANTMINER") else Make.EPIC.value
-    known = lookup_model(make, raw)
-    return make, known.name if known is not None else raw
+    for make in (Make.ANTMINER.value, Make.EPIC.value):  # ePIC's own builds (the dual S19s) are catalogued as ePIC
+        known = lookup_model(make, raw)
+        if known is not None:
+            return make, known.name
+    return (Make.ANTMINER.value if raw.upper().startswith("ANTMINER") else Make.EPIC.value), raw
 
 
 def _is_http_reply(error: Any) -> bool:
