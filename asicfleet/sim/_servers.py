@@ -135,8 +135,7 @@ async def serve_http(miner: SimMiner, service: Service, reader: asyncio.StreamRe
         first = await asyncio.wait_for(reader.read(_CHUNK), _IDLE)
         if first and not _can_start_request(first):
             miner.count(f"{service.port}:not http")
-            writer.write(_BAD_REQUEST)
-            await writer.drain()
+            await _write_reply(miner, writer, _BAD_REQUEST, is_json=False)  # a slow miner is slow to refuse too
             return
         conn.receive_data(first)
     while True:
