@@ -421,6 +421,10 @@ async def test_power_limit_where_the_tuner_offers_one(epic_miners: Start) -> Non
     assert data.wattage_limit == 3000 and data.wattage == s21.state.wattage <= 3000
     assert data.tuning_target is not None and data.tuning_target.target_watts == 3000
     assert await backend.get_tuning_config() == TuningConfig.power(3000)
+    offered = (await backend.get_data([DataField.TUNING_CAPABILITIES])).tuning_capabilities
+    assert offered is not None and offered.power is not None and offered.power.minimum is not None
+    assert offered.power.maximum is not None
+    assert (offered.power.minimum.target_watts, offered.power.maximum.target_watts) == s21.bounds("Power")
     assert await backend.set_tuning_config(TuningConfig.hashrate(HashRate(value=180, unit="TH/s"))) is True
     assert (s21.state.extra["algorithm"], s21.state.extra["target"]) == ("VoltageOptimizer", 180)
     assert s21.state.hashrate_ths == pytest.approx(180 * s21.state.extra["hash_factor"], rel=1e-3)
@@ -598,6 +602,7 @@ async def test_pyasic_rs_reads_every_model(epic_miners: Start) -> None:
         assert data.hashrate is not None
         assert data.hashrate.value == pytest.approx(inventory["hashrate_ths"], rel=0.01)
         assert data.mac == inventory["mac"] and data.hostname == inventory["hostname"]
+        assert data.firmware_version == f"PowerPlay-BMS v{inventory['firmware_version']}"  # `Software` as it is
         assert data.wattage == pytest.approx(sim.state.wattage)
         assert [b.hashrate.value for b in data.hashboards] == pytest.approx(sim.state.board_hashrates(), rel=0.001)
 
