@@ -477,6 +477,23 @@ async def test_fan_round_trip(epic_miners: Start) -> None:
     assert await backend.get_fan_config() == FanConfig.auto(target_temp=65, idle_speed=20)
 
 
+async def test_factory_reset_restores_the_defaults(epic_miners: Start) -> None:
+    fleet, session = await epic_miners()
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    await backend.set_fan_config(FanConfig.manual(90))
+    await backend.set_power_limit(3000)
+    await backend.set_fault_light(True)
+    assert await backend.factory_reset() is True
+    assert sim.state.fan == FanConfig.auto(target_temp=60, idle_speed=20) and sim.state.fault_light is False
+    assert (sim.state.extra["algorithm"], sim.state.extra["target"]) == ("VoltageOptimizer",
+                                                                         round(sim.state.model.nominal_ths))
+    data = await backend.get_data([DataField.TUNING_TARGET, DataField.WATTAGE_LIMIT, DataField.POOLS])
+    assert data.wattage_limit is None and data.tuning_target is not None
+    assert data.tuning_target.target_hashrate == HashRate(value=round(sim.state.model.nominal_ths), unit="TH/s")
+    assert [p.url for p in data.pools[0].pools] == [p.url for p in sim.state.pools[0].pools]  # pools stay
+
+
 async def test_restart_reboots(epic_miners: Start) -> None:
     fleet, session = await epic_miners()
     ip, sim = only(fleet)

@@ -16,7 +16,8 @@ Writes are POSTs whose JSON body carries the password beside `param` (default `l
 answered 200 `{"result": false, "error": "BadPassword"}`. `coin` (up to 3 stratum configs), `perpetualtune/algo`
 (algorithm, target, min_throttle, throttle_step), `fanspeed` (`{"Auto": {...}}` or `{"Manual": N}`),
 `miner` (`Stop` / `Autostart`), `identify` (the locate LED), `reboot` (delay in seconds), `password`,
-and GET `log` / `log/error`.
+`defaultconfig`, and GET `log` / `log/error`. Firmware upgrades (`systemupdate`, a multipart upload with its
+SHA-256) are not implemented here.
 """
 
 from __future__ import annotations
@@ -623,6 +624,11 @@ class EPic(Backend):
 
         await self.with_credentials(attempt, remember=False)
         self.session.credentials.remember(self.ip, self.family, Credentials(username="root", password=password))
+        return True
+
+    async def factory_reset(self) -> bool:
+        """`defaultconfig`: the firmware's default settings (fans, tuner, thresholds); no reboot."""
+        await self.post("defaultconfig", None)
         return True
 
     async def read_logs(self) -> str:

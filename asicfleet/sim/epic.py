@@ -16,7 +16,8 @@ asic-rs recognise the firmware).
   the target is held within the algorithm's bounds), `shutdowntemp` and `criticaltemp` (C), `hashratesplit`
   and `hashratesplit/enable` (kept and shown, not simulated: the `coin` pools mine), `fanspeed`
   (`{"Auto": {...}}` or `{"Manual": N}`, held within 1..100), `miner` (`Stop` / `Autostart`), `identify`
-  (LED), `reboot` (a delay in seconds, u64) and `softreboot`, `password`, `authenticate`. Every accepted
+  (LED), `reboot` (a delay in seconds, u64) and `softreboot`, `password`, `defaultconfig`, `authenticate`.
+  Every accepted
   POST answers `{"result": true, "error": null}`.
 
 The tuner offers `Power` (a watts target) on the S21 generation only: the published S19 XP capture offers the
@@ -52,6 +53,7 @@ WEB_PAGE = ('<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta na
             'content="width=device-width, initial-scale=1.0"><title>Miner Web Dashboard</title></head>'
             '<body><div id="root"></div></body></html>')
 OK: dict[str, Any] = {"result": True, "error": None}
+PARAM_OPTIONAL = frozenset({"softreboot", "authenticate", "defaultconfig"})  # `JsonRequestOptional_String` posts
 DESCRIPTIONS = {  # the tuners as `capabilities.PerpetualTune` names and describes them
     "VoltageOptimizer": ("Voltage Optimizer", "Maintain the target hashrate by perpetually adjusting voltage for "
                                               "efficiency."),
@@ -333,7 +335,7 @@ class EPicSim(SimMiner):
                 body = request.json()
             except ValueError:
                 body = None
-            if not isinstance(body, dict) or ("param" not in body and route not in ("softreboot", "authenticate")):
+            if not isinstance(body, dict) or ("param" not in body and route not in PARAM_OPTIONAL):
                 return HttpResponse.of_json({"result": False, "error": "MissingParam"})
             password = body.get("password")
             if self.auth_refused() or not isinstance(password, str) or \
@@ -382,6 +384,7 @@ class EPicSim(SimMiner):
         return {"coin": self._coin, "perpetualtune": self._tune_enable, "perpetualtune/algo": self._tune_algo,
                 "fanspeed": self._fanspeed, "miner": self._miner, "identify": self._identify,
                 "reboot": self._reboot, "softreboot": self._reboot, "password": self._password,
+                "defaultconfig": self._defaults,
                 "hashratesplit": self._split, "hashratesplit/enable": self._split_enable,
                 "shutdowntemp": lambda param: self._threshold("shutdown_temp", param),
                 "criticaltemp": lambda param: self._threshold("critical_temp", param),
@@ -480,6 +483,19 @@ class EPicSim(SimMiner):
         if not isinstance(param, bool):
             return self._missing()
         self.state.extra["split_enabled"] = param
+        return HttpResponse.of_json(OK)
+
+    def _defaults(self, param: Any) -> HttpResponse:
+        """`defaultconfig`: automatic fans (60 C, idle 20 %), the Voltage Optimizer at the nameplate rate, the
+        default thresholds, the LED off and no hash rate split; pools and password stay (as far as the spec
+        tells, it restores settings, not credentials)."""
+        s, x = self.state, self.state.extra
+        x.update(fan_target=60, fan_idle=20, algorithm="VoltageOptimizer", target=round(s.model.nominal_ths),
+                 min_throttle=50, throttle_step=5, tune_enabled=True, critical_temp=100.0, shutdown_temp=85.0,
+                 split_enabled=False, splits=[])
+        s.fan = FanConfig.auto(target_temp=60, idle_speed=20)
+        s.fault_light = False
+        self._retune()
         return HttpResponse.of_json(OK)
 
     def _threshold(self, key: str, param: Any) -> HttpResponse:
