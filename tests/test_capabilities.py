@@ -46,7 +46,7 @@ ANTMINER = {"pools_config", "fan_config", "tuning_config", "read_logs", "set_fau
             "change_password", "upgrade_firmware", "factory_reset", "restart"}
 AVALON = {"pools_config", "tuning_config", "set_fault_light", "set_power_limit", "pause", "resume", "restart"}
 EPIC = {"pools_config", "fan_config", "tuning_config", "scaling_config", "temperature_config", "read_logs",
-        "set_fault_light", "pause", "resume", "change_password", "factory_reset", "restart"}
+        "set_fault_light", "pause", "resume", "change_password", "upgrade_firmware", "factory_reset", "restart"}
 
 TABLES: dict[str, dict[str, set[str]]] = {
     "braiins": {"25.07": BRAIINS_25_07, "26.04": BRAIINS_25_07 | {"read_logs", "factory_reset", "upgrade_firmware"}},

@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from asicfleet import MinerFactory, UnsupportedControlError
-from asicfleet._errors import AuthenticationError, MinerResponseError
+from asicfleet._errors import AuthenticationError, MinerAPIError, MinerResponseError
 from asicfleet._session import CredentialRule, Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock
@@ -38,7 +38,7 @@ from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TuningCo
 from asicfleet.data import HashRate, MessageSeverity
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import lookup_model
-from asicfleet.sim import Fault, HttpRequest, SimFleet
+from asicfleet.sim import Fault, HttpRequest, SimFleet, make_sim_image
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.epic import POWER_TUNED_MODELS, STOPPED_WATTS, EPicSim
 from asicfleet.sim.luxos import LuxOSSim
@@ -492,6 +492,27 @@ async def test_factory_reset_restores_the_defaults(epic_miners: Start) -> None:
     assert data.wattage_limit is None and data.tuning_target is not None
     assert data.tuning_target.target_hashrate == HashRate(value=round(sim.state.model.nominal_ths), unit="TH/s")
     assert [p.url for p in data.pools[0].pools] == [p.url for p in sim.state.pools[0].pools]  # pools stay
+
+
+async def test_upgrade_firmware(epic_miners: Start) -> None:
+    """The image goes up with its SHA-256; a miner checks it, installs its version and reboots; an image for
+    other hardware is refused and nothing changes."""
+    fleet, session = await epic_miners()
+    ip, sim = only(fleet)
+    backend = await _backend(session, ip)
+    wrong = make_sim_image("1.6.0", "AntMiner", ["Antminer S19"])
+    with pytest.raises(MinerAPIError, match="BadUpdateFile"):
+        await backend.upgrade_firmware(wrong, "update.zip")
+    assert sim.state.firmware_version == "1.5.13" and sim.state.extra["reboots"] == 0
+    assert await backend.upgrade_firmware(make_sim_image("1.6.0", "AntMiner", [sim.model_name]), "update.zip")
+    assert sim.state.firmware_version == "1.6.0" and sim.state.extra["reboots"] == 1
+    assert sim.requests["4028:POST /systemupdate"] == 2
+    for _ in range(300):  # back once the reboot is over
+        data = await backend.get_data([DataField.FIRMWARE_VERSION])
+        if data.firmware_version is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert data.firmware_version == "1.6.0"
 
 
 async def test_restart_reboots(epic_miners: Start) -> None:

@@ -16,12 +16,12 @@ Writes are POSTs whose JSON body carries the password beside `param` (default `l
 answered 200 `{"result": false, "error": "BadPassword"}`. `coin` (up to 3 stratum configs), `perpetualtune/algo`
 (algorithm, target, min_throttle, throttle_step), `fanspeed` (`{"Auto": {...}}` or `{"Manual": N}`),
 `miner` (`Stop` / `Autostart`), `identify` (the locate LED), `reboot` (delay in seconds), `password`,
-`defaultconfig`, and GET `log` / `log/error`. Firmware upgrades (`systemupdate`, a multipart upload with its
-SHA-256) are not implemented here.
+`defaultconfig`, `systemupdate` (multipart: the image, its SHA-256, the password), and GET `log` / `log/error`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -67,6 +67,7 @@ POWER_ALGORITHM = "Power"  # the perpetual-tune algorithm whose target is watts 
 HASHRATE_ALGORITHMS = ("VoltageOptimizer", "ChipTune", "BoardTune")
 NOT_MINING_STATES = frozenset({"Idling"})  # the firmware's state with the hashboards off
 MAX_POOLS = 3
+UPLOAD_SECONDS = 300.0  # a firmware image upload (asic-rs allows as long)
 DEFAULT_IDLE_SPEED = 20  # percent: the firmware's own default (the captured summary's), asic-rs's too
 _VERSION = re.compile(r"v?(\d+(?:\.\d+)+)\s*$")
 
@@ -624,6 +625,24 @@ class EPic(Backend):
 
         await self.with_credentials(attempt, remember=False)
         self.session.credentials.remember(self.ip, self.family, Credentials(username="root", password=password))
+        return True
+
+    async def upgrade_firmware(self, image: bytes, filename: str) -> bool:
+        """`systemupdate`: the image with its SHA-256 and the password as form fields, settings kept; the
+        miner installs it and reboots."""
+        checksum = hashlib.sha256(image).hexdigest()
+
+        async def attempt(creds: Credentials) -> None:
+            form = {"password": creds.password.get_secret_value(), "checksum": checksum, "keepsettings": "true"}
+            reply = self._decoded("systemupdate", await self.http(
+                "POST", "/systemupdate", port=API_PORT, data=form,
+                files={"update.zip": (filename, image, "application/zip")}, timeout=UPLOAD_SECONDS))
+            if isinstance(reply, dict) and reply.get("result") is False:
+                if reply.get("error") == "BadPassword":
+                    raise AuthenticationError(f"{self.ip}: ePIC refused the password for /systemupdate")
+                raise MinerAPIError(f"{self.ip}: firmware update refused: {reply.get('error')}")
+
+        await self.with_credentials(attempt)
         return True
 
     async def factory_reset(self) -> bool:

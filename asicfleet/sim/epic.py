@@ -16,8 +16,9 @@ asic-rs recognise the firmware).
   the target is held within the algorithm's bounds), `shutdowntemp` and `criticaltemp` (C), `hashratesplit`
   and `hashratesplit/enable` (kept and shown, not simulated: the `coin` pools mine), `fanspeed`
   (`{"Auto": {...}}` or `{"Manual": N}`, held within 1..100), `miner` (`Stop` / `Autostart`), `identify`
-  (LED), `reboot` (a delay in seconds, u64) and `softreboot`, `password`, `defaultconfig`, `authenticate`.
-  Every accepted
+  (LED), `reboot` (a delay in seconds, u64) and `softreboot`, `password`, `defaultconfig`, `authenticate`;
+  `systemupdate` is multipart/form-data (`password`, `checksum`: the image's SHA-256, `keepsettings`, the image)
+  and reboots into the image's version. Every accepted
   POST answers `{"result": true, "error": null}`.
 
 The tuner offers `Power` (a watts target) on the S21 generation only: the published S19 XP capture offers the
@@ -28,6 +29,9 @@ Figures come from `self.state`, so controls show in later reads.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import math
 import random
 import secrets
@@ -327,6 +331,8 @@ class EPicSim(SimMiner):
             if reader is None:
                 return HttpResponse(status=404, body=b"", content_type="text/plain")
             return reader()
+        if request.method == "POST" and route == "systemupdate":
+            return self._system_update(request)
         if request.method == "POST":
             writer = self._writes().get(route)
             if writer is None:
@@ -485,6 +491,28 @@ class EPicSim(SimMiner):
         self.state.extra["split_enabled"] = param
         return HttpResponse.of_json(OK)
 
+    def _system_update(self, request: HttpRequest) -> HttpResponse:
+        """`systemupdate`: multipart/form-data with `password`, `checksum` (the image's SHA-256, hex),
+        `keepsettings` and the image; the image is checked as a miner checks it, installed, and the miner reboots."""
+        parts = _form_parts(request)
+        if parts is None:
+            return HttpResponse.of_json({"result": False, "error": "InvalidMultipart"})
+        password = parts.pop("password", b"").decode("utf-8", errors="replace")
+        if self.auth_refused() or not secrets.compare_digest(password.encode(), self.state.password.encode()):
+            return HttpResponse.of_json({"result": False, "error": "BadPassword"})
+        checksum = parts.pop("checksum", b"").decode("ascii", errors="replace").strip().lower()
+        parts.pop("keepsettings", None)
+        if len(parts) != 1:
+            return HttpResponse.of_json({"result": False, "error": "InvalidNumberOfFiles"})
+        [image] = parts.values()
+        if hashlib.sha256(image).hexdigest() != checksum:
+            return HttpResponse.of_json({"result": False, "error": "InvalidChecksum"})
+        if self.install_image(image) is not None:
+            return HttpResponse.of_json({"result": False, "error": "BadUpdateFile"})
+        self.state.extra["reboots"] += 1
+        self.restart()
+        return HttpResponse.of_json(OK)
+
     def _defaults(self, param: Any) -> HttpResponse:
         """`defaultconfig`: automatic fans (60 C, idle 20 %), the Voltage Optimizer at the nameplate rate, the
         default thresholds, the LED off and no hash rate split; pools and password stay (as far as the spec
@@ -510,3 +538,19 @@ class EPicSim(SimMiner):
             return HttpResponse.of_json({"result": False, "error": {"PasswdChangeFailed": "empty password"}})
         self.state.password = param
         return HttpResponse.of_json(OK)
+
+
+def _form_parts(request: HttpRequest) -> dict[str, bytes] | None:
+    """The named parts of a multipart/form-data body; None when the body is not one."""
+    content_type = request.headers.get("content-type", "")
+    if "multipart/form-data" not in content_type:
+        return None
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + request.body)
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    return parts
