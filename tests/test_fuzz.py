@@ -33,6 +33,7 @@ from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.epic import EPic
 from asicfleet.backends.iceriver import IceRiver
 from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.sealminer import SealMiner
@@ -199,6 +200,11 @@ CASES = [
     ParserCase("braiins-25.11", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
                                                                                        "Braiins OS")),
                {key: f"braiins/v25_11/{name}.json" for key, name in BRAIINS_REST.items()}),
+    ParserCase("epic", lambda: EPic(IP, EPic.device_info("AntMiner", "Antminer S19 XP", "ePIC")),
+               {f"web:{route}": f"epic/v1/{name}.json" for route, name in (
+                   ("summary", "summary"), ("capabilities", "capabilities"), ("network", "network"),
+                   ("temps", "temps"), ("hashrate", "chip_hashrates"), ("temps/chip", "chip_temps"),
+                   ("voltages", "chip_voltages"), ("clocks", "chip_clocks"))}),
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),

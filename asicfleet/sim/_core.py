@@ -137,6 +137,9 @@ class SimMiner:
     models: ClassVar[tuple[str, ...]]  # model names from the hardware table this firmware runs on
     services: ClassVar[tuple[Service, ...]]
     http_server_header: ClassVar[str | None] = "lighttpd/1.4.32"  # None: the firmware sends no Server header
+    # the web server answers `400 Bad Request` and closes as soon as a request cannot begin an HTTP request line
+    # (hyper-based servers: a CGMiner RPC `{"command": ...}` sent to their port), instead of waiting for a line
+    http_rejects_non_http: ClassVar[bool] = False
     default_password: ClassVar[str] = "root"
     default_username: ClassVar[str] = "root"
     ip_report_port: ClassVar[int | None] = None  # where the IP-report button's datagram goes; None: no button

@@ -133,6 +133,13 @@ async def serve_http(miner: SimMiner, service: Service, reader: asyncio.StreamRe
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
     peer = writer.get_extra_info("peername")
     client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+    if miner.http_rejects_non_http:
+        first = await asyncio.wait_for(reader.read(_CHUNK), _IDLE)
+        if first and not _can_start_request(first):
+            miner.count(f"{service.port}:not http")
+            await _write_reply(miner, writer, _BAD_REQUEST, is_json=False)  # a slow miner is slow to refuse too
+            return
+        conn.receive_data(first)
     while True:
         request = await _next_request(conn, reader)
         if request is None:
@@ -151,6 +158,17 @@ async def serve_http(miner: SimMiner, service: Service, reader: asyncio.StreamRe
             conn.start_next_cycle()
         except h11.LocalProtocolError:
             return
+
+
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _can_start_request(data: bytes) -> bool:
+    """Whether `data` can begin an HTTP request line: a method token, then a space (a byte-by-byte parser
+    such as httparse refuses the first byte that cannot)."""
+    method = data.split(b" ", 1)[0]
+    return all(byte in _TOKEN for byte in method) and bool(method or b" " not in data)
 
 
 async def _next_request(conn: h11.Connection, reader: asyncio.StreamReader
