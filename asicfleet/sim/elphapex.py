@@ -21,8 +21,9 @@ from typing import Any
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
 from asicfleet.hardware import SimulableModel as MinerModel
-from asicfleet.sim._core import HttpRequest, HttpResponse, Service, SimMiner, digest_ok
-from asicfleet.sim.antminer import MAX_FAN_RPM, WORK_MODE_SCALE, AntminerStockSim, _acs, _error_page, _json
+from asicfleet.sim._cgi import AntminerLikeSim
+from asicfleet.sim._core import HttpRequest, HttpResponse, Service, SimMiner
+from asicfleet.sim.antminer import MAX_FAN_RPM, WORK_MODE_SCALE, AntminerStockSim, _acs, _json
 
 REALM = "Daoge Miner Configuration"
 API_VERSION = "1.0.0"
@@ -37,8 +38,9 @@ def _status(message: str) -> dict[str, Any]:
     return {"STATUS": "S", "when": now % 10_000_000, "timestamp": now, "api_version": API_VERSION, "Msg": message}
 
 
-class ElphapexSim(AntminerStockSim):
+class ElphapexSim(AntminerLikeSim):
     family = "elphapex"
+    realm = REALM
     make = "Elphapex"
     firmware = "Stock"
     models = ("DG1+", "DG1", "DG-Home1")
@@ -49,8 +51,6 @@ class ElphapexSim(AntminerStockSim):
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
         miner = super().build(ip, model, rng)
         s = miner.state
-        # Scrypt figures are a few GH/s: keep the MH/s digits that the base's TH/s rounding would drop
-        s.hashrate_ths = s.extra["base_ths"] = round(model.nominal_ths * rng.uniform(0.95, 1.03), 7)
         s.firmware_version = f"{model.name}_SW_V{FIRMWARE_VERSIONS.get(model.name, '1.0.2')}"
         s.hostname = model.name  # the factory hostname is the model name
         s.serial = "28HY" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(17))
@@ -76,25 +76,6 @@ class ElphapexSim(AntminerStockSim):
                 "type": name, "hw_version": f"{name}_HW_V1.0"}
 
     # ----- web ---------------------------------------------------------------------------------
-    def _challenge(self) -> str:
-        return f'Digest realm="{REALM}", nonce="{int(time.time()):08x}{self.rng.getrandbits(64):016x}", qop="auth"'
-
-    async def handle_http(self, request: HttpRequest) -> HttpResponse:
-        if self.auth_refused() or not digest_ok(request, REALM, self.state.username, self.state.password):
-            page = _error_page(401, "401 Unauthorized")
-            page.headers["WWW-Authenticate"] = self._challenge()
-            return page
-        self.count(f"auth:{request.method} {request.path}")
-        if request.path in ("/", "/index.html"):
-            return HttpResponse.html("<!DOCTYPE html><html><head><title>Miner</title></head>"
-                                     '<body><div id="app"></div></body></html>')
-        name = request.path.removeprefix("/cgi-bin/").removesuffix(".cgi") \
-            if request.path.startswith("/cgi-bin/") and request.path.endswith(".cgi") else ""
-        handler = self._elphapex_cgi.get(name)
-        if handler is None:
-            return _error_page(404, "404 Not Found")
-        return handler(self, request)
-
     def _system_info(self, request: HttpRequest) -> HttpResponse:
         s = self.state
         return _json({"ipaddress": s.ip, "system_mode": "GNU/Linux", "netmask": "255.255.255.0", "gateway": "",
@@ -212,7 +193,7 @@ class ElphapexSim(AntminerStockSim):
         watts = round(s.wattage) if s.mining else 25  # the control board alone, as an idle DG-Home1 reads
         return _json({"power_output": str(watts), "power_sn": s.extra["power_sn"], "power_temp": "270"})
 
-    _elphapex_cgi = {
+    cgi_handlers = {
         "get_system_info": _system_info, "get_network_info": _network_info, "stats": _stats, "summary": _summary,
         "pools": _web_pools, "get_miner_conf": _miner_conf, "set_miner_conf": _set_miner_conf,
         "get_power": _power, "get_blink_status": AntminerStockSim._blink_status, "blink": AntminerStockSim._blink,
