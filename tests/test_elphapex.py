@@ -82,7 +82,7 @@ def test_dg_home1_idle_replies() -> None:
         (0, 0, False), (1, 0, False), (2, 0, False), (3, 120, True)]
     assert data.hashboards[3].serial_number == "10HY24B046N300036H10JC53"
     assert data.hashboards[0].intake_temperature is None  # blank chip sensors
-    assert [p.url for p in data.pools[0].pools][0] == "stratum+tcp://pool.invalid:3333"
+    assert data.pools[0].pools[0].url == "stratum+tcp://pool.invalid:3333"
     assert all(p.active is False for p in data.pools[0].pools)  # none alive
     # idle with its pools unreachable: the `rate` and `network` entries are not `s` (success), so they are
     # reported, without a severity letter (blank state) as information, named by their type

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from asicfleet.hardware import SimulableModel as MinerModel
-from asicfleet.sim._core import HttpRequest, HttpResponse, SimMiner, digest_ok
+from asicfleet.sim._core import HttpRequest, HttpResponse, Service, SimMiner, digest_ok
 from asicfleet.sim.antminer import WORK_MODE_SCALE, AntminerStockSim, _error_page
 
 
@@ -22,6 +22,10 @@ class AntminerLikeSim(AntminerStockSim):
     the login is a bare app shell), with figures kept at MH/s precision for these Scrypt miners."""
 
     realm: ClassVar[str]
+    # the stock simulator's unannotated values narrow these ClassVars (two services, an int port); these
+    # firmwares serve other ports and send no IP report, so the declared types of SimMiner are restored here
+    services: ClassVar[tuple[Service, ...]] = AntminerStockSim.services  # type: ignore[assignment]
+    ip_report_port: ClassVar[int | None] = None  # type: ignore[assignment]
     cgi_handlers: ClassVar[Mapping[str, Callable[[Any, HttpRequest], HttpResponse]]]
 
     @classmethod

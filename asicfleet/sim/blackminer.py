@@ -29,8 +29,7 @@ class BlackMinerSim(AntminerLikeSim):
     """What both makes serve; a subclass names the make, its model string, builds and login (not registered)."""
 
     realm = "blackMiner Configuration"
-    services = (Service(RPC_PORT, "rpc"), Service(80, "http"))
-    ip_report_port = None  # no IP-report datagram is known for this firmware
+    services: ClassVar[tuple[Service, ...]] = (Service(RPC_PORT, "rpc"), Service(80, "http"))
     filesystem_version: ClassVar[str]  # get_system_info system_filesystem_version: the build date
     compile_time: ClassVar[str]  # RPC VERSION CompileTime
     miner_version: ClassVar[str]  # RPC VERSION Miner, get_system_info bb_hwv

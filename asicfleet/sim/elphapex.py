@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
 from asicfleet.hardware import SimulableModel as MinerModel
@@ -44,8 +44,7 @@ class ElphapexSim(AntminerLikeSim):
     make = "Elphapex"
     firmware = "Stock"
     models = ("DG1+", "DG1", "DG-Home1")
-    services = (Service(80, "http"),)
-    ip_report_port = None  # no IP-report datagram is known for this firmware
+    services: ClassVar[tuple[Service, ...]] = (Service(80, "http"),)
 
     @classmethod
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
