@@ -340,3 +340,21 @@ async def test_interop_controls_change_the_simulator(blackminers: Start) -> None
     assert await miner.fault_light_on() is True and sim.state.fault_light is True
     assert await miner.fault_light_off() is False and sim.state.fault_light is False
     assert await miner.reboot() is True and sim.state.uptime == 0
+
+
+@pytest.mark.interop
+async def test_pyasic_rs_writes_volcminer_pools(blackminers: Start) -> None:
+    """pyasic-rs posts the VolcMiner web form (`_bb_pool1url`...) to set_miner_conf and reads the pools back."""
+    from pyasic_rs import MinerFactory as RsFactory
+    from pyasic_rs import Pool as RsPool
+    from pyasic_rs import PoolGroup as RsPoolGroup
+
+    fleet, _ = await blackminers(("volcminer",))
+    _real_ports(fleet)
+    ip, sim = next(iter(fleet.miners.items()))
+    miner = await RsFactory().get_miner(ip)
+    assert miner is not None and miner.supports_pools_config
+    group = RsPoolGroup(name="default", quota=1, pools=[RsPool(url="stratum+tcp://ltc.example.net:3333",
+                                                                username="w.9", password="x")])
+    assert await miner.set_pools_config([group]) is True
+    assert [(p.url, p.username) for p in sim.state.pools[0].pools] == [("stratum+tcp://ltc.example.net:3333", "w.9")]

@@ -342,4 +342,12 @@ async def test_interop_controls_change_the_simulator(elphapex: Start) -> None:
     assert await miner.fault_light_off() is False and sim.state.fault_light is False
     rs_miner = await RsFactory().get_miner(ip)
     assert await rs_miner.set_fault_light(True) and sim.state.fault_light is True
+    # asic-rs writes `pool0url`, `pool0user`, `pool0pw` keys into the configuration it read
+    from pyasic_rs import Pool as RsPool
+    from pyasic_rs import PoolGroup as RsPoolGroup
+
+    group = RsPoolGroup(name="default", quota=1, pools=[RsPool(url="stratum+tcp://ltc.example.net:3333",
+                                                                username="w.7", password="x")])
+    assert await rs_miner.set_pools_config([group]) is True
+    assert [(p.url, p.username) for p in sim.state.pools[0].pools] == [("stratum+tcp://ltc.example.net:3333", "w.7")]
     assert await rs_miner.restart() and sim.state.uptime == 0  # rebooting

@@ -3,7 +3,7 @@
 Port 80: lighttpd with digest auth under the realm "blackMiner Configuration" in front of every path, the
 stock Antminer CGIs (`get_system_info` in blackMiner's longer shape, `get_network_info`,
 `get_miner_conf` with the `bitmain-*` keys, `set_miner_conf`, `summary`, `get_blink_status`, `blink`,
-`reboot`). Port 8359: the ccminer RPC (`version`, `summary`, `stats`, `pools`; STATUS Description
+`reboot`; `set_miner_conf` also takes the VolcMiner web form's pool slots). Port 8359: the ccminer RPC (`version`, `summary`, `stats`, `pools`; STATUS Description
 "ccminer 2.3.3"), rates in MH/s as strings, `stats` in the Antminer chain layout without
 `total_rateideal`. Nothing listens on 4028. The shapes follow a real Hammer D10 (filesystem 2022-11-11,
 miner 2023-05-28) published with pyasic and VolcMiner D1 replies published with asic-rs. The makes differ
@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 import time
 from typing import Any, ClassVar
+
+import orjson
 
 from asicfleet.hardware import SimulableModel as MinerModel
 from asicfleet.sim._cgi import AntminerLikeSim
@@ -122,9 +124,22 @@ class BlackMinerSim(AntminerLikeSim):
             "cgminer_version": "2.3.3",
         })
 
+    def _set_conf(self, request: HttpRequest) -> HttpResponse:
+        """The Antminer JSON body; or the VolcMiner web form (`_bb_pool1url`, `_bb_pool1user`, `_bb_pool1pw`
+        ... as asic-rs posts it), whose pool slots are taken (its other `_bb_*` fields are not simulated)."""
+        form = self._body(request)
+        if "_bb_pool1url" not in form:
+            return self._set_miner_conf(request)
+        pools = [{"url": str(form.get(f"_bb_pool{n}url", "")), "user": str(form.get(f"_bb_pool{n}user", "")),
+                  "pass": str(form.get(f"_bb_pool{n}pw", ""))} for n in range(1, 4)]
+        as_json = HttpRequest(method=request.method, path=request.path, query=request.query,
+                              headers={**request.headers, "content-type": "application/json"},
+                              body=orjson.dumps({"pools": pools}), port=request.port)
+        return self._set_miner_conf(as_json)
+
     cgi_handlers = {
         "get_system_info": _system_info, "get_network_info": AntminerLikeSim._network_info,
-        "get_miner_conf": AntminerLikeSim._miner_conf, "set_miner_conf": AntminerLikeSim._set_miner_conf,
+        "get_miner_conf": AntminerLikeSim._miner_conf, "set_miner_conf": _set_conf,
         "summary": AntminerLikeSim._web_summary, "get_blink_status": AntminerLikeSim._blink_status,
         "blink": AntminerLikeSim._blink, "reboot": AntminerLikeSim._reboot,
     }
