@@ -3,7 +3,8 @@
 Port 80: lighttpd with digest auth under the realm "blackMiner Configuration" in front of every path, the
 stock Antminer CGIs (`get_system_info` in blackMiner's longer shape, `get_network_info`,
 `get_miner_conf` with the `bitmain-*` keys, `set_miner_conf`, `summary`, `get_blink_status`, `blink`,
-`reboot`; `set_miner_conf` also takes the VolcMiner web form's pool slots). Port 8359: the ccminer RPC (`version`, `summary`, `stats`, `pools`; STATUS Description
+`reboot`; `set_miner_conf` also takes the VolcMiner web form's pool slots). Port 8359: the ccminer RPC
+(`version`, `summary`, `stats`, `pools`; STATUS Description
 "ccminer 2.3.3"), rates in MH/s as strings, `stats` in the Antminer chain layout without
 `total_rateideal`. Nothing listens on 4028. The shapes follow a real Hammer D10 (filesystem 2022-11-11,
 miner 2023-05-28) published with pyasic and VolcMiner D1 replies published with asic-rs. The makes differ
