@@ -32,7 +32,9 @@ from asicfleet.backends.antminer import AntminerStock
 from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
+from asicfleet.backends.blackminer import Hammer, VolcMiner
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.elphapex import Elphapex
 from asicfleet.backends.epic import EPic
 from asicfleet.backends.iceriver import IceRiver
 from asicfleet.backends.luxos import LuxOS
@@ -205,6 +207,18 @@ CASES = [
                    ("summary", "summary"), ("capabilities", "capabilities"), ("network", "network"),
                    ("temps", "temps"), ("hashrate", "chip_hashrates"), ("temps/chip", "chip_temps"),
                    ("voltages", "chip_voltages"), ("clocks", "chip_clocks"))}),
+    ParserCase("elphapex", lambda: Elphapex(IP, Elphapex.device_info("Elphapex", "DG1+", "Stock")),
+               {f"web:{n}": f"local/elphapex/dg1plus_{n}.json" for n in ("get_system_info", "summary", "stats",
+                                                                         "pools", "get_miner_conf")}
+               | {f"web:{n}": f"local/elphapex/dg_home1_{n}.json" for n in ("get_power", "get_blink_status")}),
+    ParserCase("hammer", lambda: Hammer(IP, Hammer.device_info("Hammer", "Hammer D10", "Stock")),
+               {f"rpc:{n}": f"local/blackminer/hammer_d10_rpc_{n}.json" for n in ("version", "stats", "summary",
+                                                                                  "pools")}
+               | {"web:get_system_info": "local/blackminer/hammer_d10_web_get_system_info.json",
+                  "web:get_miner_conf": "local/blackminer/hammer_d10_web_get_conf.json"}),
+    ParserCase("volcminer", lambda: VolcMiner(IP, VolcMiner.device_info("VolcMiner", "VolcMiner D1", "Stock")),
+               {f"rpc:{n}": f"local/blackminer/hammer_d10_rpc_{n}.json" for n in ("version", "stats", "summary",
+                                                                                  "pools")}),
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),
