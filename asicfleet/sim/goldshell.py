@@ -91,6 +91,8 @@ class GoldshellSim(SimMiner):
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:
         miner = super().build(ip, model, rng)
         s = miner.state
+        # the base rounds to 1e-3 TH/s, which wipes out the rates of non-SHA-256 models (an A11 Pro: 0.0015 TH/s)
+        s.hashrate_ths = float(f"{model.nominal_ths * rng.uniform(0.95, 1.03):.5g}")
         s.extra.update(
             token=secrets.token_urlsafe(48),  # fixed per unit: every login answers the same token
             select=0, ledcontrol=False, tempcontrol=True, temp_target=65, manual=False,
