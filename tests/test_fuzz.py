@@ -33,6 +33,8 @@ from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.goldshell import Goldshell
+from asicfleet.backends.innosilicon import Innosilicon
 from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
@@ -197,6 +199,16 @@ CASES = [
     ParserCase("braiins-25.11", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
                                                                                        "Braiins OS")),
                {key: f"braiins/v25_11/{name}.json" for key, name in BRAIINS_REST.items()}),
+    # restated replies (tests/fixtures/goldshell and innosilicon, with their READMEs)
+    ParserCase("goldshell", lambda: Goldshell(IP, Goldshell.device_info("Goldshell", "Goldshell CK5", "Stock")),
+               {f"rpc:{n}": f"local/goldshell/rpc_{n}.json" for n in ("summary", "devs", "devdetails")}
+               | {"web:status": "local/goldshell/status.json", "web:setting": "local/goldshell/setting.json",
+                  "web:cgminer?cgminercmd=devs": "local/goldshell/cgminer_devs.json"}),
+    ParserCase("innosilicon",
+               lambda: Innosilicon(IP, Innosilicon.device_info("Innosilicon", "Innosilicon T3H+", "Stock")),
+               {f"rpc:{n}": f"local/innosilicon/rpc_{n}.json" for n in ("summary", "stats", "version", "pools")}
+               | {"web:getAll": "local/innosilicon/getAll.json", "web:overview": "local/innosilicon/overview.json"},
+               ("web:getErrorDetail",)),
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),
