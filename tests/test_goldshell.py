@@ -436,3 +436,26 @@ async def test_pyasic_rs_reads_every_model(goldshell_miners: Start) -> None:
         assert data.hashrate.value / 1e6 == pytest.approx(inventory["hashrate_ths"], rel=0.01)
         assert data.mac == inventory["mac"] and data.firmware_version == inventory["firmware_version"]
         assert [f.rpm for f in data.fans] == pytest.approx(sim.state.fan_rpms)
+
+
+@pytest.mark.interop
+async def test_interop_controls_change_the_simulator(goldshell_miners: Start) -> None:
+    """pyasic's controls land in the simulator's state: stop/resume select the sleep and the stock plan, its
+    send_config deletes the pools (first to last, with the ids of one read) and adds the new ones. It has no
+    Goldshell LED or reboot (both report False)."""
+    import pyasic
+    from pyasic.config import MinerConfig, PoolConfig
+
+    fleet, _ = await goldshell_miners()
+    _real_ports(fleet)
+    ip, sim = only(fleet)
+    miner = await pyasic.get_miner(ip)
+    assert await miner.stop_mining() is True and sim.level == SLEEP_LEVEL and sim.state.mining is False
+    assert await miner.resume_mining() is True and sim.level == 0 and sim.state.mining is True
+    config = MinerConfig(pools=PoolConfig.simple([{"url": "stratum+tcp://kda.example:3700", "user": "farm.x",
+                                                    "password": "p1"}]))
+    await miner.send_config(config)
+    assert [(p.url, p.username, p.password) for p in sim.state.pools[0].pools] == [
+        ("stratum+tcp://kda.example:3700", "farm.x", "p1")]
+    assert await miner.fault_light_on() is False and sim.state.fault_light is False
+    assert await miner.reboot() is False and sim.state.extra["restarts"] == 0

@@ -387,3 +387,28 @@ async def test_pyasic_rs_does_not_know_innosilicon(inno_miners: Start) -> None:
     _real_ports(fleet)
     ip, _ = only(fleet)
     assert await RsFactory().get_miner(ip) is None
+
+
+@pytest.mark.interop
+async def test_interop_controls_change_the_simulator(inno_miners: Start) -> None:
+    """pyasic's controls land in the simulator's state: send_config writes `updatePools` (JSON), get_config
+    reads `pools`, restart_backend restarts CGMiner, reboot reboots."""
+    import pyasic
+    from pyasic.config import MinerConfig, PoolConfig
+
+    fleet, _ = await inno_miners()
+    _real_ports(fleet)
+    ip, sim = only(fleet)
+    with pytest.warns(UserWarning, match="Partially supported"):
+        miner = await pyasic.get_miner(ip)
+    config = MinerConfig(pools=PoolConfig.simple([{"url": "stratum+tcp://eth.example:4444", "user": "farm.x",
+                                                    "password": "p1"}]))
+    await miner.send_config(config)
+    assert [(p.url, p.username, p.password) for p in sim.state.pools[0].pools] == [
+        ("stratum+tcp://eth.example:4444", "farm.x", "p1")]
+    read = await miner.get_config()
+    assert [(p.url, p.user) for g in read.pools.groups for p in g.pools] == [("stratum+tcp://eth.example:4444",
+                                                                              "farm.x")]
+    assert await miner.restart_backend() is True and sim.inventory()["cgminer_restarts"] == 1
+    uptime = sim.state.uptime
+    assert await miner.reboot() is True and sim.state.uptime < uptime and not sim.state.extra["tokens"]

@@ -13,7 +13,7 @@ see tests/fixtures/goldshell/README.md):
   `GET|PUT /mcb/setting` (the settings object: `name` is the MAC, `powerplans` with `select`, `ledcontrol`,
   `tempcontrol`, `temp_target` ...; a PUT writes the object back), `GET /mcb/pools` (a list of `url`, `user`,
   `pass`, `active`, `dragid`, `pool-priority`, `legal`), `PUT /mcb/pools` (the list, replaced),
-  `PUT /mcb/newpool` and `PUT /mcb/delpool` (one pool each), `PUT|GET /mcb/restart` (reboots the controller),
+  `PUT /mcb/newpool` and `PUT /mcb/delpool` (one pool each, named by `url` and `user`), `PUT|GET /mcb/restart` (reboots the controller),
   `GET /mcb/cgminer?cgminercmd=devs` (`{"status": 2, "data": [...]}`, a row per board), and
   `PUT /user/updatepd` (`oldpassword`, `newpassword`, `cfmpassword`).
 - Port 4028: the RPC (`intminer 5.4.2`, a BFGMiner derivative; no login): `version`, `summary` (`MHS 20s`,
@@ -355,12 +355,18 @@ class GoldshellSim(SimMiner):
         return HttpResponse.of_json({})
 
     def _delete_pool(self, request: HttpRequest) -> HttpResponse:
+        """The pool named by `url` and `user` (its `dragid` when that still points at it): pyasic deletes a list
+        it read once, first to last, so the ids it sends shift after the first deletion."""
         body = self._body(request)
         current = self._pools()
-        dragid = body.get("dragid") if isinstance(body, dict) else None
-        if not isinstance(dragid, int) or not 0 <= dragid < len(current) or current[dragid].url != body.get("url"):
+        if not isinstance(body, dict):
+            return HttpResponse.of_json({"error": "invalid pool"}, status=400)
+        dragid = body.get("dragid")
+        matching = [i for i, p in enumerate(current) if p.url == body.get("url") and p.username == body.get("user")]
+        if not matching:
             return HttpResponse.of_json({"error": "no such pool"}, status=400)
-        self._set_pools([p for i, p in enumerate(current) if i != dragid])
+        index = dragid if dragid in matching else matching[0]
+        self._set_pools([p for i, p in enumerate(current) if i != index])
         return HttpResponse.of_json({})
 
     def _restart(self, request: HttpRequest) -> HttpResponse:
