@@ -13,7 +13,8 @@ see tests/fixtures/goldshell/README.md):
   `GET|PUT /mcb/setting` (the settings object: `name` is the MAC, `powerplans` with `select`, `ledcontrol`,
   `tempcontrol`, `temp_target` ...; a PUT writes the object back), `GET /mcb/pools` (a list of `url`, `user`,
   `pass`, `active`, `dragid`, `pool-priority`, `legal`), `PUT /mcb/pools` (the list, replaced),
-  `PUT /mcb/newpool` and `PUT /mcb/delpool` (one pool each, named by `url` and `user`), `PUT|GET /mcb/restart` (reboots the controller),
+  `PUT /mcb/newpool` and `PUT /mcb/delpool` (one pool each, named by `url` and `user`),
+  `PUT|GET /mcb/restart` (reboots the controller),
   `GET /mcb/cgminer?cgminercmd=devs` (`{"status": 2, "data": [...]}`, a row per board), and
   `PUT /user/updatepd` (`oldpassword`, `newpassword`, `cfmpassword`).
 - Port 4028: the RPC (`intminer 5.4.2`, a BFGMiner derivative; no login): `version`, `summary` (`MHS 20s`,
