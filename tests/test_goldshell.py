@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import json
 import random
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -351,9 +350,7 @@ async def test_fault_modes_yield_errors_without_hanging(goldshell_miners: Start,
     ip, sim = only(fleet)
     backend = await _backend(session, ip)
     fleet.set_fault(ip, fault)
-    started = time.monotonic()
-    data = await asyncio.wait_for(backend.get_data(), 10)
-    assert time.monotonic() - started < 8
+    data = await asyncio.wait_for(backend.get_data(), 30)  # a guard against a hang, not a timing assertion
     if fault is Fault.AUTH_FAILURE:  # the RPC and status need no login; the kept token still works
         assert data.hashrate is not None
     elif data.hashrate is not None:  # the web devs, over the connection kept open from before the fault
