@@ -36,7 +36,9 @@ from asicfleet.backends.blackminer import Hammer, VolcMiner
 from asicfleet.backends.braiins import BraiinsBackend
 from asicfleet.backends.elphapex import Elphapex
 from asicfleet.backends.epic import EPic
+from asicfleet.backends.goldshell import Goldshell
 from asicfleet.backends.iceriver import IceRiver
+from asicfleet.backends.innosilicon import Innosilicon
 from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.sealminer import SealMiner
 from asicfleet.backends.vnish import VNish
@@ -219,6 +221,16 @@ CASES = [
     ParserCase("volcminer", lambda: VolcMiner(IP, VolcMiner.device_info("VolcMiner", "VolcMiner D1", "Stock")),
                {f"rpc:{n}": f"local/blackminer/hammer_d10_rpc_{n}.json" for n in ("version", "stats", "summary",
                                                                                   "pools")}),
+    # restated replies (tests/fixtures/goldshell and innosilicon, with their READMEs)
+    ParserCase("goldshell", lambda: Goldshell(IP, Goldshell.device_info("Goldshell", "Goldshell CK5", "Stock")),
+               {f"rpc:{n}": f"local/goldshell/rpc_{n}.json" for n in ("summary", "devs", "devdetails")}
+               | {"web:status": "local/goldshell/status.json", "web:setting": "local/goldshell/setting.json",
+                  "web:cgminer?cgminercmd=devs": "local/goldshell/cgminer_devs.json"}),
+    ParserCase("innosilicon",
+               lambda: Innosilicon(IP, Innosilicon.device_info("Innosilicon", "Innosilicon T3H+", "Stock")),
+               {f"rpc:{n}": f"local/innosilicon/rpc_{n}.json" for n in ("summary", "stats", "version", "pools")}
+               | {"web:getAll": "local/innosilicon/getAll.json", "web:overview": "local/innosilicon/overview.json"},
+               ("web:getErrorDetail",)),
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),
