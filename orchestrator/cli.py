@@ -46,7 +46,6 @@ app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is
                   pretty_exceptions_enable=False, add_completion=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 stderr = Console(stderr=True)
-ALL_FAMILIES = "antminer,braiins,whatsminer,avalon,bitaxe"
 FORMAT_HELP = "table (default), json (as --json) or csv (as --csv)"
 
 
@@ -536,7 +535,8 @@ def _parse_weights(text: str) -> dict[str, float] | None:
 def sim(
     subnet: Annotated[str, typer.Option(help="loopback subnet to serve on")] = "127.77.0.0/22",
     count: Annotated[int, typer.Option(min=0, help="number of miners")] = 200,
-    mix: Annotated[str, typer.Option(help="firmware families, taken in turn")] = ALL_FAMILIES,
+    mix: Annotated[str, typer.Option(help='firmware families, taken in turn ("all": every family simulated)')
+                   ] = "all",
     seed: Annotated[int, typer.Option(help="seed for addresses, models and figures")] = 1,
     inventory: Annotated[Path | None, typer.Option(help="write the fleet as JSON here once all listen")] = None,
     ports: Annotated[str, typer.Option(help="serve standard ports elsewhere, e.g. 80=10080,443=10443")] = "",
@@ -546,10 +546,11 @@ def sim(
     weights: Annotated[str, typer.Option(help="random models, makes weighted, e.g. AntMiner=5,WhatsMiner=3")] = "",
 ) -> None:
     """Serve a simulated fleet on loopback addresses until SIGINT/SIGTERM."""
-    from asicfleet.sim import Fault, SimFleet  # see _parse_faults
+    from asicfleet.sim import SIM_FAMILIES, Fault, SimFleet  # see _parse_faults
 
+    families = sorted(SIM_FAMILIES) if mix.strip() == "all" else mix.split(",")
     try:
-        fleet = SimFleet.generate(subnet, count, mix.split(","), seed=seed,
+        fleet = SimFleet.generate(subnet, count, families, seed=seed,
                                   ports=PortMap.parse(ports) if ports else None, models=models.split(","),
                                   weights=_parse_weights(weights))
         fleet.assign_faults({Fault(k): v for k, v in _parse_faults(faults).items()}, seed=seed)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from asicfleet.sim import SIM_FAMILIES
 from fleet.store import chunk_key
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis
@@ -85,7 +86,7 @@ def test_scan_json_finds_every_simulated_miner(simulator: list[dict[str, object]
         hashrate = data["hashrate"]
         assert hashrate["unit"] == "TH/s"
         assert hashrate["value"] == pytest.approx(miner["hashrate_ths"], rel=0.01)
-    assert families == {"antminer", "braiins", "whatsminer", "avalon", "bitaxe"}
+    assert families == set(SIM_FAMILIES)  # the default mix: every family simulated, each read right
 
 
 def test_scan_table_and_csv(simulator: list[dict[str, object]]) -> None:
