@@ -238,13 +238,11 @@ class MarathonSim(SimMiner):
     def _overview(self) -> dict[str, Any]:
         s = self.state
         return {"model": self.model_name, "mac": s.mac.lower(), "version_firmware": s.firmware_version,
-                "version_api": API_VERSION, "control_board": s.extra["control_board"], "serial_number": s.serial,
-                "ip": s.ip, "hostname": s.hostname}
+                "version_api": API_VERSION, "control_board": s.extra["control_board"]}
 
     def _network_config(self) -> dict[str, Any]:
         s = self.state
-        return {"hostname": s.hostname, "dhcp": True, "ip": s.ip, "netmask": "255.255.255.0", "gateway": "",
-                "dns": ""}
+        return {"hostname": s.hostname, "dhcp": True, "ip": s.ip, "netmask": "255.255.255.0"}
 
     def _board_rows(self) -> list[dict[str, Any]]:
         s, model = self.state, self.state.model
