@@ -33,7 +33,9 @@ from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.hiveon import Hiveon
 from asicfleet.backends.luxos import LuxOS
+from asicfleet.backends.marathon import Marathon
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
 from asicfleet.discovery import TargetSet, parse_target
@@ -200,6 +202,16 @@ CASES = [
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),
+    # no MaraFW or Hiveon capture was published: their restated replies (tests/fixtures/<family>/README.md)
+    ParserCase("marathon", lambda: Marathon(IP, Marathon.device_info("AntMiner", "Antminer S19 XP", "MaraFW")),
+               {f"web:{n}": f"local/marathon/{n}.json" for n in ("brief", "overview", "network_config", "hashboards",
+                                                                 "fans", "pools", "event_chart", "locate_miner",
+                                                                 "miner_config")}
+               | {"rpc:version": "local/marathon/rpc_version.json"}),
+    ParserCase("hiveon", lambda: Hiveon(IP, Hiveon.device_info("AntMiner", "Antminer S19j Pro", "Hive")),
+               {f"rpc:{n}": f"local/hiveon/rpc_{n}.json" for n in ("version", "summary", "stats", "pools")}
+               | {f"web:{n}": f"local/hiveon/{n}.json" for n in ("get_system_info", "get_miner_conf")}
+               | {"web:blink_status": "local/hiveon/blink_onpageloaded.json"}),
     ParserCase("whatsminer-v1", _whatsminer("v1"),
                {f"rpc:{n}": f"whatsminer/v1/{n}.json" for n in ("summary", "devs", "pools", "get_version",
                                                                  "get_psu", "status")}, _v1_commands()),
