@@ -196,6 +196,7 @@ async def test_controls_change_the_simulator(hiveminers: Start) -> None:
     assert sim.state.pools[0].pools == new[0].pools and await backend.get_pools_config() == new
     assert await backend.set_fan_config(FanConfig.manual(50)) is True and sim.state.fan == FanConfig.manual(50)
     assert await backend.get_fan_config() == FanConfig.manual(50)
+    sim.restart_seconds = 1.0  # a wide window to see it down in, on a loaded machine
     assert await backend.restart() is True
     await asyncio.sleep(0.15)
     assert (await backend.get_data([DataField.UPTIME])).uptime is None
