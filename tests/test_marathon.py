@@ -240,7 +240,7 @@ async def test_power_limit_and_tuning(maraminers: Start) -> None:
     full = sim.inventory()["hashrate_ths"]
     assert await backend.set_power_limit(2800.4) is True
     data = await backend.get_data([DataField.WATTAGE_LIMIT, DataField.TUNING_TARGET, DataField.HASHRATE])
-    assert data.wattage_limit == 2800 == sim.state.power_limit
+    assert data.wattage_limit == 2800 == sim.state.power_limit == await backend.power_limit_held(2800.4)
     assert data.tuning_target is not None and data.tuning_target.target_watts == 2800
     assert data.hashrate is not None and data.hashrate.value < full
     assert await backend.get_tuning_config() == TuningConfig.power(2800)
@@ -256,6 +256,24 @@ async def test_power_limit_and_tuning(maraminers: Start) -> None:
     with pytest.raises(ValueError, match="> 0 W"):
         await backend.set_power_limit(0)
     assert sim.total_requests == before
+
+
+async def test_a_power_limit_rollout_verifies_its_read_back(maraminers: Start) -> None:
+    """A rollout's power-limit step on MaraFW: the previous value (none: the Stock mode has no target), the write,
+    and the read-back against the whole watts MaraFW stores."""
+    from fleet.controls import PowerLimitControl
+
+    fleet, session = await maraminers()
+    ip, sim = only(fleet)
+    found = await identify(ip, session, timeout=5)
+    assert found.miner is not None
+    control = PowerLimitControl(watts=2900.4)
+    await control.apply(found.miner)
+    outcome = await control.verify(found.miner, time.time())
+    assert outcome.state == "verified" and sim.state.power_limit == 2900
+    sim.state.extra["config"]["mode"]["concorde"]["power-target"] = 3000  # changed behind the rollout's back
+    sim._apply_config()
+    assert (await control.verify(found.miner, time.time())).state == "failed"
 
 
 async def test_pools_round_trip(maraminers: Start) -> None:

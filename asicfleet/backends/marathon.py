@@ -454,6 +454,10 @@ class Marathon(Backend):
         target = {"mode-select": "PowerTarget", "power-target": round(watts)}
         return await self._change_config(self._set_mode("Auto", **target))
 
+    async def power_limit_held(self, watts: float) -> float:
+        """MaraFW stores the power target in whole watts."""
+        return float(round(watts))
+
     async def get_tuning_config(self) -> TuningConfig:
         target = parse_tuning_target(await self._config())
         if target is None or target.target_mode is None:
