@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from asicfleet import MinerFactory
-from asicfleet._errors import MinerConnectionError, UnsupportedControlError
+from asicfleet._errors import MinerConnectionError, MinerTimeoutError, UnsupportedControlError
 from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock
@@ -95,7 +95,8 @@ def test_matches_signals() -> None:
     assert Hiveon.matches(_probe(hive))
     assert not AntminerStock.matches(_probe(hive)) and not Marathon.matches(_probe(hive))
     assert not Hiveon.matches(_probe(stock))  # an answering stock RPC: no web request for Hiveon
-    assert Hiveon.matches(_probe(MinerConnectionError("refused")))  # RPC silent: get_system_info decides
+    assert Hiveon.matches(_probe(MinerConnectionError("refused")))  # RPC off: get_system_info decides
+    assert not Hiveon.matches(_probe(MinerTimeoutError("timed out")))  # no extra request on a sick host
     assert backend_for("hiveon") is Hiveon and BACKENDS.index(Hiveon) < BACKENDS.index(AntminerStock)
 
 

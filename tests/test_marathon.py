@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from asicfleet import MinerFactory
-from asicfleet._errors import AuthenticationError, MinerConnectionError, UnsupportedControlError
+from asicfleet._errors import AuthenticationError, MinerConnectionError, MinerTimeoutError, UnsupportedControlError
 from asicfleet._session import Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock
@@ -123,6 +123,8 @@ def test_matches_signals() -> None:
     assert not Marathon.matches(_probe(stock, realm))  # an answering stock RPC: no web request for MaraFW
     assert Marathon.matches(_probe(MinerConnectionError("refused"), with_algorithm))
     assert Marathon.matches(_probe(MinerConnectionError("refused"), realm))  # asked in identify()
+    assert not Marathon.matches(_probe(MinerTimeoutError("timed out"), realm))  # no extra request on a sick host
+    assert Marathon.matches(_probe(MinerTimeoutError("timed out"), with_algorithm))
     assert not Marathon.matches(_probe(None, HttpReply(200, {}, b"<title>Luxor Firmware</title>")))
     assert backend_for("marathon") is Marathon and BACKENDS.index(Marathon) < BACKENDS.index(AntminerStock)
 

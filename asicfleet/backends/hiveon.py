@@ -12,7 +12,9 @@ backend reuses) except where Hiveon differs:
 - the firmware version is the build's `CompileTime` (RPC `version`), as pyasic reports it.
 
 Identification: an answering RPC decides (` HIVEON` in `version`, else not Hiveon, at no extra cost); when the
-RPC is silent and the web shows the stock realm, `get_system_info.cgi` is read once to look for the marker.
+RPC is off (refused) and the web shows the stock realm, `get_system_info.cgi` is read once to look for the
+marker. An RPC that timed out gets no web check (that host is sick or we are overloaded; a Hiveon miner
+whose RPC hangs is then not recognised).
 
 Controls: restart (`reboot.cgi`), pause/resume and work modes (`miner-mode` via `set_miner_conf.cgi`), pools
 and fans (`set_miner_conf.cgi`, the whole configuration written back), fault light. No Hiveon version is known
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from asicfleet._errors import MinerAPIError, MinerError
+from asicfleet._errors import MinerAPIError, MinerError, MinerTimeoutError
 from asicfleet._session import Session
 from asicfleet.backends._base import Backend, DataField, Probe, Source, at, first_row, parse_text, to_float
 from asicfleet.backends.antminer import REALM, AntminerStock, canonical_model, ghs, parse_hashboards, stats_row
@@ -92,6 +94,8 @@ class Hiveon(AntminerStock):
         if isinstance(version, dict):
             return names_hiveon(version)
         web = probe.web
+        if isinstance(version, MinerTimeoutError):
+            return False  # a sick or overloaded host: no extra request on every stock miner's deadline
         return web is not None and web.status == 401 and f'realm="{REALM.split()[0]}' in \
             web.headers.get("www-authenticate", "")
 

@@ -4,9 +4,9 @@ RPC on 4028 whose replies name `KAONSU`.
 
 Identification, cheapest signal first: the RPC `version` reply names KAONSU (or MARAFW) and carries the
 model in `VERSION[0].Model`; a 401 on `GET /` that also sends an `Algorithm: MD5` header is how asic-rs
-recognises the web server. When the RPC did not answer and the web shows only the stock realm, one
+recognises the web server. When the RPC is off (refused) and the web shows only the stock realm, one
 `GET /kaonsu/v1/overview` with the login tells MaraFW (a JSON object naming the model) from stock
-(a 404 page): a stock Antminer whose RPC answers never costs that request.
+(a 404 page): a stock Antminer whose RPC answers, or times out, never costs that request.
 
 Reads (one request each, sent in parallel after the first has learned the digest challenge): `brief`
 (hash rate in TH/s, nominal rate in GH/s, estimated power, status, uptime), `overview` (MAC, firmware
@@ -35,6 +35,7 @@ from asicfleet._errors import (
     MinerAPIError,
     MinerError,
     MinerResponseError,
+    MinerTimeoutError,
     UnsupportedControlError,
 )
 from asicfleet._session import Session
@@ -325,9 +326,11 @@ class Marathon(Backend):
         web = probe.web
         if web is None or web.status != 401:
             return False
-        # asic-rs's web signal; without it, only the stock realm (asked further in identify)
-        return "MD5" in web.headers.get("algorithm", "").upper() or \
-            REALM_PREFIX in web.headers.get("www-authenticate", "")
+        if "MD5" in web.headers.get("algorithm", "").upper():
+            return True  # asic-rs's web signal
+        # only the stock realm: worth a request in identify() when the RPC is off (refused), not when it timed
+        # out (a sick or overloaded host, where every extra request costs a stock miner its deadline)
+        return not isinstance(version, MinerTimeoutError) and REALM_PREFIX in web.headers.get("www-authenticate", "")
 
     @classmethod
     async def identify(cls, probe: Probe, session: Session) -> DeviceInfo | None:
