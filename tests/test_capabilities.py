@@ -47,6 +47,9 @@ ANTMINER = {"pools_config", "fan_config", "tuning_config", "read_logs", "set_fau
 AVALON = {"pools_config", "tuning_config", "set_fault_light", "set_power_limit", "pause", "resume", "restart"}
 EPIC = {"pools_config", "fan_config", "tuning_config", "scaling_config", "temperature_config", "read_logs",
         "set_fault_light", "pause", "resume", "change_password", "upgrade_firmware", "factory_reset", "restart"}
+MARATHON = {"pools_config", "fan_config", "tuning_config", "set_fault_light", "set_power_limit", "pause", "resume",
+            "restart"}
+HIVEON = {"pools_config", "fan_config", "tuning_config", "set_fault_light", "pause", "resume", "restart"}
 
 TABLES: dict[str, dict[str, set[str]]] = {
     "braiins": {"25.07": BRAIINS_25_07, "26.04": BRAIINS_25_07 | {"read_logs", "factory_reset", "upgrade_firmware"}},
@@ -59,9 +62,13 @@ TABLES: dict[str, dict[str, set[str]]] = {
     "avalon": {"Avalon 1246": AVALON, "Avalon A1466": AVALON},
     # ePIC's power target follows the hardware, not the version: its tuner offers `Power` on some units only
     "epic": {"Antminer S19 XP": EPIC, "Antminer S21": EPIC | {"set_power_limit"}},
+    # no MaraFW or Hiveon version is known to lack a control: the same table at both (two models)
+    "marathon": {"Antminer S19 Pro": MARATHON, "Antminer S21": MARATHON},
+    "hiveon": {"Antminer S19": HIVEON, "Antminer S19j Pro": HIVEON},
 }
 SUBNETS = {"braiins": "127.161.1.0/24", "bitaxe": "127.161.2.0/24", "whatsminer": "127.161.3.0/24",
-           "antminer": "127.161.4.0/24", "avalon": "127.161.5.0/24", "epic": "127.182.1.0/24"}
+           "antminer": "127.161.4.0/24", "avalon": "127.161.5.0/24", "epic": "127.182.1.0/24",
+           "marathon": "127.188.161.0/24", "hiveon": "127.188.162.0/24"}
 
 
 async def start(sim_fleet: FleetFactory, family: str) -> SimFleet:

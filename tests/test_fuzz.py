@@ -37,9 +37,11 @@ from asicfleet.backends.braiins import BraiinsBackend
 from asicfleet.backends.elphapex import Elphapex
 from asicfleet.backends.epic import EPic
 from asicfleet.backends.goldshell import Goldshell
+from asicfleet.backends.hiveon import Hiveon
 from asicfleet.backends.iceriver import IceRiver
 from asicfleet.backends.innosilicon import Innosilicon
 from asicfleet.backends.luxos import LuxOS
+from asicfleet.backends.marathon import Marathon
 from asicfleet.backends.sealminer import SealMiner
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
@@ -239,6 +241,16 @@ CASES = [
     ParserCase("sealminer", lambda: SealMiner(IP, SealMiner.device_info("SealMiner", "A2", "Stock")),
                {f"rpc:{n}": f"local/sealminer/{n}.json" for n in ("version", "summary", "stats", "pools")}
                | {"web:get_system_info": "local/sealminer/get_system_info.json"}),
+    # no MaraFW or Hiveon capture was published: their restated replies (tests/fixtures/<family>/README.md)
+    ParserCase("marathon", lambda: Marathon(IP, Marathon.device_info("AntMiner", "Antminer S19 XP", "MaraFW")),
+               {f"web:{n}": f"local/marathon/{n}.json" for n in ("brief", "overview", "network_config", "hashboards",
+                                                                 "fans", "pools", "event_chart", "locate_miner",
+                                                                 "miner_config")}
+               | {"rpc:version": "local/marathon/rpc_version.json"}),
+    ParserCase("hiveon", lambda: Hiveon(IP, Hiveon.device_info("AntMiner", "Antminer S19j Pro", "Hive")),
+               {f"rpc:{n}": f"local/hiveon/rpc_{n}.json" for n in ("version", "summary", "stats", "pools")}
+               | {f"web:{n}": f"local/hiveon/{n}.json" for n in ("get_system_info", "get_miner_conf")}
+               | {"web:blink_status": "local/hiveon/blink_onpageloaded.json"}),
     ParserCase("whatsminer-v1", _whatsminer("v1"),
                {f"rpc:{n}": f"whatsminer/v1/{n}.json" for n in ("summary", "devs", "pools", "get_version",
                                                                  "get_psu", "status")}, _v1_commands()),
