@@ -191,7 +191,9 @@ async def test_identify_falls_back_to_graphql_model(sim_fleet: FleetFactory) -> 
 
 
 async def test_get_data_equals_the_simulator_state(sim_fleet: FleetFactory) -> None:
-    fleet = await sim_fleet(lo("127.82.3.0/24"), 3, ["braiins"], seed=11)
+    # the REST releases (the GraphQL ones before 25.07 have their own test below)
+    fleet = await sim_fleet(lo("127.82.3.0/24"), mix=["braiins"], models=BraiinsSim.models[:3],
+                            versions=releases("25.07", "25.11", "26.04"))
     session = session_for(fleet)
     for miner in fleet.miners.values():
         assert isinstance(miner, BraiinsSim)
