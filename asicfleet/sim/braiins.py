@@ -203,6 +203,12 @@ class BraiinsSim(SimMiner):
         state.extra.setdefault("dps", None)  # the DPS configuration once the user set one
         state.extra.setdefault("pool_uids", {})
 
+    def served(self) -> tuple[Service, ...]:
+        """No gRPC API (port 50051) before 23.03."""
+        if self.at_least(_FIRST_GRPC_RELEASE):
+            return self.services
+        return tuple(s for s in self.services if s.kind != "grpc")
+
     @classmethod
     def default_firmware_version(cls, rng: random.Random) -> str:
         """Any release, the GraphQL ones before 25.07 included (so `--mix braiins` has them too)."""
@@ -809,7 +815,7 @@ class BraiinsSim(SimMiner):
     async def handle_grpc(self, call: GrpcCall) -> GrpcReply:
         self.count(f"{call.port}:{call.path}")
         name = _GRPC_METHODS.get(call.path)
-        if name is None or not self.at_least(_FIRST_GRPC_RELEASE):  # no gRPC API before 23.03
+        if name is None:
             raise GrpcError(GrpcStatus.UNIMPLEMENTED, f"unknown method {call.path}")
         request_type, reply_type = _GRPC_TYPES[call.path]
         if call.path not in _PUBLIC_PATHS and not self._token_ok(call.metadata.get("authorization", "")):
