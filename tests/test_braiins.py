@@ -1,6 +1,8 @@
 """Braiins OS: parsers on captured replies, the backend against the simulator over loopback, the
 simulator's BOS+ gRPC API (its dict <-> message rules, calls through a grpc.aio client), and the
-independent clients pyasic / pyasic-rs against the simulator. Loopback range: 127.82.0.0/16."""
+independent clients pyasic / pyasic-rs against the simulator. Loopback range: 127.82.0.0/16.
+The releases before 25.07 (GraphQL, LuCI and the RPC; 22.08 to 25.05 simulated) follow at the end, on
+127.190-192.0.0/16."""
 
 from __future__ import annotations
 
@@ -136,7 +138,7 @@ def test_rest_fallback_sources() -> None:
 @pytest.mark.parametrize("version", ["v21_09", "v24_09", "v25_03", "v25_05"])
 def test_rpc_version_replies(version: str) -> None:
     """The BOSer RPC `version` of every release: API version read, and the firmware recognised by it.
-    (The GraphQL replies beside them are not parsed: this backend speaks the REST API and the RPC.)"""
+    (The GraphQL replies beside them are parsed by the tests of the releases before 25.07, below.)"""
     raw = fixture_bytes("braiins", version, "version.json")
     data = BraiinsBackend(lo("127.82.0.1"), S19XP, Session()).parse_raw({"rpc:version": raw}, [DataField.API_VERSION])
     assert data.api_version == "3.7" and data.errors == []
@@ -1221,3 +1223,48 @@ async def test_pyasic_and_pyasic_rs_read_the_old_releases(sim_fleet: FleetFactor
         assert (miner.requests["80:POST /cgi-bin/luci"] == 1) and not any(k.startswith("80:GET /api/v1")
                                                                           and "version" not in k
                                                                           for k in miner.requests)
+
+
+@pytest.mark.interop
+async def test_pyasic_rs_controls_over_graphql(sim_fleet: FleetFactory) -> None:
+    """pyasic-rs's GraphQL mutations (its 21.09 and 25.05 backends): each changes the simulator's state."""
+    from pyasic_rs import MinerFactory as RsFactory
+
+    fleet = await sim_fleet(lo("127.192.2.0/24"), mix=["braiins"], models=["Antminer S19 XP", "Antminer S21"],
+                            versions=old_releases("22.08", "25.05"))
+    if fleet.ports is None or fleet.ports.overrides:
+        pytest.skip("the independent clients need the real ports 80/4028 (run as root)")
+    for miner in (sim(fleet, 0), sim(fleet, 1)):
+        s = miner.state
+        rs_miner = await RsFactory().get_miner(s.ip)
+        assert rs_miner is not None
+        assert await rs_miner.set_fault_light(True) is True and s.fault_light is True
+        assert await rs_miner.set_power_limit(3000) is True and s.power_limit == 3000
+        assert await rs_miner.pause() is True and s.mining is False
+        assert await rs_miner.resume() is True and s.mining is True
+        assert "bosminer: starting" in await rs_miner.read_logs()
+        groups = await rs_miner.get_pools_config()
+        assert [p.username for g in groups for p in g.pools] == [p.username for g in s.pools for p in g.pools]
+
+
+async def test_old_release_faults_are_errors_without_hanging(sim_fleet: FleetFactory) -> None:
+    faults: list[Fault] = [f for f in Fault if f is not Fault.NONE]
+    fleet = await sim_fleet(lo("127.191.5.0/24"), mix=["braiins"], models=["Antminer S19 XP"] * len(faults),
+                            versions=old_releases("24.09") * len(faults))
+    session = session_for(fleet, connect=0.5, read=1.0, cap=256 * 1024)
+    miners = [sim(fleet, i) for i in range(len(faults))]
+    for miner, assigned in zip(miners, faults, strict=True):
+        miner.fault = assigned
+        miner.slow_seconds, miner.oversized_bytes = 2.5, 2 * 1024 * 1024
+
+    async def outcome(miner: BraiinsSim) -> tuple[Fault, bool]:
+        backend = graphql_backend("24.09", S19XP, session, ip=miner.state.ip)
+        try:
+            return miner.fault, bool((await backend.get_data()).errors)
+        except MinerError:
+            return miner.fault, True
+
+    # bounded by the session's timeouts (the test's own timeout catches a hang); no timed assertion
+    for fault, read_error in await asyncio.gather(*(outcome(m) for m in miners)):
+        assert read_error, f"{fault}: get_data reported no error"
+    await session.aclose()

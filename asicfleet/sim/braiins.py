@@ -10,6 +10,11 @@ Serves what a real Braiins OS 25.07+ miner serves:
   (factory reset, logs, system upgrade);
 - the web UI page at `/` ("Braiins OS") and the few GraphQL queries clients still use to read the
   model and version (`{ bosminer { info { modelName } } }`, `{ bos { info { version { full } } } }`);
+- for the releases before 25.07 (22.08, 24.09, 25.03, 25.05.1, with the version strings of captured
+  miners) no REST API, but GraphQL on `POST /graphql` (`_graphql`, a small executor: the fields each
+  release's schema has, reads after the `auth { login }` mutation's `session_id` cookie, the model and
+  version public), LuCI's form login and `admin/network/iface_status/lan` (the MAC), the RPC as above
+  (BOSer on OpenWrt before 23.03), and the gRPC port only from 23.03, when the public API came;
 - the BOS+ gRPC API on 50051 (grpc.aio, cleartext; messages generated from the public
   braiins/bos-plus-api .proto files, `asicfleet.sim.bos_api`): `AuthenticationService/Login` answers
   with the token in the `authorization` response header,
