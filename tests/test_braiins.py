@@ -725,13 +725,11 @@ def graphql_backend(release: str, device: DeviceInfo = S9, session: Session | No
 
 
 def graphql_fixtures(version: str) -> dict[str, Any]:
-    """The captured GraphQL replies of a release (their `data`, as the backend's transport returns it),
-    its RPC `version` and LuCI's network status."""
+    """The captured GraphQL replies of a release (whole, as the firmware sent them) and its RPC `version`."""
     replies: dict[str, Any] = {"rpc:version": fixture_bytes("braiins", version, "version.json")}
     for name, key in GQL_FILES.items():
-        path = FIXTURES.joinpath("braiins", version, f"{name}.json")
-        if path.exists():  # the 22.08 capture has no events reply
-            replies[key] = json.loads(path.read_bytes())["data"]
+        if FIXTURES.joinpath("braiins", version, f"{name}.json").exists():  # the 22.08 capture has no events
+            replies[key] = fixture_bytes("braiins", version, f"{name}.json")
     return replies
 
 
@@ -860,13 +858,13 @@ def test_graphql_sources_follow_each_schema() -> None:
 def test_graphql_messages_and_capabilities_restated() -> None:
     """Appeals and autotuning metadata shaped as the 21.09 schema declares them (no capture holds any)."""
     backend = graphql_backend("24.09", S21_PRO)
-    appeals = {"events": {"appeals": [
+    appeals = {"data": {"events": {"appeals": [
         {"kind": "ERROR", "timestamp": 1730000000, "message": "Hashboard 2: no chips found"},
         {"kind": "WARNING", "timestamp": 1730000060, "message": "Fan 3 is slow"},
-        {"kind": "SUCCESS", "timestamp": 1730000120, "message": "Tuning finished"}]}}
-    metadata = {"bosminer": {"metadata": {"autotuning": {"powerTarget": {"default": 3500, "min": 875, "max": 4550},
-                                                         "hashrateTarget": {"default": 234.0, "min": 58.5,
-                                                                            "max": None}}}}}
+        {"kind": "SUCCESS", "timestamp": 1730000120, "message": "Tuning finished"}]}}}
+    metadata = {"data": {"bosminer": {"metadata": {"autotuning": {
+        "powerTarget": {"default": 3500, "min": 875, "max": 4550},
+        "hashrateTarget": {"default": 234.0, "min": 58.5, "max": None}}}}}}
     data = backend.parse_raw({"gql:events": appeals, "gql:metadata": metadata},
                              [DataField.MESSAGES, DataField.TUNING_CAPABILITIES])
     assert data.errors == []
@@ -886,7 +884,7 @@ def test_graphql_errors_are_errors() -> None:
     backend = graphql_backend("22.08")
     data = backend.parse_raw({"gql:system": b'{"data": null, "errors": [{"message": "Unauthorized"}]}'},
                              [DataField.HOSTNAME])
-    # parse_raw hands undecoded replies to the parsers; the transport is what turns `errors` into a failure
+    # a reply with `errors` has no data to read; live, the transport turns it into a failed command
     assert data.hostname is None
     with pytest.raises(MinerError, match="Unauthorized"):
         gql_data({"data": None, "errors": [{"message": "Unauthorized"}]})
@@ -980,8 +978,31 @@ async def test_old_releases_identify_and_read_as_the_state(sim_fleet: FleetFacto
         luci = {} if miner.at_least("24.09") else {"80:POST /cgi-bin/luci": 1,
                                                    "80:GET /cgi-bin/luci/admin/network/iface_status/lan": 1}
         assert {k: v for k, v in miner.requests.items() if not k.startswith("4028:")} == {
-            "80:POST /graphql": 7, **luci}
+            "80:POST /graphql": 7, "80:graphql auth.login": 1, **luci}
         assert dict((k, v) for k, v in miner.requests.items() if k.startswith("4028:")) == {"4028:version": 1}
+    await session.aclose()
+
+
+# the handle's capability properties per release (test_capabilities.PROPERTIES): before 25.07 everything
+# but DPS and firmware upgrade over GraphQL; factory reset from 24.09
+GRAPHQL_22_08 = {"pools_config", "fan_config", "tuning_config", "temperature_config", "read_logs", "set_fault_light",
+                 "set_power_limit", "pause", "resume", "change_password", "restart"}
+CAPABILITIES = {"22.08": GRAPHQL_22_08, "24.09": GRAPHQL_22_08 | {"factory_reset"},
+                "25.03": GRAPHQL_22_08 | {"factory_reset"}, "25.05": GRAPHQL_22_08 | {"factory_reset"}}
+
+
+async def test_old_release_capabilities_on_the_handle(sim_fleet: FleetFactory) -> None:
+    fleet = await sim_fleet(lo("127.190.3.0/24"), mix=["braiins"], models=OLD_MODELS,
+                            versions=old_releases(*CAPABILITIES))
+    session = session_for(fleet)
+    properties = ("pools_config", "fan_config", "tuning_config", "scaling_config", "temperature_config",
+                  "read_logs", "set_fault_light", "set_power_limit", "set_tuning_percent", "pause", "resume",
+                  "change_password", "upgrade_firmware", "factory_reset", "restart")
+    for label, miner in zip(CAPABILITIES, fleet.miners.values(), strict=True):
+        found = await identify(miner.state.ip, session, timeout=5.0)
+        assert found.miner is not None
+        table = {prop for prop in properties if getattr(found.miner, f"supports_{prop}")}
+        assert table == CAPABILITIES[label], label
     await session.aclose()
 
 
@@ -1068,6 +1089,9 @@ async def test_old_release_controls_apply_and_verify(sim_fleet: FleetFactory) ->
             Pool(url=p.url, username=p.username) for p in pools_before[0].pools])]
         assert await backend.set_pools_config(groups) is True
         assert s.pools == groups and await backend.get_pools_config() == groups and s.power_limit == 3100
+        # one write, then bosminer restarts to take the pools (the mutations are counted by their fields)
+        assert miner.requests["80:graphql bosminer.config.updateGroups"] == 1
+        assert miner.requests["80:graphql bosminer.restart"] == 1
         # cooling
         assert await backend.get_fan_config() == FanConfig.auto(target_temp=75.0)
         assert await backend.set_fan_config(FanConfig.manual(60)) is True

@@ -545,45 +545,57 @@ def gql_tuning_capabilities(autotuning: Any) -> TuningCapabilities | None:
 
 
 def graphql_data_sources(release: str) -> dict[DataField, Source | list[Source]]:
-    """Where each field is on a release before 25.07: GraphQL first, the RPC as the fallback."""
+    """Where each field is on a release before 25.07: GraphQL first, the RPC as the fallback. A GraphQL
+    reply is kept whole (`{"data": ...}`), as the firmware sends it."""
     since = _release_at_least(release)
     system = "gql:system"
+
+    def bos(*path: str, parse: Callable[[Any], Any] | None = None) -> Source:
+        return at(system, "data", "bos", *path, parse=parse)
+
+    def miner(*path: str, parse: Callable[[Any], Any] | None = None) -> Source:
+        return at(system, "data", "bosminer", "info", *path, parse=parse)
+
+    def tuning(*path: str, parse: Callable[[Any], Any] | None = None) -> Source:
+        return at("gql:tuning", "data", "bosminer", *path, parse=parse)
+
     data: dict[DataField, Source | list[Source]] = {
-        DataField.MAC: at(system, "bos", "macAddress", parse=parse_mac) if since(GQL_MAC_SINCE)
+        DataField.MAC: bos("macAddress", parse=parse_mac) if since(GQL_MAC_SINCE)
         else at(LUCI_LAN, 0, "macaddr", parse=parse_mac),
-        DataField.HOSTNAME: at(system, "bos", "hostname"),
-        DataField.FIRMWARE_VERSION: at(system, "bos", "info", "version", "full"),
+        DataField.HOSTNAME: bos("hostname"),
+        DataField.FIRMWARE_VERSION: bos("info", "version", "full"),
         DataField.API_VERSION: at("rpc:version", "VERSION", 0, "API", parse=str),
-        DataField.HASHRATE: [at(system, "bosminer", "info", "workSolver", "realHashrate", "mhs5S", parse=mhs),
+        DataField.HASHRATE: [miner("workSolver", "realHashrate", "mhs5S", parse=mhs),
                              at("rpc:summary", "SUMMARY", 0, "MHS 5s", parse=mhs)],
-        DataField.EXPECTED_HASHRATE: [at(system, "bosminer", "info", "workSolver", "nominalMhs", parse=mhs),
+        DataField.EXPECTED_HASHRATE: [miner("workSolver", "nominalMhs", parse=mhs),
                                       at("rpc:devs", "DEVS", parse=rpc_expected_hashrate)],
-        DataField.HASHBOARDS: [at("gql:boards", "bosminer", "info", "workSolver", "childSolvers",
+        DataField.HASHBOARDS: [at("gql:boards", "data", "bosminer", "info", "workSolver", "childSolvers",
                                   parse=gql_hashboards),
                                at(("rpc:devs", "rpc:temps", "rpc:devdetails"), parse=rpc_hashboards)],
-        DataField.FANS: [at(system, "bosminer", "info", "fans", parse=gql_fans),
+        DataField.FANS: [miner("fans", parse=gql_fans),
                          at("rpc:fans", "FANS", parse=rpc_fans)],
-        DataField.WATTAGE: [at(system, "bosminer", "info", "summary", "power", "approxConsumptionW", parse=to_float),
+        DataField.WATTAGE: [miner("summary", "power", "approxConsumptionW", parse=to_float),
                             at("rpc:tunerstatus", "TUNERSTATUS", 0, "ApproximateMinerPowerConsumption",
                                parse=to_float)],
-        DataField.WATTAGE_LIMIT: [at("gql:tuning", "bosminer", "config", "autotuning", "powerTarget", parse=to_float),
+        DataField.WATTAGE_LIMIT: [tuning("config", "autotuning", "powerTarget", parse=to_float),
                                   at("rpc:tunerstatus", "TUNERSTATUS", 0, "PowerLimit", parse=to_float)],
-        DataField.UPTIME: [at(system, "bos", "uptime", "durationS", parse=parse_uptime),
+        DataField.UPTIME: [bos("uptime", "durationS", parse=parse_uptime),
                            at("rpc:summary", "SUMMARY", 0, "Elapsed", parse=parse_uptime)],
-        DataField.POOLS: [at("gql:pools", "bosminer", parse=gql_pools), at("rpc:pools", "POOLS", parse=rpc_pools)],
-        DataField.MESSAGES: at("gql:events", "events", "appeals", parse=gql_messages),
-        DataField.IS_MINING: [at(system, "bosminer", "info", "workSolver", "realHashrate", "mhs5S", parse=gql_mining),
+        DataField.POOLS: [at("gql:pools", "data", "bosminer", parse=gql_pools),
+                          at("rpc:pools", "POOLS", parse=rpc_pools)],
+        DataField.MESSAGES: at("gql:events", "data", "events", "appeals", parse=gql_messages),
+        DataField.IS_MINING: [miner("workSolver", "realHashrate", "mhs5S", parse=gql_mining),
                               at("rpc:devs", "DEVS", parse=rpc_is_mining)],
-        DataField.LIGHT_FLASHING: at(system, "bos", "faultLight", parse=parse_light),
-        DataField.TUNING_TARGET: at("gql:tuning", "bosminer", "config", "autotuning", parse=gql_tuning_target),
-        DataField.SCALED_TUNING_TARGET: at("gql:tuning", "bosminer", "info", "summary", "power", "limitW",
+        DataField.LIGHT_FLASHING: bos("faultLight", parse=parse_light),
+        DataField.TUNING_TARGET: tuning("config", "autotuning", parse=gql_tuning_target),
+        DataField.SCALED_TUNING_TARGET: tuning("info", "summary", "power", "limitW",
                                            parse=gql_scaled_target),
-        DataField.TUNING_CAPABILITIES: at("gql:metadata", "bosminer", "metadata", "autotuning",
+        DataField.TUNING_CAPABILITIES: at("gql:metadata", "data", "bosminer", "metadata", "autotuning",
                                           parse=gql_tuning_capabilities),
     }
     if since(GQL_SERIALS_SINCE):
-        data[DataField.SERIAL_NUMBER] = at(system, "bos", "serialNumber")
-        data[DataField.CONTROL_BOARD_VERSION] = at(system, "bos", "info", "controlBoardSocFamily", parse=parse_text)
+        data[DataField.SERIAL_NUMBER] = bos("serialNumber")
+        data[DataField.CONTROL_BOARD_VERSION] = bos("info", "controlBoardSocFamily", parse=parse_text)
     return data
 
 
@@ -805,7 +817,7 @@ class BraiinsBackend(Backend):
         if command.startswith("web:"):
             return await self.call("GET", command[4:])
         if command.startswith("gql:"):
-            return await self.graphql(self._gql_queries()[command])
+            return {"data": await self.graphql(self._gql_queries()[command])}
         if command.startswith("luci:"):
             return await self._luci_get(command[5:])
         return await super().send(command)

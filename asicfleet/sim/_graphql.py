@@ -241,10 +241,18 @@ def _resolve_argument(value: Any, variables: Mapping[str, Any]) -> Any:
 
 
 Guard = Callable[[tuple[str, ...]], bool]
+Called = Callable[[tuple[str, ...]], None]
+
+
+@dataclass(frozen=True)
+class _Context:
+    variables: Mapping[str, Any]
+    allowed: Guard
+    called: Called
 
 
 def _execute(selections: list[Field | InlineFragment], value: Any, type_name: str, path: tuple[str, ...],
-             variables: Mapping[str, Any], allowed: Guard) -> dict[str, Any]:
+             context: _Context) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise GraphQLError(f'Field "{path[-1]}" of type {type_name} has no sub-fields')
     actual_type = str(value.get("__typename", type_name))
@@ -252,7 +260,7 @@ def _execute(selections: list[Field | InlineFragment], value: Any, type_name: st
     for selection in selections:
         if isinstance(selection, InlineFragment):
             if selection.type_condition in (None, actual_type):
-                out.update(_execute(selection.selections, value, actual_type, path, variables, allowed))
+                out.update(_execute(selection.selections, value, actual_type, path, context))
             continue
         key = selection.alias or selection.name
         if selection.name == "__typename":
@@ -261,40 +269,42 @@ def _execute(selections: list[Field | InlineFragment], value: Any, type_name: st
         if selection.name not in value:
             raise GraphQLError(f'Cannot query field "{selection.name}" on type "{actual_type}".')
         field_path = (*path, selection.name)
-        if not allowed(field_path):
+        if not context.allowed(field_path):
             raise GraphQLError("Unauthorized")
         resolved = value[selection.name]
         if callable(resolved):
-            arguments = {k: _resolve_argument(v, variables) for k, v in selection.arguments.items()}
+            arguments = {k: _resolve_argument(v, context.variables) for k, v in selection.arguments.items()}
+            context.called(field_path)
             try:
                 resolved = resolved(arguments)
             except (KeyError, TypeError, ValueError) as exc:
                 raise GraphQLError(f"{selection.name}: {exc}") from exc
-        out[key] = _complete(selection, resolved, field_path, variables, allowed)
+        out[key] = _complete(selection, resolved, field_path, context)
     return out
 
 
-def _complete(selection: Field, value: Any, path: tuple[str, ...], variables: Mapping[str, Any],
-              allowed: Guard) -> Any:
+def _complete(selection: Field, value: Any, path: tuple[str, ...], context: _Context) -> Any:
     if value is None:
         return None
     if isinstance(value, list):
-        return [_complete(selection, item, path, variables, allowed) for item in value]
+        return [_complete(selection, item, path, context) for item in value]
     if isinstance(value, Mapping):
         if selection.selections is None:
             raise GraphQLError(f'Field "{selection.name}" must have a selection of subfields.')
-        return _execute(selection.selections, value, selection.name, path, variables, allowed)
+        return _execute(selection.selections, value, selection.name, path, context)
     if selection.selections is not None:
         raise GraphQLError(f'Field "{selection.name}" must not have a selection since it has no subfields.')
     return value
 
 
 def execute(document: str, root: Mapping[str, Any], variables: Mapping[str, Any] | None = None,
-            operation_name: str | None = None, allowed: Guard = lambda path: True) -> dict[str, Any]:
+            operation_name: str | None = None, allowed: Guard = lambda path: True,
+            called: Called = lambda path: None) -> dict[str, Any]:
     """Runs a query or mutation against `root` ({"query": {...}, "mutation": {...}}); the GraphQL reply
     body: {"data": ...} or {"errors": [...]} (an error anywhere fails the request, nothing is partial).
     `allowed(path)` says whether a field may be used on this session (GraphQLError "Unauthorized" if not);
-    a path starts with the operation kind: ("query", "bos", "info", "version")."""
+    a path starts with the operation kind: ("query", "bos", "info", "version"). `called(path)` hears of each
+    field with arguments (a callable in the tree) as it runs: what a simulator counts as a request."""
     try:
         operations = parse(document)
         chosen = [op for op in operations if operation_name is None or op.name == operation_name]
@@ -305,7 +315,8 @@ def execute(document: str, root: Mapping[str, Any], variables: Mapping[str, Any]
             raise GraphQLError(f"Schema is not configured for {operation.kind}s.")
         values = {**{k: v for k, v in operation.variable_defaults.items()}, **(variables or {})}
         kind = operation.kind
-        data = _execute(operation.selections, root[kind], kind.capitalize(), (kind,), values, allowed)
+        data = _execute(operation.selections, root[kind], kind.capitalize(), (kind,),
+                        _Context(values, allowed, called))
     except GraphQLError as exc:
         return {"data": None, "errors": [{"message": str(exc)}]}
     return {"data": data}

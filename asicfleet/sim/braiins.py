@@ -519,8 +519,12 @@ class BraiinsSim(SimMiner):
         authorised = self._token_ok(self._session_cookie(request))
         login: dict[str, str] = {}  # the token a successful login mutation created: sent back as a cookie
         root = self._graphql_root(login) if not self.speaks_rest else self._graphql_public_root(login)
+        # each mutation is counted by its field (`80:graphql bosminer.config.updateGroups`), as the REST
+        # writes are by their routes: a test can tell a pool write from the reads around it
         reply = gql.execute(body["query"], root, variables, body.get("operationName"),
-                            allowed=lambda path: authorised or _gql_public(path))
+                            allowed=lambda path: authorised or _gql_public(path),
+                            called=lambda path: self.count(f"{request.port}:graphql {'.'.join(path[1:])}")
+                            if path[0] == "mutation" else None)
         response = HttpResponse.of_json(reply)
         if "token" in login:
             response.headers["Set-Cookie"] = f"session_id={login['token']}; Path=/; HttpOnly"
