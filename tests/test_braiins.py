@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +25,11 @@ from asicfleet import MinerFactory
 from asicfleet._errors import MinerError, UnsupportedControlError
 from asicfleet._session import CredentialRule, Session
 from asicfleet.backends import BACKENDS, DataField, Probe
+from asicfleet.backends import braiins as braiins_backend
 from asicfleet.backends.braiins import (
     LUCI_LAN,
     BraiinsBackend,
+    _version_tuple,
     gql_data,
     graphql_queries,
     release_of,
@@ -1292,3 +1295,55 @@ async def test_old_release_faults_are_errors_without_hanging(sim_fleet: FleetFac
     for fault, read_error in await asyncio.gather(*(outcome(m) for m in miners)):
         assert read_error, f"{fault}: get_data reported no error"
     await session.aclose()
+
+
+# ----- the queries against the firmware's own schemas --------------------------------------------
+SCHEMAS = FIXTURES.parent / "meta" / "braiins"
+_SDL_TYPE = re.compile(r"^(?:type|interface|input) (\w+)[^{]*\{(.*?)^\}", re.M | re.S)
+_SDL_FIELD = re.compile(r"^\s+(\w+)(?:\([^)]*\))?\s*:\s*\[?\s*(\w+)", re.M)
+
+
+def schema_fields(release: str) -> dict[str, dict[str, str]]:
+    """type name -> {field: the type it returns} from a release's schema.graphql (unions resolve by fragment)."""
+    text = re.sub(r"#[^\n]*", "", (SCHEMAS / release / "schema.graphql").read_text())
+    return {name: dict(_SDL_FIELD.findall(body)) for name, body in _SDL_TYPE.findall(text)}
+
+
+def unknown_fields(document: str, types: dict[str, dict[str, str]]) -> list[str]:
+    """The fields of `document` its schema does not have (a path per field)."""
+    (operation,) = parse(document)
+    missing: list[str] = []
+
+    def walk(selections: list[Any], type_name: str, path: str) -> None:
+        for selection in selections:
+            if not hasattr(selection, "name"):  # an inline fragment
+                walk(selection.selections, selection.type_condition or type_name, path)
+                continue
+            if selection.name == "__typename":
+                continue
+            returned = types.get(type_name, {}).get(selection.name)
+            if returned is None:
+                missing.append(f"{path}.{selection.name} (on {type_name})")
+            elif selection.selections:
+                walk(selection.selections, returned, f"{path}.{selection.name}")
+
+    walk(operation.selections, operation.kind.capitalize(), operation.kind)
+    return missing
+
+
+@pytest.mark.parametrize(("schema", "release"), [("21.09", "21.09"), ("24.09", "24.09"), ("25.03", "25.03"),
+                                                  ("25.05.1", "25.05.1")])
+def test_backend_queries_agree_with_each_schema(schema: str, release: str) -> None:
+    """Every read query and every mutation the backend sends exists in that release's schema."""
+    types = schema_fields(schema)
+    documents = [*graphql_queries(release).values(), braiins_backend.GQL_LOGIN, braiins_backend.GQL_LOG,
+                 *braiins_backend.GQL_MUTATIONS]
+    if _version_tuple(release) >= _version_tuple("24.09"):
+        documents.append(braiins_backend.GQL_FACTORY_RESET)
+    for document in documents:
+        assert unknown_fields(document, types) == [], document
+    # and what the newer releases added is really missing from the older schemas
+    assert unknown_fields("{ bos { macAddress serialNumber } }", schema_fields("21.09")) == [
+        "query.bos.macAddress (on BosQuery)", "query.bos.serialNumber (on BosQuery)"]
+    assert unknown_fields("{ bos { serialNumber } }", schema_fields("24.09")) == [
+        "query.bos.serialNumber (on BosQuery)"]

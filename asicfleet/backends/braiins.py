@@ -333,26 +333,29 @@ GQL_SERIALS_SINCE = "25.03"  # `bos { serialNumber }`, `hwDetails { hbSerialNumb
 GQL_FACTORY_RESET_SINCE = "24.09"  # `bos { factoryReset }`
 LUCI_LAN = "luci:admin/network/iface_status/lan"
 
-_GQL_LOGIN = ("mutation ($username: String!, $password: String!) { auth { login(username: $username,"
+GQL_LOGIN = ("mutation ($username: String!, $password: String!) { auth { login(username: $username,"
               " password: $password) { ... on VoidResult { void } ... on AuthError { message } } } }")
-_GQL_REBOOT = "mutation { bos { reboot { ... on VoidResult { void } ... on BosError { message } } } }"
-_GQL_BOSMINER = "mutation { bosminer { %s { ... on VoidResult { void } ... on BosminerError { message } } } }"
-_GQL_FAULT_LIGHT = "mutation ($enable: Boolean!) { bos { setFaultLight(enable: $enable) { enabled } } }"
-_GQL_AUTOTUNING = (
+GQL_REBOOT = "mutation { bos { reboot { ... on VoidResult { void } ... on BosError { message } } } }"
+GQL_BOSMINER = "mutation { bosminer { %s { ... on VoidResult { void } ... on BosminerError { message } } } }"
+GQL_FAULT_LIGHT = "mutation ($enable: Boolean!) { bos { setFaultLight(enable: $enable) { enabled } } }"
+GQL_AUTOTUNING = (
     "mutation ($input: AutotuningIn!) { bosminer { config { updateAutotuning(input: $input, apply: true) {"
     " ... on AutotuningOut { autotuning { mode powerTarget hashrateTarget } }"
     " ... on AutotuningError { message } ... on AttributeError { message } } } } }")
-_GQL_UPDATE_GROUPS = (
+GQL_UPDATE_GROUPS = (
     "mutation ($groups: [Group!]!) { bosminer { config { updateGroups(groups: $groups) {"
     " ... on GroupList { groups { id } } ... on GroupListError { message } ... on AttributeError { message } } } } }")
-_GQL_TEMP_AND_FANS = (
+GQL_TEMP_AND_FANS = (
     "mutation ($input: TempAndFansIn!) { bosminer { config { updateTempAndFans(input: $input, apply: true) {"
     " ... on TempAndFansOut { tempControl { mode targetTemp } fanControl { speed } }"
     " ... on TempAndFansError { message } ... on AttributeError { message } } } } }")
-_GQL_SET_PASSWORD = ("mutation ($password: String) { bos { setPassword(newPassword: $password) {"
+GQL_SET_PASSWORD = ("mutation ($password: String) { bos { setPassword(newPassword: $password) {"
                      " ... on VoidResult { void } ... on BosError { message } } } }")
-_GQL_FACTORY_RESET = "mutation { bos { factoryReset { ... on VoidResult { void } ... on BosError { message } } } }"
-_GQL_LOG = "query ($target: LogTarget!) { bos { log(target: $target) } }"
+GQL_FACTORY_RESET = "mutation { bos { factoryReset { ... on VoidResult { void } ... on BosError { message } } } }"
+GQL_LOG = "query ($target: LogTarget!) { bos { log(target: $target) } }"
+# every mutation the controls send (checked against each release's schema by the tests)
+GQL_MUTATIONS = (GQL_REBOOT, GQL_BOSMINER % "stop", GQL_BOSMINER % "start", GQL_BOSMINER % "restart",
+                 GQL_FAULT_LIGHT, GQL_AUTOTUNING, GQL_UPDATE_GROUPS, GQL_TEMP_AND_FANS, GQL_SET_PASSWORD)
 _LUCI_AGENT = "BTC Tools v0.1"  # LuCI on Braiins OS answers API clients only with a user agent it knows
 
 
@@ -843,7 +846,7 @@ class BraiinsBackend(Backend):
 
     # ----- GraphQL and LuCI transport (releases before 25.07) ---------------------------------
     async def _gql_login_with(self, creds: Credentials) -> str:
-        reply = await self.http("POST", "/graphql", json={"query": _GQL_LOGIN, "variables": {
+        reply = await self.http("POST", "/graphql", json={"query": GQL_LOGIN, "variables": {
             "username": creds.username, "password": creds.password.get_secret_value()}})
         self._check(reply, "POST /graphql (login)")
         refusal = dig(gql_data(reply.json()), ("auth", "login", "message"))
@@ -936,24 +939,24 @@ class BraiinsBackend(Backend):
 
     # ----- controls over GraphQL (releases before 25.07) ------------------------------------------
     async def _gql_restart(self) -> bool:
-        await self._gql_mutation(_GQL_REBOOT, ("bos", "reboot"))
+        await self._gql_mutation(GQL_REBOOT, ("bos", "reboot"))
         self._gql_cookie = self._luci_cookie = None  # the reboot ends the sessions
         return True
 
     async def _gql_pause(self) -> bool:
-        await self._gql_mutation(_GQL_BOSMINER % "stop", ("bosminer", "stop"))
+        await self._gql_mutation(GQL_BOSMINER % "stop", ("bosminer", "stop"))
         return True
 
     async def _gql_resume(self) -> bool:
-        await self._gql_mutation(_GQL_BOSMINER % "start", ("bosminer", "start"))
+        await self._gql_mutation(GQL_BOSMINER % "start", ("bosminer", "start"))
         return True
 
     async def _gql_set_fault_light(self, on: bool) -> bool:
-        result = await self._gql_mutation(_GQL_FAULT_LIGHT, ("bos", "setFaultLight"), {"enable": bool(on)})
+        result = await self._gql_mutation(GQL_FAULT_LIGHT, ("bos", "setFaultLight"), {"enable": bool(on)})
         return result.get("enabled") is bool(on)
 
     async def _gql_autotuning(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        result = await self._gql_mutation(_GQL_AUTOTUNING, ("bosminer", "config", "updateAutotuning"),
+        result = await self._gql_mutation(GQL_AUTOTUNING, ("bosminer", "config", "updateAutotuning"),
                                           {"input": dict(changes)})
         autotuning = result.get("autotuning")
         if not isinstance(autotuning, dict):
@@ -1011,9 +1014,9 @@ class BraiinsBackend(Backend):
         body = [{"name": g.name, "quota": g.quota,
                  "pools": [{"url": p.url, "user": p.username, "password": p.password} for p in g.pools]}
                 for g in groups]
-        result = await self._gql_mutation(_GQL_UPDATE_GROUPS, ("bosminer", "config", "updateGroups"),
+        result = await self._gql_mutation(GQL_UPDATE_GROUPS, ("bosminer", "config", "updateGroups"),
                                           {"groups": body})
-        await self._gql_mutation(_GQL_BOSMINER % "restart", ("bosminer", "restart"))
+        await self._gql_mutation(GQL_BOSMINER % "restart", ("bosminer", "restart"))
         written = result.get("groups")
         return isinstance(written, list) and len(written) == len(groups)
 
@@ -1033,7 +1036,7 @@ class BraiinsBackend(Backend):
             changes = {"mode": "AUTO"}
             if config.target_temp is not None:
                 changes["targetTemp"] = float(config.target_temp)
-        result = await self._gql_mutation(_GQL_TEMP_AND_FANS, ("bosminer", "config", "updateTempAndFans"),
+        result = await self._gql_mutation(GQL_TEMP_AND_FANS, ("bosminer", "config", "updateTempAndFans"),
                                           {"input": changes})
         return bool(dig(result, ("tempControl", "mode")) == changes["mode"])
 
@@ -1045,13 +1048,13 @@ class BraiinsBackend(Backend):
         return TemperatureConfig(hot=hot, danger=danger)
 
     async def _gql_change_password(self, password: str) -> bool:
-        await self._gql_mutation(_GQL_SET_PASSWORD, ("bos", "setPassword"), {"password": password})
+        await self._gql_mutation(GQL_SET_PASSWORD, ("bos", "setPassword"), {"password": password})
         self.session.credentials.remember(self.ip, self.family, Credentials(username=self._username,
                                                                             password=password))
         return True
 
     async def _gql_read_logs(self) -> str:
-        lines = dig(await self.graphql(_GQL_LOG, {"target": "BOSMINER"}), ("bos", "log"))
+        lines = dig(await self.graphql(GQL_LOG, {"target": "BOSMINER"}), ("bos", "log"))
         if not isinstance(lines, list):
             raise MinerResponseError("GraphQL bos.log: no lines in the reply")
         return "".join(f"{line}\n" for line in lines if isinstance(line, str))
@@ -1059,7 +1062,7 @@ class BraiinsBackend(Backend):
     async def _gql_factory_reset(self) -> bool:
         if "factory_reset" in self.unavailable():
             raise self.refuse("factory_reset")
-        await self._gql_mutation(_GQL_FACTORY_RESET, ("bos", "factoryReset"))
+        await self._gql_mutation(GQL_FACTORY_RESET, ("bos", "factoryReset"))
         self._gql_cookie = self._luci_cookie = None  # the reset reboots the miner and forgets the password
         return True
 
