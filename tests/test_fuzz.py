@@ -33,7 +33,7 @@ from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.blackminer import Hammer, VolcMiner
-from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.braiins import LUCI_LAN, BraiinsBackend
 from asicfleet.backends.elphapex import Elphapex
 from asicfleet.backends.epic import EPic
 from asicfleet.backends.goldshell import Goldshell
@@ -48,7 +48,7 @@ from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
 from asicfleet.discovery import TargetSet, parse_target
 from asicfleet.transport import HttpReply, check_status, decode_json, probe_http
 from fleet.plan import plan_chunks
-from tests.conftest import fixture_bytes
+from tests.conftest import FIXTURES, fixture_bytes
 
 # ASICFLEET_FUZZ_SCALE=20 runs twenty times as many examples (a longer hunt than CI's)
 SCALE = float(os.environ.get("ASICFLEET_FUZZ_SCALE", "1"))
@@ -180,6 +180,18 @@ BRAIINS_REST = {"web:actions/locate": "actions_locate", "web:configuration/miner
                 "web:miner/stats": "miner_stats", "web:network": "network",
                 "web:performance/tuner-state": "performance_tuner_state", "web:pools": "pools",
                 "web:version": "version"}
+BRAIINS_GRAPHQL = {"gql:system": "gql_system", "gql:boards": "gql_boards", "gql:pools": "gql_pools",
+                   "gql:tuning": "gql_tuning", "gql:events": "gql_events", "rpc:version": "version"}
+
+
+def _braiins_graphql(release: str) -> Callable[[], Backend]:
+    """A Braiins OS backend as identification leaves it for a release before 25.07 (GraphQL)."""
+    def build() -> Backend:
+        backend = BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP", "Braiins OS"))
+        backend.learned = {"rest_api_version": None, "graphql_release": release}
+        return backend
+    return build
+
 
 CASES = [
     ParserCase("antminer",
@@ -233,6 +245,13 @@ CASES = [
                {f"rpc:{n}": f"local/innosilicon/rpc_{n}.json" for n in ("summary", "stats", "version", "pools")}
                | {"web:getAll": "local/innosilicon/getAll.json", "web:overview": "local/innosilicon/overview.json"},
                ("web:getErrorDetail",)),
+    # Braiins OS before 25.07: the GraphQL captures (the 22.08 one with LuCI's network status for the MAC)
+    *(ParserCase(f"braiins-{release}-graphql", _braiins_graphql(release),
+                 {key: f"braiins/{folder}/{name}.json" for key, name in BRAIINS_GRAPHQL.items()
+                  if (FIXTURES / "braiins" / folder / f"{name}.json").exists()}
+                 | ({LUCI_LAN: f"braiins/{folder}/web_net_conf.json"} if release == "22.08" else {}),
+                 ("gql:metadata",))
+      for folder, release in (("v21_09", "22.08"), ("v24_09", "24.09"), ("v25_03", "25.03"), ("v25_05", "25.05.1"))),
     ParserCase("luxos", lambda: LuxOS(IP, LuxOS.device_info("AntMiner", "Antminer S19 XP", "LuxOS")),
                {f"rpc:{n}": f"local/luxos/{n}.json" for n in ("version", "config", "summary", "stats", "pools", "devs",
                                                               "fans", "power", "profiles", "temps", "events")}),

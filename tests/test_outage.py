@@ -217,7 +217,9 @@ def test_a_chunk_message_a_worker_took_and_dropped_is_sent_again(server: Embedde
 
 
 # ----- rollouts -----------------------------------------------------------------------------------
-POOL_WRITES = {"antminer": ("80:POST /cgi-bin/set_miner_conf.cgi",), "braiins": ("80:PUT /api/v1/pools/batch",),
+POOL_WRITES = {"antminer": ("80:POST /cgi-bin/set_miner_conf.cgi",),
+               # Braiins OS: REST from 25.07, a GraphQL mutation before
+               "braiins": ("80:PUT /api/v1/pools/batch", "80:graphql bosminer.config.updateGroups"),
                "whatsminer": ("4028:update_pools", "4433:set.miner.pools"), "avalon": ("4028:setpool",),
                "bitaxe": ("80:PATCH /api/system",)}
 

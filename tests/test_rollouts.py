@@ -42,7 +42,9 @@ LIVENESS = "3"
 POOLS = {"pools": [{"url": "stratum+tcp://new.pool.example:3333", "username": "farm.{mac}", "password": "x"},
                    {"url": "stratum+tcp://backup2.example:3333", "username": "farm.{ip}", "password": "x"}]}
 # the request each firmware's pool change is, as the simulator counts it
-POOL_WRITES = {"antminer": ("80:POST /cgi-bin/set_miner_conf.cgi",), "braiins": ("80:PUT /api/v1/pools/batch",),
+POOL_WRITES = {"antminer": ("80:POST /cgi-bin/set_miner_conf.cgi",),
+               # Braiins OS: REST from 25.07, a GraphQL mutation before
+               "braiins": ("80:PUT /api/v1/pools/batch", "80:graphql bosminer.config.updateGroups"),
                "whatsminer": ("4028:update_pools", "4433:set.miner.pools"), "avalon": ("4028:setpool",),
                "bitaxe": ("80:PATCH /api/system",)}
 

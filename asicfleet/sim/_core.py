@@ -239,6 +239,11 @@ class SimMiner:
         """Answers one call on a `grpc` service; raises `GrpcError` to end it with a status."""
         raise NotImplementedError
 
+    def served(self) -> tuple[Service, ...]:
+        """The ports this miner listens on now: `services`, unless its firmware version lacks some of them
+        (bound again at each restart, so an upgrade that brings a new API brings its port)."""
+        return self.services
+
     def install_image(self, content: bytes) -> str | None:
         """Checks a simulated firmware image as a miner checks its signature and hardware; installs its
         version (shown after the reboot). Returns the refusal text, or None when accepted."""

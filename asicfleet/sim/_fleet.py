@@ -168,7 +168,7 @@ class SimFleet:
         assert self.ports is not None
         servers: list[asyncio.Server | GrpcServer] = []
         try:
-            for service in miner.services:
+            for service in miner.served():
                 if service.kind == "grpc":
                     grpc_server = GrpcServer(miner, miner.state.ip, self.ports(service.port), service.port)
                     await grpc_server.start()

@@ -10,6 +10,11 @@ Serves what a real Braiins OS 25.07+ miner serves:
   (factory reset, logs, system upgrade);
 - the web UI page at `/` ("Braiins OS") and the few GraphQL queries clients still use to read the
   model and version (`{ bosminer { info { modelName } } }`, `{ bos { info { version { full } } } }`);
+- for the releases before 25.07 (22.08, 24.09, 25.03, 25.05.1, with the version strings of captured
+  miners) no REST API, but GraphQL on `POST /graphql` (`_graphql`, a small executor: the fields each
+  release's schema has, reads after the `auth { login }` mutation's `session_id` cookie, the model and
+  version public), LuCI's form login and `admin/network/iface_status/lan` (the MAC), the RPC as above
+  (BOSer on OpenWrt before 23.03), and the gRPC port only from 23.03, when the public API came;
 - the BOS+ gRPC API on 50051 (grpc.aio, cleartext; messages generated from the public
   braiins/bos-plus-api .proto files, `asicfleet.sim.bos_api`): `AuthenticationService/Login` answers
   with the token in the `authorization` response header,
@@ -28,6 +33,7 @@ import hashlib
 import random
 import secrets
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -35,6 +41,7 @@ from typing import Any, ClassVar
 import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
+from asicfleet.sim import _graphql as gql
 from asicfleet.sim import _grpc as pb
 from asicfleet.sim._core import HttpRequest, HttpResponse, MinerState, Service, SimMiner, read_sim_image
 from asicfleet.sim._grpc import GrpcCall, GrpcError, GrpcReply, GrpcStatus
@@ -56,7 +63,18 @@ _RELEASES: dict[str, tuple[str, str]] = {
     "25.11": ("2025-11-21-0-eb658dcd-25.11-plus", "1.1.0"),
     "26.04": ("2026-04-14-0-912d084c-26.04-plus", "1.3.0"),
 }
+# the releases before 25.07, which have no REST API: GraphQL on /graphql, LuCI's network status, the
+# RPC. Their version strings are the ones real miners report in the captured replies (asic-rs fixtures).
+_GRAPHQL_RELEASES: dict[str, str] = {
+    "22.08": "2022-09-13-0-11012d53-22.08-plus",
+    "24.09": "2024-10-17-0-75912fc7-24.09-plus",
+    "25.03": "2025-04-07-0-424f9a7f-25.03-plus",
+    "25.05": "2025-06-25-0-45f356ea-25.05.1-plus",
+}
+FIRMWARE_VERSIONS: tuple[str, ...] = (*_GRAPHQL_RELEASES.values(), *(v for v, _ in _RELEASES.values()))
 _MAJOR_VERSION = "2022-09-13-0-11012d53-22.08-plus"
+_FIRST_REST_RELEASE = "25.07"
+_FIRST_GRPC_RELEASE = "23.03"  # the BOS+ public gRPC API came with 23.03 (braiins/bos-plus-api README)
 _RPC_API = "3.7"
 _TOKEN_TIMEOUT_S = 3600
 
@@ -72,12 +90,29 @@ _MODEL_FACTS: dict[str, tuple[str, int, str, str]] = {
 
 _MINER_STATUS_NORMAL = 2
 _MINER_STATUS_PAUSED = 3
+# what GraphQL answers without a session: the model and version clients read to identify a miner, and
+# the login itself
+_GQL_PUBLIC = (("query", "bosminer", "info", "modelName"), ("query", "bos", "info", "version"),
+               ("mutation", "auth", "login"))
+
+
+def _void(action: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A mutation field that does `action` and answers the schema's VoidResult."""
+    def resolve(args: dict[str, Any]) -> dict[str, Any]:
+        action(args)
+        return {"__typename": "VoidResult", "void": None}
+    return resolve
+
+
+def _gql_public(path: tuple[str, ...]) -> bool:
+    """A path on the way to, or inside, a public field."""
+    return any(path[:len(public)] == public[:len(path)] for public in _GQL_PUBLIC)
 _LOG_TYPES = ("errors", "bosminer", "boser", "monitor", "syslog", "dmesg")
 
 
-def _release_tuple(release: str) -> tuple[int, int]:
-    major, _, minor = release.partition(".")
-    return int(major), int(minor or 0)
+def _release_tuple(release: str) -> tuple[int, ...]:
+    """"25.05.1" -> (25, 5, 1); a part that is no number counts as 0."""
+    return tuple(int(part) if part.isdigit() else 0 for part in release.split("."))
 
 
 def _sorted(value: Any) -> Any:
@@ -173,9 +208,16 @@ class BraiinsSim(SimMiner):
         state.extra.setdefault("dps", None)  # the DPS configuration once the user set one
         state.extra.setdefault("pool_uids", {})
 
+    def served(self) -> tuple[Service, ...]:
+        """No gRPC API (port 50051) before 23.03."""
+        if self.at_least(_FIRST_GRPC_RELEASE):
+            return self.services
+        return tuple(s for s in self.services if s.kind != "grpc")
+
     @classmethod
     def default_firmware_version(cls, rng: random.Random) -> str:
-        return _RELEASES[rng.choice(sorted(_RELEASES))][0]
+        """Any release, the GraphQL ones before 25.07 included (so `--mix braiins` has them too)."""
+        return rng.choice(FIRMWARE_VERSIONS)
 
     # ----- derived facts ----------------------------------------------------------------------
     @property
@@ -197,8 +239,15 @@ class BraiinsSim(SimMiner):
         return known.get(self.release, "1.0.0")
 
     @property
+    def speaks_rest(self) -> bool:
+        """25.07 and later serve the REST API; the releases before speak GraphQL (and LuCI) instead."""
+        return self.at_least(_FIRST_REST_RELEASE)
+
+    @property
     def signature(self) -> str:
-        return f"BOSer boser-buildroot 0.1.0-{self.build_hash}"
+        # BOSer was built on OpenWrt up to 22.x, on buildroot since (the captured `version` replies)
+        system = "openwrt" if not self.at_least("23.03") else "buildroot"
+        return f"BOSer boser-{system} 0.1.0-{self.build_hash}"
 
     @property
     def identity_name(self) -> str:
@@ -390,7 +439,9 @@ class BraiinsSim(SimMiner):
             return HttpResponse.html(self._index_page())
         if path == "/graphql" and request.method == "POST":
             return self._graphql(request)
-        if not path.startswith("/api/v1/"):
+        if path.startswith("/cgi-bin/luci") and not self.speaks_rest:
+            return self._luci(request, path)
+        if not path.startswith("/api/v1/") or not self.speaks_rest:
             return HttpResponse(status=404, body=b"Not Found", content_type="text/plain")
         route = path.removeprefix("/api/v1/")
         try:
@@ -449,19 +500,265 @@ class BraiinsSim(SimMiner):
         self.tokens[token] = time.monotonic() + _TOKEN_TIMEOUT_S  # activity extends the session
         return True
 
+    # ----- GraphQL (the API of the releases before 25.07; 25.07+ keep the model/version queries) ----
+    def _session_cookie(self, request: HttpRequest) -> str:
+        for part in request.headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "session_id":
+                return value
+        return ""
+
     def _graphql(self, request: HttpRequest) -> HttpResponse:
-        body = request.json()
-        query = body.get("query", "") if isinstance(body, dict) else ""
-        if "modelName" in query:
-            return HttpResponse.of_json({"data": {"bosminer": {"info": {"modelName": self.rpc_model}}}})
-        if "version" in query and "full" in query:
-            return HttpResponse.of_json({"data": {"bos": {"info": {"version": {"full": self.state.firmware_version}}}}})
-        if "login" in query:
-            variables = body.get("variables") or {}
-            if self._credentials_ok(variables.get("username"), variables.get("password")):
-                return HttpResponse.of_json({"data": {"auth": {"login": {"void": None}}}})
-            return HttpResponse.of_json({"data": {"auth": {"login": {"message": "Invalid username or password"}}}})
-        return HttpResponse.of_json({"data": None, "errors": [{"message": "unsupported query"}]})
+        try:
+            body = request.json()
+        except orjson.JSONDecodeError:
+            return HttpResponse.of_json({"errors": [{"message": "invalid JSON body"}]}, status=400)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return HttpResponse.of_json({"errors": [{"message": "a query is required"}]}, status=400)
+        variables = body.get("variables") if isinstance(body.get("variables"), dict) else {}
+        authorised = self._token_ok(self._session_cookie(request))
+        login: dict[str, str] = {}  # the token a successful login mutation created: sent back as a cookie
+        root = self._graphql_root(login) if not self.speaks_rest else self._graphql_public_root(login)
+        # each mutation is counted by its field (`80:graphql bosminer.config.updateGroups`), as the REST
+        # writes are by their routes: a test can tell a pool write from the reads around it
+        reply = gql.execute(body["query"], root, variables, body.get("operationName"),
+                            allowed=lambda path: authorised or _gql_public(path),
+                            called=lambda path: self.count(f"{request.port}:graphql {'.'.join(path[1:])}")
+                            if path[0] == "mutation" else None)
+        response = HttpResponse.of_json(reply)
+        if "token" in login:
+            response.headers["Set-Cookie"] = f"session_id={login['token']}; Path=/; HttpOnly"
+        return response
+
+    def _gql_login(self, login: dict[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def resolve(args: dict[str, Any]) -> dict[str, Any]:
+            if not self._credentials_ok(args.get("username"), args.get("password")):
+                return {"__typename": "AuthError", "message": "Invalid username or password"}
+            login["token"] = self._new_token()
+            return {"__typename": "VoidResult", "void": None}
+        return resolve
+
+    def _graphql_public_root(self, login: dict[str, str]) -> dict[str, Any]:
+        """25.07+: the web UI moved to the REST API; the model and version queries still answer."""
+        return {"query": {"bosminer": {"info": {"modelName": self.rpc_model}},
+                          "bos": {"info": {"version": {"full": self.state.firmware_version, "isPlus": True}}}},
+                "mutation": {"auth": {"login": self._gql_login(login)}}}
+
+    def _graphql_root(self, login: dict[str, str]) -> dict[str, Any]:
+        """The schema of this release, as far as clients use it (meta/braiins/<release>/schema.graphql):
+        fields a release lacks are left out, so asking for them fails as on the real firmware."""
+        s = self.state
+        since_24_09, since_25_03 = self.at_least("24.09"), self.at_least("25.03")
+        bos_info: dict[str, Any] = {"mode": "NAND", "version": {"full": s.firmware_version, "isPlus": True}}
+        if since_25_03:
+            bos_info.update({"controlBoardSocFamily": "Amlogic", "platform": "AM3_AML"})
+        bos: dict[str, Any] = {
+            "hostname": s.hostname, "faultLight": s.fault_light, "info": bos_info,
+            "uptime": {"since": int(s.boot_time), "durationS": s.uptime},
+            "log": lambda args: self._log_lines(str(args["target"]).lower()),
+        }
+        if since_24_09:
+            bos["macAddress"] = s.mac.lower()
+        if since_25_03:
+            bos["serialNumber"] = s.serial
+        bos_mutation: dict[str, Any] = {
+            "reboot": _void(lambda args: self._reboot()),
+            "setPassword": _void(lambda args: setattr(s, "password", args.get("newPassword") or "")),
+            "setFaultLight": lambda args: {"enabled": self._gql_set_fault_light(args["enable"])},
+        }
+        if since_24_09:
+            bos_mutation["factoryReset"] = _void(lambda args: self._factory_reset())
+        configurator = {
+            "updateAutotuning": lambda args: self._gql_update_autotuning(args["input"]),
+            "updateGroups": lambda args: self._gql_update_groups(args["groups"]),
+            "updateTempAndFans": lambda args: self._gql_update_temp_and_fans(args["input"]),
+        }
+        return {
+            "query": {
+                "bos": bos,
+                "bosminer": {"info": self._gql_bosminer_info(), "config": self._gql_config(),
+                             "metadata": self._gql_metadata()},
+                "events": {"appeals": self._gql_appeals()},
+            },
+            "mutation": {
+                "auth": {"login": self._gql_login(login)},
+                "bos": bos_mutation,
+                "bosminer": {"config": configurator,
+                             "start": _void(lambda args: setattr(s, "mining", True)),
+                             "stop": _void(lambda args: setattr(s, "mining", False)),
+                             "restart": _void(lambda args: setattr(s, "mining", True))},
+            },
+        }
+
+    @staticmethod
+    def _gql_hashrate(ths: float) -> dict[str, float]:
+        mhs = round(ths * 1e6, 3)
+        return {"mhsAv": mhs, "mhs5S": mhs, "mhs1M": mhs, "mhs5M": mhs, "mhs15M": mhs, "mhs24H": mhs}
+
+    def _gql_temperatures(self, index: int) -> list[dict[str, Any]]:
+        """Board sensors, named as each release names them (the captured replies)."""
+        board, chip = self.state.board_temps[index], self.chip_temps()[index]
+        inlet = round(board - 14.0, 1)
+        if self.at_least("25.05"):
+            return [{"name": "MAX_BOARD", "degreesC": board}, {"name": "MAX_CHIP", "degreesC": chip},
+                    {"name": "INLET", "degreesC": inlet}, {"name": "OUTLET", "degreesC": board}]
+        if self.at_least("25.03"):
+            return [{"name": "Max Board", "degreesC": board}, {"name": "Max Chip", "degreesC": chip},
+                    {"name": "Inlet", "degreesC": inlet}, {"name": "Outlet", "degreesC": board}]
+        return [{"name": "Board", "degreesC": board}, {"name": "Chip", "degreesC": chip}]
+
+    def _gql_bosminer_info(self) -> dict[str, Any]:
+        s = self.state
+        watts = round(self.live_wattage())
+        boards = []
+        for i, ths in enumerate(self.board_hashrates()):
+            details: dict[str, Any] = {"chips": s.model.chips_per_board, "frequencyMhz": round(480.0 + 10 * i, 1),
+                                       "voltageV": 13.2}
+            if self.at_least("25.03"):
+                details["hbSerialNumber"] = self.board_serials[i]
+            boards.append({"name": str(i + 1), "nominalMhs": round(self.board_nominal_ths() * 1e6, 3),
+                           "realHashrate": self._gql_hashrate(ths), "hwErrorMhs15M": 0.0, "hwDetails": details,
+                           "temperatures": self._gql_temperatures(i)})
+        speed = round(self.fan_ratio() * 100)
+        pool_groups = []
+        for g, group in enumerate(s.pools):
+            pools = []
+            for p, pool in enumerate(group.pools):
+                first = g == 0 and p == 0
+                accepted, rejected = (s.accepted, s.rejected) if first else (0, 0)
+                pools.append({"url": pool.url, "user": pool.username, "status": "ALIVE",
+                              "active": first and s.mining,
+                              "shares": {"acceptedSolutions": accepted, "rejectedSolutions": rejected,
+                                         "acceptedDifficulty": accepted * 262144,
+                                         "rejectedDifficulty": rejected * 262144, "staleSolutions": 0},
+                              "lastDifficulty": 262144.0, "generatedWork": accepted * 1700000, "bestShare": 0})
+            pool_groups.append({"name": group.name, "pools": pools})
+        return {
+            "modelName": self.rpc_model,
+            "workSolver": {"name": "", "nominalMhs": round(s.model.nominal_ths * 1e6, 3),
+                           "realHashrate": self._gql_hashrate(s.live_hashrate_ths), "hwErrorMhs15M": 0.0,
+                           "childSolvers": boards},
+            "fans": [{"name": str(i), "speed": speed, "rpm": rpm} for i, rpm in enumerate(s.fan_rpms)],
+            "summary": {"realHashrate": self._gql_hashrate(s.live_hashrate_ths),
+                        "power": {"limitW": int(s.power_limit), "approxConsumptionW": watts,
+                                  "efficiencyWMhs": round(watts / (s.live_hashrate_ths * 1e6), 9)
+                                  if s.live_hashrate_ths else 0.0}},
+            "poolGroups": pool_groups,
+        }
+
+    def _gql_config(self) -> dict[str, Any]:
+        s = self.state
+        target = s.extra.get("hashrate_target_ths")
+        fan = s.fan
+        cooling: dict[str, Any] = s.extra.get("gql_cooling") or {"mode": "AUTO", "targetTemp": 75.0,
+                                                                  "hotTemp": 90.0, "dangerousTemp": 110.0}
+        groups = [{"id": str(g), "name": group.name,
+                   "strategy": {"__typename": "QuotaStrategy", "quota": group.quota},
+                   "pools": [{"id": str(p), "enabled": True, "url": pool.url, "user": pool.username,
+                              "password": pool.password} for p, pool in enumerate(group.pools)]}
+                  for g, group in enumerate(s.pools)]
+        return {
+            "__typename": "BosminerConfig",
+            "autotuning": {"enabled": True, "mode": "HASHRATE_TARGET" if s.extra["tuner_mode"] == 2 else "POWER_TARGET",
+                           "powerTarget": int(s.power_limit), "hashrateTarget": target},
+            "groups": groups,
+            "tempControl": {"mode": "MANUAL" if fan.mode == "manual" else cooling["mode"],
+                            "targetTemp": fan.target_temp if fan.target_temp is not None else cooling["targetTemp"],
+                            "hotTemp": cooling["hotTemp"], "dangerousTemp": cooling["dangerousTemp"]},
+            # minFans is how many fans must run (the schema has no idle speed)
+            "fanControl": {"speed": fan.fan_speed if fan.mode == "manual" else None, "minFans": 1,
+                           "immersionModeEnabled": False},
+        }
+
+    def _gql_metadata(self) -> dict[str, Any]:
+        nominal, low, high = self._power_bounds()
+        ths = self.state.model.nominal_ths
+        return {"autotuning": {
+            "enabled": {"default": True}, "modes": ["POWER_TARGET", "HASHRATE_TARGET"], "modeDefault": "POWER_TARGET",
+            "powerTarget": {"default": nominal, "min": low, "max": high, "unit": "W"},
+            "hashrateTarget": {"default": ths, "min": round(ths * 0.25, 3), "max": round(ths * 1.3, 3),
+                               "step": 0.1, "unit": "TH/s"}}}
+
+    def _gql_appeals(self) -> list[dict[str, Any]]:
+        return [{"id": str(n + 1), "kind": "ERROR", "timestamp": int(self.state.boot_time) + 60 * (n + 1),
+                 "message": text} for n, (_, text) in enumerate(self.state.messages)]
+
+    def _gql_set_fault_light(self, enable: Any) -> bool:
+        if not isinstance(enable, bool):
+            raise ValueError("enable must be a Boolean")
+        self.state.fault_light = enable
+        return enable
+
+    def _gql_update_autotuning(self, changes: Any) -> dict[str, Any]:
+        if not isinstance(changes, dict):
+            raise ValueError("input must be an AutotuningIn object")
+        mode = changes.get("mode")
+        try:
+            if changes.get("powerTarget") is not None:
+                self._set_power_target({"watt": changes["powerTarget"]})  # switches to the power mode too
+            if changes.get("hashrateTarget") is not None:
+                self._set_hashrate_target({"terahash_per_second": changes["hashrateTarget"]})
+        except ValueError as exc:
+            return {"__typename": "AutotuningError", "message": str(exc)}
+        if mode == "POWER_TARGET":
+            self.state.extra["tuner_mode"] = 1
+        elif mode == "HASHRATE_TARGET" and self.state.extra.get("hashrate_target_ths") is not None:
+            self.state.extra["tuner_mode"] = 2
+        return {"__typename": "AutotuningOut", "hashChains": [], "autotuning": self._gql_config()["autotuning"]}
+
+    def _gql_update_groups(self, groups: Any) -> dict[str, Any]:
+        if not isinstance(groups, list) or not groups:
+            return {"__typename": "GroupListError", "message": "at least one group is required"}
+        body = [{"name": g.get("name") or f"group{i}", "load_balance_strategy": {"quota": {"value": g.get("quota", 1)}},
+                 "pools": [{"url": p["url"], "user": p["user"], "password": p.get("password"),
+                            "enabled": p.get("enabled", True)} for p in g.get("pools") or []]}
+                for i, g in enumerate(groups)]
+        self._set_pools(body)
+        return {"__typename": "GroupList", "groups": self._gql_config()["groups"]}
+
+    def _gql_update_temp_and_fans(self, changes: Any) -> dict[str, Any]:
+        if not isinstance(changes, dict):
+            raise ValueError("input must be a TempAndFansIn object")
+        cooling = dict(self._gql_config()["tempControl"])
+        mode = changes.get("mode") or cooling["mode"]
+        for key in ("targetTemp", "hotTemp", "dangerousTemp"):
+            if changes.get(key) is not None:
+                cooling[key] = float(changes[key])
+        if mode == "MANUAL":
+            speed = changes.get("speed")
+            if not isinstance(speed, int) or not 0 <= speed <= 100:
+                return {"__typename": "TempAndFansError", "message": "manual mode needs a speed of 0-100 %"}
+            self._set_cooling({"manual": {"fan_speed_ratio": speed / 100.0}})
+        else:
+            self._set_cooling({"auto": {"target_temperature": {"degree_c": cooling["targetTemp"]}}})
+        self.state.extra["gql_cooling"] = {**cooling, "mode": mode}
+        config = self._gql_config()
+        return {"__typename": "TempAndFansOut", "tempControl": config["tempControl"],
+                "fanControl": config["fanControl"]}
+
+    def _log_lines(self, target: str) -> list[str]:
+        reply = self._log(target)
+        if reply.status != 200:
+            raise ValueError(f"unknown log target {target!r}")
+        return reply.body.decode().splitlines()
+
+    # ----- LuCI (releases before 25.07): its login and the network status asic-rs and pyasic read ----
+    def _luci(self, request: HttpRequest, path: str) -> HttpResponse:
+        if path == "/cgi-bin/luci" and request.method == "POST":
+            form = urllib.parse.parse_qs(request.body.decode("utf-8", errors="replace"))
+            username = (form.get("luci_username") or [""])[0]
+            password = (form.get("luci_password") or [""])[0]
+            if not self._credentials_ok(username, password):
+                return HttpResponse.html("<title>Braiins OS - Login</title><p>Invalid username and/or password!</p>",
+                                         status=403)
+            response = HttpResponse.html("<title>Braiins OS</title>")
+            response.headers["Set-Cookie"] = f"session_id={self._new_token()}; Path=/cgi-bin/luci; HttpOnly"
+            return response
+        if not self._token_ok(self._session_cookie(request)):
+            return HttpResponse.html("<title>Braiins OS - Login</title>", status=403)
+        if path == "/cgi-bin/luci/admin/network/iface_status/lan" and request.method == "GET":
+            return HttpResponse.of_json([{"macaddr": self.state.mac.lower()}])
+        return HttpResponse(status=404, body=b"Not Found", content_type="text/plain")
 
     async def _rest(self, method: str, route: str, request: HttpRequest) -> HttpResponse:
         gets: dict[str, Callable[[], Any]] = {
