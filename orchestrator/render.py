@@ -51,6 +51,13 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _ths(value: float | None) -> str:
+    """TH/s with two decimals; below 1 TH/s three significant digits (a Scrypt miner's 0.0155 TH/s is not 0.00)."""
+    if value is not None and 0 < abs(value) < 1:
+        return f"{value:.3g}"
+    return _num(value)
+
+
 def row(record: ScanRecord) -> dict[str, str]:
     data = record.data
     if data is None:
@@ -60,8 +67,8 @@ def row(record: ScanRecord) -> dict[str, str]:
     return {
         "ip": str(record.ip), "make": data.make, "model": data.model, "firmware": data.firmware,
         "version": data.firmware_version or "",
-        "hashrate_ths": _num(data.hashrate.into_unit("TH/s").value if data.hashrate else None),
-        "expected_ths": _num(data.expected_hashrate.into_unit("TH/s").value if data.expected_hashrate else None),
+        "hashrate_ths": _ths(data.hashrate.into_unit("TH/s").value if data.hashrate else None),
+        "expected_ths": _ths(data.expected_hashrate.into_unit("TH/s").value if data.expected_hashrate else None),
         "wattage": _num(data.wattage, 0), "efficiency": _num(data.efficiency, 1),
         "temp_avg": _num(data.average_temperature, 1),
         "fans": " ".join(str(int(f.rpm)) for f in data.fans if f.rpm is not None),

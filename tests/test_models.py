@@ -26,14 +26,16 @@ from asicfleet import (
     ScalingConfig,
     TuningConfig,
 )
+from asicfleet.backends.antminer import AntminerStock
 from asicfleet.backends.whatsminer import whatsminer_model
-from asicfleet.data import MinerMessage, PoolData, PoolGroupData
-from asicfleet.discovery import scan_and_collect
+from asicfleet.data import HashAlgorithm, MinerMessage, PoolData, PoolGroupData
+from asicfleet.discovery import ScanRecord, scan_and_collect
 from asicfleet.hardware import Cooling, Make, SimulableModel, catalogue, lookup_model
 from asicfleet.hardware._models import _key
 from asicfleet.sim import SIM_FAMILIES, SimFleet
 from asicfleet.sim._fleet import servable_models
 from asicfleet.sim.antminer import AntminerStockSim
+from orchestrator import render
 from orchestrator.cli import app
 from tests.conftest import FIXTURES, FleetFactory, lo
 
@@ -368,3 +370,13 @@ def test_every_model_name_pyasic_knows_resolves() -> None:
             if lookup_model(make, str(member.value)) is None:
                 unresolved.append((make, member.value))
     assert unresolved == []
+
+
+def test_the_expected_rate_from_the_catalogue_carries_the_models_algorithm_and_the_table_shows_small_rates() -> None:
+    device = AntminerStock.device_info("AntMiner", "Antminer L7", "Stock")
+    data = AntminerStock("127.0.0.1", device).extract({})  # no reply parsed: only what the catalogue gives
+    assert data.expected_hashrate == HashRate(value=0.0095, unit="TH/s", algo=HashAlgorithm.SCRYPT)
+    shown = render.row(ScanRecord(ip=IPv4Address("127.0.0.1"), data=data))
+    assert shown["expected_ths"] == "0.0095"  # not 0.00
+    assert render.row(ScanRecord(ip=IPv4Address("127.0.0.1"), data=data.model_copy(
+        update={"hashrate": HashRate(value=123.456)})))["hashrate_ths"] == "123.46"

@@ -330,7 +330,7 @@ class Backend:
         fluid temperatures for hydro models only (on an air-cooled model the same sensors read air)."""
         known = lookup_model(self.device.make, self.device.model) if self.device.make else None
         if data.expected_hashrate is None and known is not None and known.nominal_ths is not None:
-            data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s")
+            data.expected_hashrate = HashRate(value=known.nominal_ths, unit="TH/s", algo=known.algo)
         if known is None or known.cooling is not Cooling.HYDRO:
             data.fluid_temperature = data.outlet_fluid_temperature = None
         return data
