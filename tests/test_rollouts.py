@@ -17,9 +17,10 @@ import pytest
 import redis
 
 from asicfleet.data import MinerData
-from asicfleet.sim import Fault, SimFleet, SimMiner, make_sim_image
+from asicfleet.sim import SIM_FAMILIES, Fault, SimFleet, SimMiner, make_sim_image
 from fleet.controls import (
     FirmwareControl,
+    MiningControl,
     PasswordControl,
     PoolsControl,
     PowerLimitControl,
@@ -439,3 +440,46 @@ def test_fan_and_tuning_rollouts_verify_and_roll_back(redis_url: str, fleet: Sim
         assert rollouts.run(back, timeout=300).counts[MinerStep.VERIFIED] == len(changed)
         restored = parse_control(json.loads(rollouts.ledger.miners(back)[changed[0]]["desired"]))
         assert restored != control  # the rollback wrote the previous value, not the change again
+
+
+@pytest.mark.usefixtures("workers")
+def test_every_family_takes_a_dry_run_a_pools_rollout_and_a_curtailment(redis_url: str) -> None:
+    """Two miners of each simulated family: what each firmware supports is changed and verified on the
+    simulator; what it does not is skipped with the reason, never counted as done."""
+    sim = SimFleet.generate(lo("127.99.0.0/24"), 2 * len(SIM_FAMILIES), sorted(SIM_FAMILIES), seed=6)
+    # the families whose firmware has no such control (Innosilicon's has no pause in any source)
+    without: dict[str, set[str]] = {"pools": set(), "pause": {"innosilicon"}}
+    with ThreadedFleet(sim) as fleet:
+        inventory = run_async(scan_targets(list(fleet.miners), _options(fleet)))
+        assert sorted(str(m.ip) for m in inventory) == sorted(fleet.miners)  # every family identified
+        assert {fleet.miners[str(m.ip)].family for m in inventory} == set(SIM_FAMILIES)
+        rollouts = _rollouts(redis_url)
+        plans = {
+            "pools": run_async(plan_rollout(control_from_file_content(POOLS), inventory, options=_options(fleet),
+                                            batch_size=10, canary=2, pause_seconds=0, max_fail=0.5,
+                                            verify_timeout=8, read_current=True)),
+            "pause": _plan(fleet, inventory, MiningControl(mining=False), max_fail=0.5),
+        }
+        dry = plans["pools"]
+        for planned in dry.miners:  # the dry run read each supporting miner's pools as the simulator has them
+            if planned.skip_reason is None:
+                current = [(p["url"], p["username"]) for g in planned.current for p in g["pools"]]
+                assert current == _pools_of(fleet.miners[planned.ip])[: len(current)], planned.ip
+        for name, plan in plans.items():
+            skipped = {m.ip: m.skip_reason for m in plan.miners if m.skip_reason}
+            assert all("cannot do this control" in (reason or "") for reason in skipped.values()), skipped
+            final = rollouts.run(rollouts.create(plan), timeout=300)
+            assert final.status is RolloutStatus.DONE, (name, final)
+            ledger = rollouts.ledger.miners(final.rollout_id)
+            for ip, entry in ledger.items():
+                miner = fleet.miners[ip]
+                if ip in skipped:
+                    assert entry["state"] == MinerStep.SKIPPED, (name, miner.family)
+                    continue
+                assert entry["state"] == MinerStep.VERIFIED, (name, miner.family, entry.get("detail"))
+                if name == "pools":
+                    assert _pools_of(miner)[:2] == _desired_pools(entry)[:2], miner.family
+                else:
+                    assert miner.state.mining is False, miner.family
+            done = {fleet.miners[ip].family for ip, e in ledger.items() if e["state"] == MinerStep.VERIFIED}
+            assert set(SIM_FAMILIES) - done == without[name], name
