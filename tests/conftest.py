@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import os
 import random
 import re
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from asicfleet.hardware import lookup_model
+from asicfleet._session import Session
+from asicfleet.hardware import SimulableModel, lookup_model
 from asicfleet.sim import SIM_FAMILIES, SimFleet, SimMiner, claim_loopback
-from asicfleet.transport import PortMap
+from asicfleet.transport import PortMap, TransportSettings
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "responses"
 
@@ -95,6 +97,50 @@ def chosen_miners(subnet: str, family: str, models: Sequence[str], versions: Seq
             miner.state.firmware_version = versions[index]
         miners.append(miner)
     return miners
+
+
+MinerStart = Callable[..., Awaitable[tuple[SimFleet, Session]]]
+_BLOCKS: dict[str, itertools.count[int]] = {}
+QUICK_SIMULATOR = {"restart_seconds": 0.3, "slow_seconds": 1.5, "oversized_bytes": 2 * 1024 * 1024}
+
+
+@pytest.fixture
+async def family_miners() -> AsyncIterator[Callable[..., MinerStart]]:
+    """A family's test file starts its miners with this (`start = family_miners(LuxOSSim, "127.101")`, then
+    `fleet, session = await start(models, **transport_settings)`): one simulated miner of `kind` per model
+    named (catalogued under `kind.make`), on a fresh /24 of the test's `127.N` range at .10, .11, ..., quick to
+    restart and to show its faults, and a session pointed at the fleet's ports; both closed at the end."""
+    opened: list[tuple[SimFleet, Session]] = []
+
+    def starter(kind: type[SimMiner], octets: str, default_models: Sequence[str] = (), *,
+                simulator: dict[str, float] | None = None, **session_defaults: float) -> MinerStart:
+        blocks = _BLOCKS.setdefault(octets, itertools.count(1))
+
+        async def start(models: Sequence[str] = (), **settings: float) -> tuple[SimFleet, Session]:
+            block = next(blocks)
+            miners = []
+            for index, name in enumerate(models or default_models or kind.models[:1]):
+                model = lookup_model(kind.make, name)
+                assert model is not None, f"{name!r} is not a {kind.make} model"
+                miner = kind.build(lo(f"{octets}.{block}.{10 + index}"), SimulableModel.of(model),
+                                   random.Random(index))
+                for name_, value in (QUICK_SIMULATOR | (simulator or {})).items():
+                    setattr(miner, name_, value)
+                miners.append(miner)
+            fleet = SimFleet(miners)
+            await fleet.start()
+            chosen = {"connect_timeout": 0.5, "read_timeout": 1.0, "max_reply_bytes": 512 * 1024}
+            session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(),
+                                                         **(chosen | session_defaults | settings)))
+            opened.append((fleet, session))
+            return fleet, session
+
+        return start
+
+    yield starter
+    for fleet, session in opened:
+        await session.aclose()
+        await fleet.stop()
 
 
 class ThreadedFleet:

@@ -7,10 +7,8 @@ Addresses: 127.81.0.0/16 only.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -31,7 +29,6 @@ from tests.conftest import FleetFactory, fixture_bytes, lo
 FIXTURE = ("antminer", "v2020")
 ALL_MODELS = AntminerStockSim.models
 REQUIRED_MODELS = ("Antminer S19 Pro", "Antminer S19j Pro", "Antminer S21")
-_third_octet = itertools.count(1)
 
 
 def raw(name: str) -> bytes:
@@ -188,34 +185,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def antminers() -> AsyncIterator[Start]:
-    """`fleet, session = await antminers(models, **settings)`: one simulated miner per model on its own
-    127.81.N.x block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = REQUIRED_MODELS, **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("AntMiner", name)
-            assert model is not None
-            miner = AntminerStockSim.build(lo(f"127.81.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def antminers(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await antminers(models, **settings)`: one simulated miner per model on its own 127.81.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(AntminerStockSim, "127.81", REQUIRED_MODELS)
 
 
 def sims(fleet: SimFleet) -> dict[str, AntminerStockSim]:

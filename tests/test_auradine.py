@@ -8,10 +8,9 @@ Addresses: 127.171.0.0/16 only. Captured replies: tests/fixtures/auradine (from 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from tests.conftest import lo
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "auradine"
 RPC = ("version", "summary", "devs", "asccount", "pools")
 WEB = ("ipreport", "fan", "led", "mode", "psu", "temperature", "voltage", "frequency")
-_third_octet = itertools.count(1)
 
 
 def raw(name: str) -> bytes:
@@ -178,34 +176,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def auradines() -> AsyncIterator[Start]:
-    """`fleet, session = await auradines(models)`: one simulated Auradine per model on its own 127.171.N.x
-    block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("AT1500",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("Auradine", name)
-            assert model is not None
-            miner = AuradineSim.build(lo(f"127.171.{block}.{10 + i}"), SimulableModel.of(model), random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def auradines(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await auradines(models)`: one simulated miner per model on its own 127.171.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(AuradineSim, "127.171", ("AT1500",))
 
 
 def only(fleet: SimFleet) -> tuple[str, AuradineSim]:

@@ -9,10 +9,9 @@ Addresses: 127.180.0.0/16 and 127.181.0.0/16 only (through `lo`). Captures: ../s
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,13 +42,12 @@ from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.epic import POWER_TUNED_MODELS, STOPPED_WATTS, EPicSim
 from asicfleet.sim.luxos import LuxOSSim
 from asicfleet.sim.vnish import VNishSim
-from asicfleet.transport import HttpReply, PortMap, TransportSettings, rpc_call
+from asicfleet.transport import HttpReply, PortMap, rpc_call
 from tests.conftest import fixture_bytes, lo
 
 SPECS = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "meta" / "epic"
 LOCAL = Path(__file__).resolve().parent / "fixtures" / "epic"
 ALL_MODELS = EPicSim.models
-_third_octet = itertools.count(1)
 CAPTURED = {"web:summary": "summary", "web:capabilities": "capabilities", "web:network": "network",
             "web:temps": "temps", "web:hashrate": "chip_hashrates", "web:temps/chip": "chip_temps",
             "web:voltages": "chip_voltages", "web:clocks": "chip_clocks"}
@@ -271,34 +269,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def epic_miners() -> AsyncIterator[Start]:
-    """`fleet, session = await epic_miners(models)`: one simulated ePIC miner per model on its own 127.180.N.x
-    block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Antminer S21",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("AntMiner", name)
-            assert model is not None
-            miner = EPicSim.build(lo(f"127.180.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def epic_miners(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await epic_miners(models)`: one simulated miner per model on its own 127.180.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(EPicSim, "127.180", ("Antminer S21",))
 
 
 def only(fleet: SimFleet) -> tuple[str, EPicSim]:

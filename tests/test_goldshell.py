@@ -8,10 +8,9 @@ Addresses: 127.195.0.0/16 only (and 127.197.0.0/16 for the mixed scan).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,11 @@ from asicfleet.sim import Fault, SimFleet, SimMiner
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.goldshell import SLEEP_LEVEL, VERSIONS, GoldshellSim
 from asicfleet.sim.innosilicon import InnosiliconSim
-from asicfleet.transport import HttpReply, PortMap, TransportSettings, rpc_call
+from asicfleet.transport import HttpReply, PortMap, rpc_call
 from tests.conftest import lo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "goldshell"
 ALL_MODELS = GoldshellSim.models
-_third_octet = itertools.count(1)
 
 
 def fixture(name: str) -> Any:
@@ -138,34 +136,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def goldshell_miners() -> AsyncIterator[Start]:
-    """`fleet, session = await goldshell_miners(models)`: one simulated Goldshell per model on its own 127.195.N.x
-    block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Goldshell KD5",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("Goldshell", name)
-            assert model is not None
-            miner = GoldshellSim.build(lo(f"127.195.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def goldshell_miners(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await goldshell_miners(models)`: one simulated miner per model on its own 127.195.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(GoldshellSim, "127.195", ("Goldshell KD5",))
 
 
 def only(fleet: SimFleet) -> tuple[str, GoldshellSim]:

@@ -8,10 +8,9 @@ Addresses: 127.186.0.0/16 (lo), 127.188.0.0/16 for the mixed scan. Replies: test
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,10 @@ from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.hiveon import HiveonSim
 from asicfleet.sim.marathon import MarathonSim
-from asicfleet.transport import HttpReply, PortMap, TransportSettings
+from asicfleet.transport import HttpReply, PortMap
 from tests.conftest import lo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hiveon"
-_block = itertools.count(1)
 
 
 def raw(name: str) -> bytes:
@@ -105,29 +103,9 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def hiveminers() -> AsyncIterator[Start]:
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Antminer S19j Pro",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_block)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("AntMiner", name)
-            assert model is not None
-            miner = HiveonSim.build(lo(f"127.186.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds, miner.slow_seconds, miner.oversized_bytes = 0.3, 1.5, 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **({"connect_timeout": 0.5, "read_timeout": 1.0} | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def hiveminers(family_miners: Callable[..., Start]) -> Start:
+    """: one simulated miner per model on its own 127.186.N.x block (conftest's family_miners)."""
+    return family_miners(HiveonSim, "127.186", ("Antminer S19j Pro",))
 
 
 def only(fleet: SimFleet) -> tuple[str, HiveonSim]:

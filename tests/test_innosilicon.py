@@ -9,10 +9,9 @@ Addresses: 127.196.0.0/16 only (and 127.197.0.0/16 for the mixed scan).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,11 @@ from asicfleet.sim import Fault, SimFleet, SimMiner
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.goldshell import GoldshellSim
 from asicfleet.sim.innosilicon import VERSIONS, InnosiliconSim
-from asicfleet.transport import HttpReply, PortMap, TransportSettings, rpc_call
+from asicfleet.transport import HttpReply, PortMap, rpc_call
 from tests.conftest import lo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "innosilicon"
 ALL_MODELS = InnosiliconSim.models
-_third_octet = itertools.count(1)
 
 
 def fixture(name: str) -> Any:
@@ -120,34 +118,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def inno_miners() -> AsyncIterator[Start]:
-    """`fleet, session = await inno_miners(models)`: one simulated Innosilicon per model on its own 127.196.N.x
-    block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Innosilicon A11 Pro",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("Innosilicon", name)
-            assert model is not None
-            miner = InnosiliconSim.build(lo(f"127.196.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def inno_miners(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await inno_miners(models)`: one simulated miner per model on its own 127.196.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(InnosiliconSim, "127.196", ("Innosilicon A11 Pro",))
 
 
 def only(fleet: SimFleet) -> tuple[str, InnosiliconSim]:

@@ -7,10 +7,9 @@ Addresses: 127.101.0.0/16 only. Captured replies: tests/fixtures/luxos (from asi
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,13 +28,12 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.luxos import SLEEP_WATTS, LuxOSSim
-from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json, rpc_call
+from asicfleet.transport import HttpReply, PortMap, decode_json, rpc_call
 from tests.conftest import lo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "luxos"
 COMMANDS = ("version", "config", "summary", "stats", "pools", "devs", "fans", "power", "profiles", "temps", "events")
 ALL_MODELS = LuxOSSim.models
-_third_octet = itertools.count(1)
 
 
 def raw(name: str) -> bytes:
@@ -156,34 +154,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def luxminers() -> AsyncIterator[Start]:
-    """`fleet, session = await luxminers(models)`: one simulated LuxOS miner per model on its own 127.101.N.x
-    block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Antminer S19j Pro",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("AntMiner", name)
-            assert model is not None
-            miner = LuxOSSim.build(lo(f"127.101.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def luxminers(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await luxminers(models)`: one simulated miner per model on its own 127.101.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(LuxOSSim, "127.101", ("Antminer S19j Pro",))
 
 
 def only(fleet: SimFleet) -> tuple[str, LuxOSSim]:

@@ -8,11 +8,10 @@ Addresses: 127.185.0.0/16 (lo), 127.187.0.0/16 for the mixed scans. Replies: tes
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,13 +38,12 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.marathon import SLEEP_WATTS, MarathonSim
-from asicfleet.transport import HttpReply, PortMap, TransportSettings
+from asicfleet.transport import HttpReply, PortMap
 from tests.conftest import lo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "marathon"
 WEB = ("brief", "overview", "network_config", "hashboards", "fans", "pools", "event_chart", "locate_miner",
        "miner_config")
-_block = itertools.count(1)
 
 
 def raw(name: str) -> bytes:
@@ -134,29 +132,9 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def maraminers() -> AsyncIterator[Start]:
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Antminer S19j Pro",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_block)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("AntMiner", name)
-            assert model is not None
-            miner = MarathonSim.build(lo(f"127.185.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds, miner.slow_seconds, miner.oversized_bytes = 0.3, 1.5, 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **({"connect_timeout": 0.5, "read_timeout": 1.0} | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def maraminers(family_miners: Callable[..., Start]) -> Start:
+    """: one simulated miner per model on its own 127.185.N.x block (conftest's family_miners)."""
+    return family_miners(MarathonSim, "127.185", ("Antminer S19j Pro",))
 
 
 def only(fleet: SimFleet) -> tuple[str, MarathonSim]:

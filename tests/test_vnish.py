@@ -8,13 +8,12 @@ Addresses: 127.103.0.0/16 only. Specifications: ../shared/fixtures/asic-rs/meta/
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,11 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, HttpRequest, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.vnish import STOPPED_WATTS, VNishSim, format_uptime
-from asicfleet.transport import HttpReply, PortMap, TransportSettings, rpc_call
+from asicfleet.transport import HttpReply, PortMap, rpc_call
 from tests.conftest import lo
 
 SPECS = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "meta" / "vnish"
 ALL_MODELS = VNishSim.models
-_third_octet = itertools.count(1)
 
 
 def fixture_backend(model: str = "Antminer S19") -> VNish:
@@ -207,34 +205,10 @@ Start = Callable[..., Awaitable[tuple[SimFleet, Session]]]
 
 
 @pytest.fixture
-async def vnish_miners() -> AsyncIterator[Start]:
-    """`fleet, session = await vnish_miners(models)`: one simulated VNish miner per model on its own 127.103.N.x
-    block, and a session pointed at the fleet's ports; both closed at the end."""
-    opened: list[tuple[SimFleet, Session]] = []
-
-    async def start(models: tuple[str, ...] = ("Antminer S19j Pro",), **settings: float) -> tuple[SimFleet, Session]:
-        block = next(_third_octet)
-        miners = []
-        for i, name in enumerate(models):
-            model = lookup_model("AntMiner", name)
-            assert model is not None
-            miner = VNishSim.build(lo(f"127.103.{block}.{10 + i}"), model, random.Random(i))
-            miner.restart_seconds = 0.3
-            miner.slow_seconds = 1.5
-            miner.oversized_bytes = 2 * 1024 * 1024
-            miners.append(miner)
-        fleet = SimFleet(miners)
-        await fleet.start()
-        defaults = {"connect_timeout": 0.5, "read_timeout": 1.0}
-        session = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), max_reply_bytes=512 * 1024,
-                                                     **(defaults | settings)))
-        opened.append((fleet, session))
-        return fleet, session
-
-    yield start
-    for fleet, session in opened:
-        await session.aclose()
-        await fleet.stop()
+def vnish_miners(family_miners: Callable[..., Start]) -> Start:
+    """`fleet, session = await vnish_miners(models)`: one simulated miner per model on its own 127.103.N.x block
+    (conftest's `family_miners`)."""
+    return family_miners(VNishSim, "127.103", ("Antminer S19j Pro",))
 
 
 def only(fleet: SimFleet) -> tuple[str, VNishSim]:
