@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -37,7 +38,7 @@ from fleet.ledger import (
     miner_key,
     rollout_key,
 )
-from fleet.messaging import APPLY_BATCH, batch_display_name
+from fleet.messaging import APPLY_BATCH, BrokerQueue, batch_display_name
 from fleet.resilience import OutageClock, mask_url, retry
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, site_queue
@@ -56,6 +57,7 @@ class RolloutFlow:
                                       decode_responses=True)
         self.ledger = RolloutLedger(client, settings.result_ttl_seconds)
         self.clock = OutageClock()
+        self.broker_queue = BrokerQueue(settings.broker)
 
     def close(self) -> None:
         self.ledger.redis.close()
@@ -75,12 +77,15 @@ class RolloutFlow:
         rounds = math.ceil(len(ips) / PER_BATCH_CONCURRENCY)
         soft = rounds * (float(info["verify_timeout"]) + 4 * (options.identify_timeout + options.read_timeout)) + 120
         control = parse_control(json.loads(info["control"])).describe()
+        task_id = str(uuid.uuid4())
         self._retry(lambda: self.app.send_task(
-            APPLY_BATCH, queue=site_queue(info["site"] or None), soft_time_limit=soft, time_limit=soft + 30,
+            APPLY_BATCH, task_id=task_id, queue=site_queue(info["site"] or None), soft_time_limit=soft,
+            time_limit=soft + 30,
             kwargs={"rollout_id": rollout_id, "batch": index, "ips": ips, "site": info["site"] or None},
             shadow=batch_display_name(rollout_id, control, index, int(info["batches"]), len(ips))),
             f"queueing batch {index} of rollout {rollout_id} (broker {mask_url(self.settings.broker)})")
-        self._retry(partial(self.ledger.redis.hset, batch_key(rollout_id, index), "sent_at", time.time()),
+        self._retry(partial(self.ledger.redis.hset, batch_key(rollout_id, index),
+                            mapping={"sent_at": time.time(), "task_id": task_id, "missing_since": 0}),
                     "recording a batch sent")
 
     def send_batch(self, rollout_id: str, index: int, info: dict[str, str], *, expected: str = "pending") -> bool:
@@ -209,8 +214,33 @@ class RolloutFlow:
                 # queued, but its message never reached the broker (the sender lost it past its budget)
                 self._publish(rollout_id, index, info)
                 requeued.append(index)
+            elif batch.get("state") == "queued" and batch.get("task_id") and self._vanished(rollout_id, index, batch,
+                                                                                             info):
+                self._publish(rollout_id, index, info)
+                requeued.append(index)
         self.advance(rollout_id)
         return requeued
+
+    def _vanished(self, rollout_id: str, index: int, batch: dict[str, str], info: dict[str, str]) -> bool:
+        """A batch queued and sent whose message no longer waits in the broker's queue while no attempt took it
+        (a worker dropped it with its broker connection, see `fleet.messaging.BrokerQueue`): True once that has
+        lasted a lease period; a duplicate finds the batch held or its miners already stepped."""
+        waiting = self._retry(lambda: self.broker_queue.waiting_task_ids(site_queue(info["site"] or None)),
+                              f"reading the queue of rollout {rollout_id}")
+        if waiting is None:
+            return False
+        key = batch_key(rollout_id, index)
+        missing_since = float(batch.get("missing_since") or 0)
+        if batch["task_id"] in waiting:
+            if missing_since:
+                self._retry(partial(self.ledger.redis.hset, key, "missing_since", 0), "clearing a mark")
+            return False
+        seconds, micros = self._retry(self.ledger.redis.time, "reading Redis time")
+        now = float(seconds) + micros / 1e6
+        if not missing_since:
+            self._retry(partial(self.ledger.redis.hset, key, "missing_since", now), "marking a batch")
+            return False
+        return now - missing_since > self.settings.lease_seconds + self.settings.worker_liveness_seconds
 
     def reap_all(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}

@@ -234,6 +234,46 @@ def _desired(entry: dict[str, str]) -> list[tuple[str, str]]:
     return [(p.url, p.username) for g in control.groups for p in g.pools]
 
 
+@pytest.mark.usefixtures("workers")  # their reapers move every running rollout on, whatever its site
+def test_a_batch_message_a_worker_took_and_dropped_is_sent_again(server: EmbeddedRedis) -> None:
+    sim = SimFleet.generate(lo("127.151.8.0/24"), 4, ["antminer", "whatsminer"], seed=7)
+    with ThreadedFleet(sim) as fleet:
+        assert fleet.ports is not None
+        options = DiscoveryOptions(ports=str(fleet.ports), read_timeout=2.0, identify_timeout=4.0,
+                                   connect_timeout=0.5)
+        inventory = run_async(scan_targets(list(fleet.miners), options))
+        control = control_from_file_content(
+            {"pools": [{"url": "stratum+tcp://dropped.example:3333", "username": "d.{ip}", "password": "x"}]})
+        plan = run_async(plan_rollout(control, inventory, options=options, batch_size=10, canary=0,
+                                      pause_seconds=0.0, max_fail=0.1, verify_timeout=15.0, site="dropbatch"))
+        rollouts = Rollouts(FleetSettings(redis_url=server.url, worker_liveness_seconds=float(LIVENESS)))
+        rollout_id = rollouts.create(plan)
+        rollouts.start(rollout_id)
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        queue = site_queue("dropbatch")
+        _wait_until(lambda: client.llen(queue) == 1, 30, "the batch was not queued")
+        taken = subprocess.run([sys.executable, "-c", _TAKE_AND_DIE, server.url, queue], capture_output=True,
+                               text=True, timeout=60, check=True).stdout.strip()
+        batch = f"asicfleet:rollout:{rollout_id}:batch:0"
+        assert taken and taken == client.hget(batch, "task_id") and client.llen(queue) == 0
+        _wait_until(lambda: client.hget(batch, "task_id") != taken, 120,
+                    "the batch whose message was dropped was never sent again")
+        assert client.llen(queue) == 1
+        processes, names = start_workers(server.url, 1, "dropbatch",
+                                         extra_env={"ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS})
+        try:
+            wait_for_workers(server.url, names, processes)
+            _wait_until(lambda: client.hget(f"asicfleet:rollout:{rollout_id}", "status") != "running", 120,
+                        "the rollout never closed")
+        finally:
+            stop_processes(processes)
+        assert client.hget(f"asicfleet:rollout:{rollout_id}", "status") == "done"
+        for ip, miner in fleet.miners.items():
+            assert client.hget(f"asicfleet:rollout:{rollout_id}:miner:{ip}", "state") == "verified"
+            assert next((p.url, p.username) for g in miner.state.pools for p in g.pools) == \
+                ("stratum+tcp://dropped.example:3333", f"d.{ip.replace('.', '_')}")
+
+
 @pytest.mark.usefixtures("workers")
 def test_a_rollout_nobody_follows_survives_a_redis_restart_and_closes(server: EmbeddedRedis) -> None:
     sim = SimFleet.generate(ROLLOUT_RANGE, 40, ["antminer", "braiins", "whatsminer", "avalon", "bitaxe"], seed=5)
