@@ -7,4 +7,4 @@ bash scripts/bootstrap.sh "dev,interop"
 .venv/bin/ruff check asicfleet fleet orchestrator workers tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"  # the slowest tests, to keep the suite short
