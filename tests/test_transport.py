@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from asicfleet import (
     ResponseTooLargeError,
 )
 from asicfleet.transport import HttpClient, PortMap, TransportSettings, decode_json, rpc_call, rpc_multi
+from asicfleet.transport._connect import _settled
 from tests.conftest import lo
 
 HOST = lo("127.86.0.1")
@@ -220,3 +222,24 @@ async def test_miner_transport_posts_bodies_and_speaks_tls() -> None:
     assert reply.status == 201 and reply.body == b"done" and seen == [b'{"pools":[1,2]}']
     await client.aclose()
     srv.close()
+
+
+def test_a_refusal_whose_error_the_loop_already_read_is_not_taken_for_a_connection() -> None:
+    """Under load the loop's connect callback can read (and so clear) SO_ERROR in the pass where the deadline
+    fires; the socket then polls writable with no error although it never connected (seen: 361 empty
+    addresses of a /16 reported as 'web port gave no HTTP reply' at concurrency 10,000 under a CPU hog)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        assert sock.connect_ex((lo("127.86.250.1"), 9)) in (0, 115)  # EINPROGRESS, or refused at once
+        select.select([], [sock], [], 5)  # the kernel has answered: refused
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0  # what the loop's callback reads
+        with pytest.raises(ConnectionRefusedError):
+            _settled(sock)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server, \
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+        server.bind((lo("127.86.250.2"), 0))
+        server.listen()
+        client.setblocking(False)
+        client.connect_ex(server.getsockname())
+        select.select([], [client], [], 5)
+        assert _settled(client)  # a real connection still counts as one

@@ -32,6 +32,12 @@ def _settled(sock: socket.socket) -> bool:
     failure = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if failure:
         raise OSError(failure, os.strerror(failure))
+    try:
+        sock.getpeername()
+    except OSError:
+        # the loop's own connect callback already read (and so cleared) the error, in the same pass as the
+        # deadline fired: writable but never connected. The kernel said no; the error code is gone with it
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "refused (seen as the deadline expired)") from None
     return True
 
 
