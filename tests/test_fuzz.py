@@ -34,6 +34,7 @@ from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
 from asicfleet.backends.luxos import LuxOS
+from asicfleet.backends.nerdaxe import NerdAxe
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
 from asicfleet.discovery import TargetSet, parse_target
@@ -191,6 +192,8 @@ CASES = [
                 "rpc:version": "avalonminer/version.json", "rpc:summary": "avalonminer/summary.json"}),
     ParserCase("bitaxe", lambda: Bitaxe(IP, Bitaxe.device_info("Bitaxe", "BM1368", "AxeOS")),
                {"web:system/info": "bitaxe/v2_0_0/system_info.json"}),
+    ParserCase("nerdaxe", lambda: NerdAxe(IP, NerdAxe.device_info("NerdAxe", "NerdQAxe++", "Stock")),
+               {"web:system/info": "local/nerdaxe/system_info_nerdqaxe.json"}),
     ParserCase("braiins-25.07", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
                                                                                        "Braiins OS")),
                {key: f"braiins/v25_07/{name}.json" for key, name in BRAIINS_REST.items()}),
