@@ -137,6 +137,10 @@ class NerdAxeSim(BitaxeSim):
     def device_model(self) -> str:
         return self.asic.family
 
+    @property
+    def model_name(self) -> str:
+        return self.device_model  # what the firmware reports: deviceModel / minerModel
+
     def inventory(self) -> dict[str, Any]:
         found = super().inventory()
         found["make"] = self.state.model.make.value  # the family runs on two makes
