@@ -33,6 +33,7 @@ from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
 from asicfleet.backends.bitaxe import Bitaxe
 from asicfleet.backends.braiins import BraiinsBackend
+from asicfleet.backends.futurebit import FutureBit
 from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.nerdaxe import NerdAxe
 from asicfleet.backends.vnish import VNish
@@ -192,6 +193,8 @@ CASES = [
                 "rpc:version": "avalonminer/version.json", "rpc:summary": "avalonminer/summary.json"}),
     ParserCase("bitaxe", lambda: Bitaxe(IP, Bitaxe.device_info("Bitaxe", "BM1368", "AxeOS")),
                {"web:system/info": "bitaxe/v2_0_0/system_info.json"}),
+    ParserCase("futurebit", lambda: FutureBit(IP, FutureBit.device_info("FutureBit", "Apollo II", "Stock")),
+               {"gql:stats": "local/futurebit/miner_stats.json", "gql:mcu": "local/futurebit/mcu_stats.json"}),
     ParserCase("nerdaxe", lambda: NerdAxe(IP, NerdAxe.device_info("NerdAxe", "NerdQAxe++", "Stock")),
                {"web:system/info": "local/nerdaxe/system_info_nerdqaxe.json"}),
     ParserCase("braiins-25.07", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
