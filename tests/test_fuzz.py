@@ -36,12 +36,14 @@ from asicfleet.backends.blackminer import Hammer, VolcMiner
 from asicfleet.backends.braiins import LUCI_LAN, BraiinsBackend
 from asicfleet.backends.elphapex import Elphapex
 from asicfleet.backends.epic import EPic
+from asicfleet.backends.futurebit import FutureBit
 from asicfleet.backends.goldshell import Goldshell
 from asicfleet.backends.hiveon import Hiveon
 from asicfleet.backends.iceriver import IceRiver
 from asicfleet.backends.innosilicon import Innosilicon
 from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.marathon import Marathon
+from asicfleet.backends.nerdaxe import NerdAxe
 from asicfleet.backends.sealminer import SealMiner
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
@@ -212,6 +214,10 @@ CASES = [
                 "rpc:version": "avalonminer/version.json", "rpc:summary": "avalonminer/summary.json"}),
     ParserCase("bitaxe", lambda: Bitaxe(IP, Bitaxe.device_info("Bitaxe", "BM1368", "AxeOS")),
                {"web:system/info": "bitaxe/v2_0_0/system_info.json"}),
+    ParserCase("futurebit", lambda: FutureBit(IP, FutureBit.device_info("FutureBit", "Apollo II", "Stock")),
+               {"gql:stats": "local/futurebit/miner_stats.json", "gql:mcu": "local/futurebit/mcu_stats.json"}),
+    ParserCase("nerdaxe", lambda: NerdAxe(IP, NerdAxe.device_info("NerdAxe", "NerdQAxe++", "Stock")),
+               {"web:system/info": "local/nerdaxe/system_info_nerdqaxe.json"}),
     ParserCase("braiins-25.07", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
                                                                                        "Braiins OS")),
                {key: f"braiins/v25_07/{name}.json" for key, name in BRAIINS_REST.items()}),

@@ -33,7 +33,7 @@ from asicfleet.discovery import ScanRecord, scan_and_collect
 from asicfleet.hardware import Cooling, Make, SimulableModel, catalogue, lookup_model
 from asicfleet.hardware._models import _key
 from asicfleet.sim import SIM_FAMILIES, SimFleet
-from asicfleet.sim._fleet import servable_models
+from asicfleet.sim._fleet import lookup_any_make, servable_models
 from asicfleet.sim.antminer import AntminerStockSim
 from orchestrator import render
 from orchestrator.cli import app
@@ -261,7 +261,7 @@ def test_every_model_string_in_the_captured_replies_resolves() -> None:
 def test_every_model_the_simulator_can_serve_is_complete() -> None:
     for family in SIM_FAMILIES.values():
         served = servable_models(family)
-        assert {lookup_model(family.make, n).name for n in family.models} <= {m.name for m in served}  # type: ignore[union-attr]
+        assert {lookup_any_make(family, n).name for n in family.models} <= {m.name for m in served}  # type: ignore[union-attr]
         for model in served:
             assert model.nominal_ths > 0 and model.boards * model.chips_per_board > 0
 

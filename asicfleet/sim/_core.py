@@ -135,6 +135,8 @@ class SimMiner:
     make: ClassVar[str]
     firmware: ClassVar[str]
     models: ClassVar[tuple[str, ...]]  # model names from the hardware table this firmware runs on
+    # other makes whose boards run this same firmware (their models may be named in `models` too)
+    other_makes: ClassVar[tuple[str, ...]] = ()
     services: ClassVar[tuple[Service, ...]]
     http_server_header: ClassVar[str | None] = "lighttpd/1.4.32"  # None: the firmware sends no Server header
     # the web server answers `400 Bad Request` and closes as soon as a request cannot begin an HTTP request line
@@ -265,9 +267,14 @@ class SimMiner:
 
     # ----- fleet construction -----------------------------------------------------------------
     @classmethod
+    def makes(cls) -> tuple[str, ...]:
+        """Every make this firmware runs on: its own, then `other_makes`."""
+        return (cls.make, *cls.other_makes)
+
+    @classmethod
     def serves(cls, model: MinerModel) -> bool:
-        """Whether this firmware can be served as `model` (any catalogued model of its make, unless narrowed)."""
-        return model.make == cls.make
+        """Whether this firmware can be served as `model` (any catalogued model of its makes, unless narrowed)."""
+        return model.make in cls.makes()
 
     @classmethod
     def build(cls, ip: str, model: MinerModel, rng: random.Random) -> SimMiner:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from asicfleet._limits import raise_fd_limit
-from asicfleet.hardware import Make, SimulableModel, catalogue, lookup_model
+from asicfleet.hardware import Make, MinerModel, SimulableModel, catalogue, lookup_model
 from asicfleet.sim._core import Fault, SimMiner
 from asicfleet.sim._grpc import GrpcServer
 from asicfleet.sim._servers import connection_handler, tls_context
@@ -45,11 +45,20 @@ def servable_models(family: type[SimMiner]) -> list[SimulableModel]:
     return found
 
 
+def lookup_any_make(family: type[SimMiner], name: str) -> MinerModel | None:
+    """The catalogued model `name` of any make `family` runs on (its own make first)."""
+    for make in family.makes():
+        known = lookup_model(make, name)
+        if known is not None:
+            return known
+    return None
+
+
 def _model_plan(families: list[type[SimMiner]], names: list[str]) -> list[tuple[type[SimMiner], SimulableModel]]:
     """Each named model with the first family that serves it; an unknown or unservable name is refused."""
     plan = []
     for name in names:
-        matches = [(f, m) for f in families if (m := lookup_model(f.make, name)) is not None]
+        matches = [(f, m) for f in families if (m := lookup_any_make(f, name)) is not None]
         if not matches:
             makes = sorted({f.make for f in families})
             raise ValueError(f"unknown model {name!r} for the simulated makes {makes} "
@@ -79,7 +88,7 @@ def _weighted_pools(families: list[type[SimMiner]], weights: Mapping[str, float]
             raise ValueError(f"unknown make {text!r}; known: {[m.value for m in Make]}")
         if weight < 0:
             raise ValueError(f"the weight of {make.value} is negative")
-        options = [(f, m) for f in families if f.make == make for m in servable_models(f)]
+        options = [(f, m) for f in families if make in f.makes() for m in servable_models(f) if m.make == make]
         if not options:
             raise ValueError(f"no simulated firmware of {[f.family for f in families]} serves {make.value}")
         pools[make.value] = (weight, options)
@@ -132,7 +141,7 @@ class SimFleet:
                 family, model = rng.choice(pools[make][1])
             else:
                 family = chosen[index % len(chosen)]
-                known = lookup_model(family.make, rng.choice(family.models))
+                known = lookup_any_make(family, rng.choice(family.models))
                 if known is None:
                     raise ValueError(f"{family.__name__} names a model missing from the hardware table")
                 model = SimulableModel.of(known)
