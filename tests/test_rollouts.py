@@ -447,8 +447,8 @@ def test_every_family_takes_a_dry_run_a_pools_rollout_and_a_curtailment(redis_ur
     """Two miners of each simulated family: what each firmware supports is changed and verified on the
     simulator; what it does not is skipped with the reason, never counted as done."""
     sim = SimFleet.generate(lo("127.99.0.0/24"), 2 * len(SIM_FAMILIES), sorted(SIM_FAMILIES), seed=6)
-    # the families whose firmware has no such control (Innosilicon's has no pause in any source)
-    without: dict[str, set[str]] = {"pools": set(), "pause": {"innosilicon"}}
+    # the families whose firmware has no such control (no pause in any source for Innosilicon or NerdQAxe)
+    without: dict[str, set[str]] = {"pools": set(), "pause": {"innosilicon", "nerdaxe"}}
     with ThreadedFleet(sim) as fleet:
         inventory = run_async(scan_targets(list(fleet.miners), _options(fleet)))
         assert sorted(str(m.ip) for m in inventory) == sorted(fleet.miners)  # every family identified
