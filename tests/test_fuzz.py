@@ -44,6 +44,7 @@ from asicfleet.backends.innosilicon import Innosilicon
 from asicfleet.backends.luxos import LuxOS
 from asicfleet.backends.marathon import Marathon
 from asicfleet.backends.nerdaxe import NerdAxe
+from asicfleet.backends.proto import Proto
 from asicfleet.backends.sealminer import SealMiner
 from asicfleet.backends.vnish import VNish
 from asicfleet.backends.whatsminer import V1_DATA, V3_DATA, WhatsMinerBackend
@@ -218,6 +219,9 @@ CASES = [
                {"gql:stats": "local/futurebit/miner_stats.json", "gql:mcu": "local/futurebit/mcu_stats.json"}),
     ParserCase("nerdaxe", lambda: NerdAxe(IP, NerdAxe.device_info("NerdAxe", "NerdQAxe++", "Stock")),
                {"web:system/info": "local/nerdaxe/system_info_nerdqaxe.json"}),
+    ParserCase("proto", lambda: Proto(IP, Proto.device_info("Proto", "Rig", "Stock")),
+               {f"web:{n}": f"local/proto/{n}.json" for n in ("system", "network", "hardware", "mining", "pools",
+                                                               "cooling", "errors", "telemetry")}),
     ParserCase("braiins-25.07", lambda: BraiinsBackend(IP, BraiinsBackend.device_info("AntMiner", "Antminer S19 XP",
                                                                                        "Braiins OS")),
                {key: f"braiins/v25_07/{name}.json" for key, name in BRAIINS_REST.items()}),

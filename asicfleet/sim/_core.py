@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import orjson
 
 from asicfleet.config import FanConfig, Pool, PoolGroup
+from asicfleet.hardware import MinerModel as CatalogueModel
+from asicfleet.hardware import SimulableModel
 from asicfleet.hardware import SimulableModel as MinerModel
 
 if TYPE_CHECKING:  # _grpc builds on this module
@@ -270,6 +272,13 @@ class SimMiner:
     def makes(cls) -> tuple[str, ...]:
         """Every make this firmware runs on: its own, then `other_makes`."""
         return (cls.make, *cls.other_makes)
+
+    @classmethod
+    def simulable(cls, model: CatalogueModel) -> SimulableModel:
+        """The catalogued `model` as this firmware is simulated: the catalogue's own shape and figures. A
+        firmware whose hardware is assembled per unit (the catalogue rightly has no fixed shape for it)
+        fills in the configuration it simulates; a ValidationError names what is still missing."""
+        return SimulableModel.of(model)
 
     @classmethod
     def serves(cls, model: MinerModel) -> bool:

@@ -36,8 +36,10 @@ def servable_models(family: type[SimMiner]) -> list[SimulableModel]:
     """Every catalogued model that `family` can be served as: its make, and all figures a simulation needs."""
     found = []
     for known in catalogue():
+        if known.make not in family.makes():
+            continue
         try:
-            model = SimulableModel.of(known)
+            model = family.simulable(known)
         except ValidationError:
             continue  # shape or nominal figures not catalogued
         if family.serves(model):
@@ -65,7 +67,7 @@ def _model_plan(families: list[type[SimMiner]], names: list[str]) -> list[tuple[
                              "(`asicfleet models` lists the catalogue)")
         for family, known in matches:
             try:
-                model = SimulableModel.of(known)
+                model = family.simulable(known)
             except ValidationError as exc:
                 missing = sorted(str(e["loc"][0]) for e in exc.errors())
                 raise ValueError(f"{known.name} cannot be simulated: the catalogue lacks {missing}") from None
@@ -144,7 +146,7 @@ class SimFleet:
                 known = lookup_any_make(family, rng.choice(family.models))
                 if known is None:
                     raise ValueError(f"{family.__name__} names a model missing from the hardware table")
-                model = SimulableModel.of(known)
+                model = family.simulable(known)
             miners.append(family.build(ip, model, random.Random(rng.random())))
         return cls(miners, ports)
 
