@@ -103,16 +103,18 @@ class BrokerQueue:
         if broker_url.startswith(("redis://", "rediss://", "unix://")):
             self.client = redis.Redis.from_url(broker_url, socket_connect_timeout=5, socket_timeout=10)
 
-    def waiting_task_ids(self, queue: str, limit: int = WAITING_SCAN_LIMIT) -> set[str] | None:
-        """Task ids of the messages waiting in `queue`; None when that cannot be known cheaply (not a
-        Redis broker, or more than `limit` messages waiting)."""
+    def waiting_task_ids(self, queue: str, expected: int, limit: int = WAITING_SCAN_LIMIT) -> set[str] | None:
+        """Task ids of the messages waiting in `queue`, read only when fewer than `expected` messages wait
+        (so at least one expected message is gone: one LLEN per call while work flows); None when nothing
+        can be missing, or it cannot be known cheaply (not a Redis broker, more than `limit` waiting)."""
         if self.client is None:
             return None
         lists = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
         pipe = self.client.pipeline(transaction=False)
         for name in lists:
             pipe.llen(name)
-        if sum(int(n) for n in pipe.execute()) > limit:
+        waiting = sum(int(n) for n in pipe.execute())
+        if waiting >= expected or waiting > limit:
             return None
         ids: set[str] = set()
         for name in lists:

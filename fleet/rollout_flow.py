@@ -225,7 +225,7 @@ class RolloutFlow:
         """A batch queued and sent whose message no longer waits in the broker's queue while no attempt took it
         (a worker dropped it with its broker connection, see `fleet.messaging.BrokerQueue`): True once that has
         lasted a lease period; a duplicate finds the batch held or its miners already stepped."""
-        waiting = self._retry(lambda: self.broker_queue.waiting_task_ids(site_queue(info["site"] or None)),
+        waiting = self._retry(lambda: self.broker_queue.waiting_task_ids(site_queue(info["site"] or None), 1),
                               f"reading the queue of rollout {rollout_id}")
         if waiting is None:
             return False

@@ -184,7 +184,7 @@ class Scans:
         the chunk in a moment is not judged; if judged all the same, its duplicate finds the chunk held."""
         if not sent:
             return []
-        waiting = self._retry(lambda: self.broker_queue.waiting_task_ids(site_queue(info.site)),
+        waiting = self._retry(lambda: self.broker_queue.waiting_task_ids(site_queue(info.site), len(sent)),
                               f"reading the queue of scan {info.scan_id}")
         if waiting is None:
             return []
