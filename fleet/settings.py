@@ -23,6 +23,8 @@ class FleetSettings(BaseSettings):
     worker_liveness_seconds: float = Field(default=10.0, gt=1, description="a silent worker is dead after this")
     redis_retry_seconds: float = Field(default=60.0, ge=0, description="how long a Redis (or broker) outage is "
                                                                       "ridden out before giving up")
+    no_worker_timeout_seconds: float = Field(default=600.0, ge=0, description="a watching command gives up after "
+                                             "no worker served the scan's queue this long (0: waits for ever)")
     sites_file: Path | None = Field(default=None, description="sites, their ranges and scan schedules (YAML/JSON)")
     secrets_file: Path | None = Field(default=None, description="miner credentials (YAML/JSON), read by workers")
     flower_user: str = "admin"

@@ -8,7 +8,8 @@ workers, and documented for other tools (see README, "Results in Redis").
     asicfleet:scan:{id}:errors               hash   ip -> error text for hosts that answered badly
     asicfleet:scan:{id}:events               stream {kind: miner|error|chunk, ip|chunk, ...} for live consumers
     asicfleet:scan:{id}:finished             set    indexes of the chunks that ended (done or failed)
-    asicfleet:worker:{hostname}              string a live worker's heartbeat (expires when it dies)
+    asicfleet:worker:{hostname}              string a live worker's heartbeat: the queues it consumes, space
+                                                    separated (expires when it dies)
 
 Every scan key expires `result_ttl` after the scan's last write. Writes are keyed by scan id and IP
 (or chunk), so running a chunk twice leaves the same data: delivery is at-least-once, duplicates
@@ -259,6 +260,16 @@ class ScanStore:
         if stale:
             self.redis.zrem(scans_key(), *stale)  # expired scans leave the index too
         return [s for s in found if s is not None]
+
+    def workers_on(self, queue: str) -> list[str]:
+        """The live workers that consume `queue`, by their heartbeats (a heartbeat without queues, from an older
+        worker, counts as consuming every queue)."""
+        names = [_text(k).removeprefix(worker_key("")) for k in self.redis.scan_iter(worker_key("*"), count=500)]
+        if not names:
+            return []
+        beats = self.redis.mget([worker_key(n) for n in names])
+        return sorted(n for n, beat in zip(names, beats, strict=True)
+                      if beat is not None and (_text(beat) == "alive" or queue in _text(beat).split()))
 
     def live_workers(self, hostnames: Iterable[str]) -> set[str]:
         names = sorted(set(hostnames))

@@ -39,7 +39,7 @@ from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, configured_redis, local_cluster
 from orchestrator.rollout_cli import register as register_controls
-from orchestrator.watch import Orchestrator
+from orchestrator.watch import NoWorkersError, Orchestrator
 
 # plain click help (rich_markup_mode=None): at 80 columns rich's boxes cut option names and defaults
 app = typer.Typer(help="Find, read and control Bitcoin ASIC miners.", no_args_is_help=True,
@@ -294,14 +294,21 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         raise _fail(f"{exc}. {_left_undone(orchestrator, scan_id)}", code=1) from None
 
 
-def _left_undone(orchestrator: Orchestrator, scan_id: str) -> str:
-    """What a scan still had to do when Redis went away, as far as the last read saw it."""
+def _left_undone(orchestrator: Orchestrator, scan_id: str, outage: bool = True) -> str:
+    """What a scan still had to do when Redis went away (or no worker came), as far as the last read saw it."""
     seen = orchestrator.last_progress
     counts = (f"{seen.chunks_done} of {seen.chunks_total} chunks were done, {seen.miners} miners stored"
               if seen is not None and seen.scan_id == scan_id else "its progress is unknown")
-    return (f"Scan {scan_id} is not finished here: {counts}. The workers carry on and close it when Redis "
-            f"answers again; `asicfleet scan --resume {scan_id}` re-queues what is left, `asicfleet inventory "
-            f"{scan_id}` shows what was found")
+    carry_on = ("The workers carry on and close it when Redis answers again" if outage else
+                "Its chunks stay queued: workers that start later (ASICFLEET_NO_WORKER_TIMEOUT_SECONDS=0 waits "
+                "for them) scan them and close it")
+    return (f"Scan {scan_id} is not finished here: {counts}. {carry_on}; `asicfleet scan --resume {scan_id}` "
+            f"re-queues what is left, `asicfleet inventory {scan_id}` shows what was found")
+
+
+def _site_flag(queue: str) -> str:
+    site = queue.removeprefix("asicfleet.site.")
+    return f" --site {site}" if site != queue else ""
 
 
 def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_progress: bool, as_json: bool,
@@ -318,10 +325,19 @@ def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_prog
         def update(p: ScanProgress) -> None:
             view.progress = p
 
+        def no_worker(queue: str, seconds: float) -> None:
+            stderr.print(f"[yellow]no live worker consumes queue {queue} ({seconds:.0f}s)[/]: start one with "
+                         f"`asicfleet workers{_site_flag(queue)}`; the scan waits queued"
+                         + (f", this command up to {patience:.0f}s" if patience else ""), soft_wrap=True)
+
+        patience = orchestrator.settings.no_worker_timeout_seconds
         try:
-            final = orchestrator.watch(scan_id, update)
+            final = orchestrator.watch(scan_id, update, on_no_worker=no_worker, no_worker_timeout=patience or None,
+                                       no_worker_warn=min(30.0, patience / 2) if patience else 30.0)
         except KeyboardInterrupt:
             final = None
+        except NoWorkersError as exc:
+            raise _fail(f"{exc}. {_left_undone(orchestrator, scan_id, outage=False)}", code=1) from None
         view.progress = final or view.progress
     if final is None:
         if local:

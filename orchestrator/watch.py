@@ -6,6 +6,11 @@ import time
 from collections.abc import Callable
 
 from fleet.scans import ScanProgress, Scans
+from fleet.sites import site_queue
+
+
+class NoWorkersError(RuntimeError):
+    """No live worker consumed the scan's queue for the watcher's whole patience; the scan stays queued."""
 
 
 class Orchestrator(Scans):
@@ -18,15 +23,37 @@ class Orchestrator(Scans):
     last_progress: ScanProgress | None = None
 
     def watch(self, scan_id: str, on_progress: Callable[[ScanProgress], None] | None = None, *,
-              poll_seconds: float = 0.5, reap_seconds: float = 2.0, timeout: float | None = None) -> ScanProgress:
-        """Follows a scan to its end, re-queueing chunks of lost attempts on the way."""
+              poll_seconds: float = 0.5, reap_seconds: float = 2.0, timeout: float | None = None,
+              on_no_worker: Callable[[str, float], None] | None = None, no_worker_warn: float = 30.0,
+              no_worker_timeout: float | None = None) -> ScanProgress:
+        """Follows a scan to its end, re-queueing chunks of lost attempts on the way.
+
+        While no live worker consumes the scan's queue, `on_no_worker(queue, seconds)` is told once after
+        `no_worker_warn` seconds, and after `no_worker_timeout` seconds `NoWorkersError` ends the watch (the
+        scan itself stays queued for workers that start later)."""
         started = time.monotonic()
         last_reap = 0.0
         requeued = 0
+        queue = site_queue(self._retry(lambda: self._scan(scan_id), f"reading scan {scan_id}").site)
+        unserved_since: float | None = None
+        warned = False
         while True:
             if time.monotonic() - last_reap >= reap_seconds:
                 requeued += len(self.reap(scan_id))
                 last_reap = time.monotonic()
+                serving = self._retry(lambda: self.store.workers_on(queue), f"reading the workers of {queue}")
+                unserved_since = None if serving else (unserved_since or last_reap)
+                unserved = last_reap - unserved_since if unserved_since is not None else 0.0
+                if unserved_since is None:
+                    warned = False
+                elif not warned and unserved >= no_worker_warn and on_no_worker is not None:
+                    on_no_worker(queue, unserved)
+                    warned = True
+                if no_worker_timeout is not None and unserved >= no_worker_timeout:
+                    progress = self.progress(scan_id, requeued)
+                    self.last_progress = progress
+                    if not progress.finished:
+                        raise NoWorkersError(f"no worker consumed queue {queue} for {unserved:.0f}s")
             progress = self.progress(scan_id, requeued)
             self.last_progress = progress
             if on_progress is not None:

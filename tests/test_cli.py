@@ -69,7 +69,6 @@ def test_scan_json_finds_every_simulated_miner(simulator: list[dict[str, object]
         try:
             lines.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            Path("/tmp/raw_stdout.txt").write_text(result.stdout)
             pytest.fail(f"not a JSON line ({exc}): {line[max(0, exc.pos - 300): exc.pos + 200]!r}")
     found = {line["ip"]: line for line in lines}
     assert len(simulator) == 200 and set(found) == {m["ip"] for m in simulator}, "missed or invented miners"

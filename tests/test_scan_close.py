@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from fleet.store import ScanStore
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis, free_port
 from tests.conftest import lo
@@ -72,6 +73,39 @@ def test_a_scan_nobody_watches_closes_when_its_last_chunk_ends(fleet: list[dict[
         assert "done" in line and "running" not in line
     finally:
         stop_processes(processes)
+
+
+def test_a_watcher_without_workers_on_its_queue_warns_gives_up_and_leaves_the_scan_queued(
+        fleet: list[dict[str, object]], redis_url: str) -> None:
+    """Workers of another site do not count; the scan waits for a worker that comes later."""
+    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url, "ASICFLEET_NO_WORKER_TIMEOUT_SECONDS": "6"}
+    elsewhere, names = start_workers(redis_url, 1, "east")
+    later: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_for_workers(redis_url, names, elsewhere)
+        store = ScanStore.from_url(redis_url, 60)
+        assert [w.split("@")[0] for w in store.workers_on("asicfleet.site.east")] == names
+        assert store.workers_on("asicfleet.default") == []
+        started = time.monotonic()
+        result = subprocess.run([*ASICFLEET, "scan", SUBNET, "--distributed", "--ports", _ports(fleet),
+                                 "--no-progress"], capture_output=True, text=True, timeout=120, env=env)
+        waited = time.monotonic() - started
+        assert result.returncode == 1 and waited < 60, (waited, result.stderr)
+        assert "no live worker consumes queue asicfleet.default" in result.stderr
+        assert "no worker consumed queue asicfleet.default" in result.stderr and "Traceback" not in result.stderr
+        scan_id = result.stderr.split("scan ", 1)[1].split()[0]
+        assert "0 of 4 chunks were done" in result.stderr and f"--resume {scan_id}" in result.stderr
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        assert client.hget(f"asicfleet:scan:{scan_id}", "status") == "running"
+        later, late_names = start_workers(redis_url, 1, None)
+        wait_for_workers(redis_url, late_names, later)
+        deadline = time.monotonic() + 120
+        while client.hget(f"asicfleet:scan:{scan_id}", "status") == "running":
+            assert time.monotonic() < deadline, "a worker that came later did not finish the queued scan"
+            time.sleep(0.2)
+        assert client.hlen(f"asicfleet:scan:{scan_id}:miners") == len(fleet)
+    finally:
+        stop_processes(elsewhere + later)
 
 
 def test_a_dead_broker_fails_the_scan_with_a_message_not_a_traceback(redis_url: str) -> None:

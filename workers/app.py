@@ -63,12 +63,12 @@ app = create_worker_app(get_settings())
 _heartbeat_stop = threading.Event()
 
 
-def _heartbeat(hostname: str, settings: FleetSettings) -> None:
+def _heartbeat(hostname: str, queues: str, settings: FleetSettings) -> None:
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     ttl = int(max(2, settings.worker_liveness_seconds))
     while not _heartbeat_stop.is_set():
         with contextlib.suppress(redis.RedisError):
-            client.set(worker_key(hostname), "alive", ex=ttl)
+            client.set(worker_key(hostname), queues, ex=ttl)
         _heartbeat_stop.wait(ttl / 4)
     with contextlib.suppress(redis.RedisError):
         client.delete(worker_key(hostname))
@@ -79,7 +79,9 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     hostname = getattr(sender, "hostname", None)
     if hostname:
         _heartbeat_stop.clear()
-        threading.Thread(target=_heartbeat, args=(hostname, get_settings()), daemon=True,
+        # the queues it consumes: a watcher tells "no worker serves this scan's queue" from "workers are busy"
+        queues = " ".join(sorted(app.amqp.queues.consume_from)) or "alive"
+        threading.Thread(target=_heartbeat, args=(hostname, queues, get_settings()), daemon=True,
                          name="asicfleet-heartbeat").start()
         threading.Thread(target=_reaper, args=(get_settings(),), daemon=True, name="asicfleet-reaper").start()
 
