@@ -87,3 +87,40 @@ async def test_replies_past_the_allowance_wait_for_budget_and_ordinary_ones_neve
         async with ReplyBuffer(8 * 1024 * 1024, budget_bytes) as fourth:
             await asyncio.wait_for(fourth.add(big), 1)  # the second gave its share back
     assert loop_budget(budget_bytes).used == 0
+
+
+async def test_length_framed_replies_draw_on_the_budget_too() -> None:
+    """Whatsminer API v3 announces each reply's length: the announcement alone used to let a host make us hold
+    the whole cap at once, whatever the budget. Now the bytes are drawn from the budget as they arrive."""
+    import struct
+
+    from asicfleet import ResponseTooLargeError
+    from asicfleet.backends.whatsminer import v3_request
+    from asicfleet.transport import PortMap, TransportSettings
+    from asicfleet.transport._budget import loop_budget
+
+    filler = "x" * (800 * 1024)  # past the free allowance: drawn from the budget while it is read
+    replies = {"big": b"x" * (3 * 1024 * 1024), "ordinary": b'{"code": 0, "msg": {"ok": 1}}',
+               "large": json.dumps({"code": 0, "msg": {"filler": filler}}).encode()}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        (length,) = struct.unpack("<I", await reader.readexactly(4))
+        command = json.loads(await reader.readexactly(length))["cmd"]
+        writer.write(struct.pack("<I", len(replies[command])) + replies[command])
+        await writer.drain()
+        writer.close()
+
+    host = lo("127.89.0.1")
+    server = await asyncio.start_server(serve, host, 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = TransportSettings(reply_budget_bytes=1024 * 1024, ports=PortMap({4433: port}))
+    async with server:
+        with pytest.raises(ResponseTooLargeError, match="reply budget"):
+            await v3_request(host, {"cmd": "big"}, settings=settings)  # under the 4 MiB cap, over the budget
+        assert (await v3_request(host, {"cmd": "ordinary"}, settings=settings))["msg"] == {"ok": 1}
+        large = await asyncio.gather(*(v3_request(host, {"cmd": "large"}, settings=settings) for _ in range(3)))
+        assert all(reply["msg"]["filler"] == filler for reply in large)  # they took turns on the budget
+        assert loop_budget(settings.reply_budget_bytes).used == 0
+        tight = TransportSettings(max_reply_bytes=16, ports=PortMap({4433: port}))
+        with pytest.raises(ResponseTooLargeError, match="announced 29 bytes, over the 16-byte cap"):
+            await v3_request(host, {"cmd": "ordinary"}, settings=tight)  # refused before a byte is read

@@ -39,7 +39,6 @@ from asicfleet._errors import (
     MinerError,
     MinerResponseError,
     MinerTimeoutError,
-    ResponseTooLargeError,
 )
 from asicfleet._session import Session
 from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, reply_text, to_float
@@ -57,7 +56,15 @@ from asicfleet.data import (
     TuningTarget,
 )
 from asicfleet.hardware import Make, lookup_model
-from asicfleet.transport import TransportSettings, close_quietly, decode_json, open_tcp, rpc_call, rpc_raw
+from asicfleet.transport import (
+    TransportSettings,
+    close_quietly,
+    decode_json,
+    open_tcp,
+    read_exact_capped,
+    rpc_call,
+    rpc_raw,
+)
 
 ApiGeneration = Literal["v1", "v2", "v3"]
 
@@ -174,9 +181,8 @@ async def v3_request(ip: str, request: Mapping[str, Any], *, settings: Transport
         await writer.drain()
         async with asyncio.timeout(settings.read_timeout):
             (length,) = struct.unpack("<I", await reader.readexactly(4))
-            if length > settings.max_reply_bytes:
-                raise ResponseTooLargeError(f"{command}: announced reply of {length} bytes exceeds the cap")
-            body = await reader.readexactly(length)
+            body = await read_exact_capped(reader, length, settings.max_reply_bytes,
+                                           budget=settings.reply_budget_bytes, what=f"{command}: reply")
     except TimeoutError:
         raise MinerTimeoutError(f"{command}: no complete reply within {settings.read_timeout:g}s") from None
     except asyncio.IncompleteReadError as exc:

@@ -77,6 +77,20 @@ class ReplyBuffer:
             self._drawn += over
         self._chunks.append(chunk)
 
+    async def reserve(self, length: int) -> None:
+        """For a reply whose length is announced: draws all it needs at once, before it is read. Replies that
+        each held part of the budget while waiting for the rest could starve each other until their deadlines;
+        a whole draw cannot. Refuses at once what the cap or the whole budget could never hold."""
+        if length > self.limit:
+            raise ResponseTooLargeError(f"{self.what}: announced {length} bytes, over the {self.limit}-byte cap")
+        need = length - FREE_PER_REPLY - self._drawn
+        if need > self._budget.total:
+            raise ResponseTooLargeError(f"{self.what}: announced {length} bytes, more than this scanner's reply "
+                                        f"budget ({self._budget.total} bytes)")
+        if need > 0:
+            await self._budget.take(need)
+            self._drawn += need
+
     def content(self) -> bytes:
         return b"".join(self._chunks)
 

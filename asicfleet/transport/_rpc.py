@@ -58,6 +58,21 @@ async def read_capped(reader: asyncio.StreamReader, limit: int, *, stop_at_nul: 
         return buffer.content()
 
 
+async def read_exact_capped(reader: asyncio.StreamReader, length: int, limit: int, *, budget: int = DEFAULT_BUDGET,
+                            what: str = "reply") -> bytes:
+    """Reads a reply of an announced `length` (length-framed protocols): refused past `limit` before a byte is
+    read, and drawn from the event loop's reply budget (see _budget) before it is read, so a thousand hosts
+    announcing the cap do not hold a thousand caps at once. A stream that ends early raises IncompleteReadError."""
+    async with ReplyBuffer(limit, budget, what) as buffer:
+        await buffer.reserve(length)
+        while buffer.size < length:
+            chunk = await reader.read(min(_CHUNK, length - buffer.size))
+            if not chunk:
+                raise asyncio.IncompleteReadError(buffer.content(), length)
+            await buffer.add(chunk)
+        return buffer.content()
+
+
 def encode_request(command: str, parameter: str | int | None = None) -> bytes:
     body: dict[str, Any] = {"command": command}
     if parameter is not None:
