@@ -97,12 +97,20 @@ class Scans:
             except Exception as exc:  # the broker is down or refuses: say so, and close the scan's record
                 reason = str(exc) if isinstance(exc, RedisUnavailable) else mask_secrets(f"{type(exc).__name__}: {exc}")
                 error = f"chunk {chunk.index} could not be queued ({reason})"
-                self._retry(partial(self.store.fail_scan, scan_id, error), "marking the scan failed")
+                try:
+                    self._retry(partial(self.store.fail_scan, scan_id, error), "marking the scan failed")
+                    marked = "the scan is marked failed"
+                except RedisUnavailable as down:
+                    marked = f"it could not be marked failed either ({down}), so it shows running until resumed"
                 raise ScanQueueError(f"scan {scan_id}: the broker did not take chunk {chunk.index} ({reason}); "
-                                     f"{sent} of {len(queued)} chunks were queued, the scan is marked failed; "
+                                     f"{sent} of {len(queued)} chunks were queued, {marked}; "
                                      f"`asicfleet scan --resume {scan_id}` queues the rest once the broker "
                                      "answers") from None
-        self._retry(partial(self.store.mark_sent, scan_id, task_ids), "recording the chunks sent")
+        try:
+            self._retry(partial(self.store.mark_sent, scan_id, task_ids), "recording the chunks sent")
+        except RedisUnavailable as exc:  # every chunk is queued; only their record is missing (reapers re-send)
+            raise ScanQueueError(f"scan {scan_id}: all {len(queued)} chunks were queued, but {exc}; the workers "
+                                 f"carry on, `asicfleet scans` shows it once Redis answers") from None
         return scan_id
 
     def _send(self, info: ScanInfo, chunk: ChunkInfo) -> str:

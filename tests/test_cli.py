@@ -409,10 +409,19 @@ def test_a_scan_no_worker_takes_is_shown_waiting_and_a_dead_workers_chunk_is_nam
         cluster: dict[str, str]) -> None:
     """Queued for a site no worker serves; Ctrl-C says the scan goes on; a chunk held by a dead worker shows."""
     process = subprocess.Popen([*ASICFLEET, "scan", lo("127.97.0.0/23"), "--distributed", "--site", "nobodyhome"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**NARROW, **cluster})
-    time.sleep(4)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**NARROW, **cluster})
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(iter(process.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not any("queued on" in line for line in err_lines):  # the scan is queued and being watched
+        assert process.poll() is None and time.monotonic() < deadline, "".join(err_lines)
+        time.sleep(0.1)
+    time.sleep(1)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    reader.join(10)
+    err = "".join(err_lines)
     assert process.returncode == 130, err
     scan_id = err.split("scan ", 1)[1].split()[0]
     assert f"interrupted: scan {scan_id} goes on in the workers" in " ".join(err.split())
