@@ -54,7 +54,7 @@ class Provenance(StrEnum):
     ASIC_RS = "asic-rs"  # boards, chips per board and fans agree with asic-rs's model list
     PYASIC = "pyasic"  # ... with pyasic's model classes
     REPLIES = "replies"  # the shape (or the chip) is what captured firmware replies show
-    SPEC = "spec"  # nominal figures checked against the maker's published specification
+    SPEC = "spec"  # nominal figures match the maker's published rating (as a public page restates it)
     ANNOUNCED = "announced"  # nominal figures as the maker announced them, not found on a spec sheet
     FAMILY = "family"  # nominal figures are the family's: the maker rates no chip bin on its own
 
