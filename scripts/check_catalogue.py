@@ -10,8 +10,10 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
-from asicfleet.hardware import catalogue
+from asicfleet.hardware import Provenance, catalogue
 from asicfleet.hardware._models import _key
+
+CHECKED = {Provenance.ASIC_RS, Provenance.PYASIC}
 
 
 def main() -> int:
@@ -27,11 +29,16 @@ def main() -> int:
         problems.append(f"only {len(models)} models")
     print(f"{len(models)} models")
     for make, count in Counter(m.make.value for m in models).most_common():
-        rated = sum(m.make.value == make and m.nominal_ths is not None for m in models)
-        print(f"  {make:12} {count:4}  nominal figures {rated:4}")
+        mine = [m for m in models if m.make.value == make]
+        print(f"  {make:12} {count:4}  nominal figures {sum(m.nominal_ths is not None for m in mine):4}  "
+              f"chip type {sum(bool(m.chip) for m in mine):4}  "
+              f"checked against asic-rs or pyasic {sum(bool(set(m.source) & CHECKED) for m in mine):4}")
     print(f"nominal figures: {sum(m.nominal_ths is not None for m in models)}; chip type: "
           f"{sum(bool(m.chip) for m in models)}; full shape (boards, chips, fans): "
-          f"{sum(None not in (m.boards, m.chips_per_board, m.fans) for m in models)}")
+          f"{sum(None not in (m.boards, m.chips_per_board, m.fans) for m in models)}; rated stock profiles: "
+          f"{sum(len(m.profiles) for m in models)}; notes: {sum(bool(m.note) for m in models)}")
+    print("source: " + ", ".join(f"{p.value} {sum(p in m.source for m in models)}" for p in Provenance)
+          + f", none {sum(not m.source for m in models)}")
     for problem in problems:
         print("error:", problem, file=sys.stderr)
     return 1 if problems else 0

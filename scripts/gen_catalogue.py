@@ -15,7 +15,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "asicfleet" / "hardware" / "catalogue.csv"
 FIELDS = ["make", "name", "aliases", "algo", "boards", "chips_per_board", "chip", "fans",
-          "nominal_ths", "nominal_watts", "cooling"]
+          "nominal_ths", "nominal_watts", "cooling", "profiles", "source", "note"]
 MAKES = {"antminer": "AntMiner", "whatsminer": "WhatsMiner", "avalon": "AvalonMiner", "bitaxe": "Bitaxe",
          "auradine": "Auradine", "elphapex": "Elphapex", "epic": "ePIC", "futurebit": "FutureBit",
          "nerdaxe": "NerdAxe", "proto": "Proto", "sealminer": "SealMiner", "volcminer": "VolcMiner",
@@ -85,7 +85,7 @@ def main() -> None:
                          "chip": "", "fans": facts["fans"], "nominal_ths": "", "nominal_watts": "",
                          "cooling": "hydro" if re.search(r"hyd|\d+H|HYD", variant) else "air"}
     with OUT.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, FIELDS)
+        w = csv.DictWriter(fh, FIELDS, lineterminator="\n")
         w.writeheader()
         for key in sorted(rows):
             w.writerow(rows[key])

@@ -92,7 +92,7 @@ def chosen_miners(subnet: str, family: str, models: Sequence[str], versions: Seq
     for index, name in enumerate(models):
         model = lookup_model(kind.make, name)
         assert model is not None, f"{name!r} is not a {kind.make} model"
-        miner = kind.build(str(base + index), model, random.Random(index))
+        miner = kind.build(str(base + index), kind.simulable(model), random.Random(index))  # Proto: its chassis
         if versions:
             miner.state.firmware_version = versions[index]
         miners.append(miner)

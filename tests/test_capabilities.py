@@ -23,7 +23,7 @@ from asicfleet.backends.whatsminer import WhatsMinerBackend
 from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TemperatureConfig, TuningConfig
 from asicfleet.data import MessageSeverity, TuningTarget
 from asicfleet.hardware import lookup_model
-from asicfleet.sim import SimFleet, SimMiner, make_sim_image
+from asicfleet.sim import SIM_FAMILIES, SimFleet, SimMiner, make_sim_image
 from asicfleet.sim.bitaxe import CURRENT_VERSION, LEGACY_VERSION
 from asicfleet.sim.braiins import _RELEASES
 from tests.conftest import FleetFactory, fixture_bytes, lo
@@ -94,7 +94,7 @@ def esp_image(version: str) -> bytes:
 def image_for(sim: SimMiner, folder: Path) -> Path:
     """A firmware image this simulated miner accepts, installing the version it already runs."""
     version = sim.state.firmware_version
-    if sim.family == "bitaxe":
+    if sim.family in ("bitaxe", "nerdaxe"):  # AxeOS and its relatives flash ESP32 app images
         content = esp_image(version)
     elif sim.family == "braiins":
         content = b"BOS-UPGRADE" * 1000
@@ -115,7 +115,7 @@ async def back_online(miner: Miner, seconds: float = 10.0) -> None:
 
 def exercise(miner: Miner, sim: SimMiner, prop: str, folder: Path) -> Callable[[], Awaitable[Any]]:
     """The control behind one capability property, with arguments this miner takes."""
-    password = "Capab1"  # letters and digits, at most 8: what every family accepts
+    password = "Capab1e8"  # letters and digits, exactly 8: what every family accepts (Proto: at least 8)
 
     async def pools() -> None:
         assert await miner.set_pools_config(await miner.get_pools_config()) is not False
@@ -332,3 +332,21 @@ async def test_port_check_off_finds_a_miner_whose_web_port_is_closed(sim_fleet: 
 def test_pyasic_rs_spellings_are_aliases() -> None:
     assert MessageSeverity.Error is MessageSeverity.ERROR and MessageSeverity.Warning is MessageSeverity.WARNING
     assert MessageSeverity.Info is MessageSeverity.INFO and MessageSeverity("error") is MessageSeverity.Error
+
+
+# the families without a table above: whatever each says it supports must work, and whatever it refuses must
+# be refused before anything is sent (issue 10's "no supports_* promises a control that then raises")
+UNTABLED = sorted(set(SIM_FAMILIES) - set(TABLES))
+
+
+@pytest.mark.parametrize("family", UNTABLED)
+async def test_every_other_family_keeps_its_promises(sim_fleet: FleetFactory, family: str, tmp_path: Path) -> None:
+    index = sorted(SIM_FAMILIES).index(family)
+    fleet = await sim_fleet(lo(f"127.236.{index}.0/24"), models=[SIM_FAMILIES[family].models[0]], mix=[family])
+    sim = next(iter(fleet.miners.values()))
+    sim.restart_seconds = 0.2
+    async with MinerFactory.from_targets([sim.state.ip]).with_port_map(fleet.ports) as factory:
+        miner = await factory.get_miner(sim.state.ip)
+        assert miner is not None, f"{family} was not identified"
+        promised = {prop for prop in PROPERTIES if getattr(miner, f"supports_{prop}")}
+        await check_table(miner, sim, promised, tmp_path)

@@ -272,7 +272,7 @@ def test_models_command_lists_the_catalogue_as_json() -> None:
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert len(rows) == sum(m.make is Make.WHATSMINER for m in catalogue())
     assert set(rows[0]) == {"make", "name", "aliases", "algo", "boards", "chips_per_board", "chip", "fans",
-                            "nominal_ths", "nominal_watts", "cooling"}
+                            "nominal_ths", "nominal_watts", "cooling", "profiles", "source", "note"}
     m66s = next(r for r in rows if r["name"] == "M66S")
     assert m66s["cooling"] == "immersion" and m66s["nominal_ths"] == 298
     table = CliRunner().invoke(app, ["models", "--make", "IceRiver"], env={"COLUMNS": "200"})

@@ -41,6 +41,8 @@ from asicfleet.data import (
     FanData,
     HashRate,
     MessageSeverity,
+    MinerData,
+    MinerHardware,
     MinerMessage,
     PoolData,
     PoolGroupData,
@@ -75,6 +77,18 @@ def parse_hashrate(value: Any) -> HashRate | None:
 
 def ghs(value: Any) -> HashRate | None:
     return hashrate_from(value, "GH/s")
+
+
+def hardware_shape(reply: Any) -> MinerHardware | None:
+    """The chassis as `hardware` lists it: populated slots, their ASIC count when all agree, and the fans."""
+    boards = dig(reply, ("hardware-info", "hashboards-info"))
+    if not isinstance(boards, list) or not boards:
+        return None
+    counts = {to_float(b.get("mining_asic_count")) for b in boards if isinstance(b, Mapping)}
+    per_board = counts.pop() if len(counts) == 1 else None  # mixed boards: no one count per board
+    fans = dig(reply, ("hardware-info", "fans-info"))
+    return MinerHardware(board_count=len(boards), chips_per_board=int(per_board) if per_board else None,
+                         fans=len(fans) if isinstance(fans, list) else None)
 
 
 def parse_hashboards(replies: Mapping[str, Any]) -> list[BoardData]:
@@ -207,6 +221,16 @@ class Proto(Backend):
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
         super().__init__(ip, device, session)
         self._token: str | None = None
+
+    def finalize(self, data: MinerData, replies: Mapping[str, Any]) -> MinerData:
+        """A Rig is a hot-swappable chassis, so the catalogue holds no shape for it: the expected hardware
+        (and with it the expected chips) is what this unit's `hardware` reply lists."""
+        data = super().finalize(data, replies)
+        if data.device_info.hardware.total_chips is None:
+            shape = hardware_shape(replies.get(HARDWARE))
+            if shape is not None:
+                data.device_info = data.device_info.model_copy(update={"hardware": shape})
+        return data
 
     # ----- identification ---------------------------------------------------------------------
     @classmethod

@@ -5,9 +5,12 @@ from asicfleet.hardware._models import (
     Cooling,
     Make,
     MinerModel,
+    Provenance,
     SimulableModel,
+    StockProfile,
     catalogue,
     lookup_model,
 )
 
-__all__ = ["KNOWN_MODELS", "Cooling", "Make", "MinerModel", "SimulableModel", "catalogue", "lookup_model"]
+__all__ = ["KNOWN_MODELS", "Cooling", "Make", "MinerModel", "Provenance", "SimulableModel", "StockProfile", "catalogue",
+           "lookup_model"]

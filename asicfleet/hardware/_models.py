@@ -1,7 +1,9 @@
 """Known miner models and their nominal figures, loaded once from ``catalogue.csv`` (data, no code per model).
 
 Each row: make, canonical name, the strings firmwares report for it (``|``-separated), algorithm, hashboards,
-chips per board, chip type, fans, nominal hash rate (TH/s) and power (W), cooling. Empty cells are unknown.
+chips per board, chip type, fans, nominal hash rate (TH/s) and power (W) of the stock (default) profile, cooling,
+the other stock profiles the maker rates (``name=TH/s@W``, ``|``-separated), where the row's facts come from
+(``source``: ``|``-separated provenance tags) and a short note. Empty cells are unknown.
 Model strings resolve case-, space- and punctuation-insensitively; an unknown string resolves to None.
 """
 
@@ -14,7 +16,7 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from asicfleet.data import HashAlgorithm, MinerHardware
 
@@ -46,6 +48,34 @@ class Cooling(StrEnum):
     IMMERSION = "immersion"
 
 
+class Provenance(StrEnum):
+    """Where a row's facts come from; the report of the pass that checked them names the snapshots and pages."""
+
+    ASIC_RS = "asic-rs"  # boards, chips per board and fans agree with asic-rs's model list
+    PYASIC = "pyasic"  # ... with pyasic's model classes
+    REPLIES = "replies"  # the shape (or the chip) is what captured firmware replies show
+    SPEC = "spec"  # nominal figures match the maker's published rating (as a public page restates it)
+    ANNOUNCED = "announced"  # nominal figures as the maker announced them, not found on a spec sheet
+    FAMILY = "family"  # nominal figures are the family's: the maker rates no chip bin on its own
+
+
+class StockProfile(BaseModel):
+    """A stock work mode the maker rates apart from the default one (e.g. a low-power or high-performance mode)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    nominal_ths: float = Field(gt=0)
+    nominal_watts: float = Field(gt=0)
+
+    @classmethod
+    def parse(cls, text: str) -> StockProfile:
+        """``Low=180@2900`` -> the profile ``Low`` at 180 TH/s and 2900 W."""
+        name, _, figures = text.partition("=")
+        ths, _, watts = figures.partition("@")
+        return cls(name=name.strip(), nominal_ths=float(ths), nominal_watts=float(watts))
+
+
 class MinerModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -60,16 +90,32 @@ class MinerModel(BaseModel):
     nominal_ths: float | None = None
     nominal_watts: float | None = None
     cooling: Cooling = Cooling.AIR
+    profiles: tuple[StockProfile, ...] = ()
+    source: tuple[Provenance, ...] = ()
+    note: str | None = None
 
-    @field_validator("boards", "chips_per_board", "fans", "nominal_ths", "nominal_watts", "chip", mode="before")
+    @field_validator("boards", "chips_per_board", "fans", "nominal_ths", "nominal_watts", "chip", "note",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("aliases", mode="before")
+    @field_validator("aliases", "source", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return tuple(a for a in value.split("|") if a) if isinstance(value, str) else value
+
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _profiles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(StockProfile.parse(p) for p in value.split("|") if p.strip())
+        return value
+
+    def profile(self, name: str) -> StockProfile | None:
+        """A rated stock profile by name (case-insensitive); the default one is the row's nominal figures."""
+        wanted = name.strip().lower()
+        return next((p for p in self.profiles if p.name.lower() == wanted), None)
 
     @property
     def hardware(self) -> MinerHardware:
