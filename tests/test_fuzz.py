@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from asicfleet import InvalidTargetError, MinerData, MinerError, MinerResponseError
 from asicfleet.backends import BACKENDS, Backend, Probe
+from asicfleet.backends._base import MAX_BOARDS, MAX_FANS, MAX_LISTED
 from asicfleet.backends.antminer import AntminerStock
 from asicfleet.backends.auradine import Auradine
 from asicfleet.backends.avalon import AvalonBackend
@@ -343,6 +344,68 @@ def test_mutated_captures_give_miner_data(case: ParserCase, data: st.DataObject)
     key = data.draw(st.sampled_from(sorted(seed)))
     seed[key] = data.draw(mutated(seed[key]))
     _parses_cleanly(case, {k: to_wire(v) for k, v in seed.items()})
+
+
+_COUNTING = ("count", "num", "id", "index", "max", "board", "chain", "fan", "chip", "asc", "hb", "slot", "error")
+_HUGE = 5000  # unbounded, a parser builds this many boards (a test failure); bounded, at most MAX_BOARDS
+
+
+def _with_huge(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return _HUGE
+    return str(_HUGE) if isinstance(value, str) and to_float_text(value) else value
+
+
+def to_float_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _counting_paths(document: Any) -> list[tuple[Any, ...]]:
+    """The numeric leaves a parser may read as a count or an index: under a key that names one."""
+    found = []
+    for path in _paths(document):
+        leaf: Any = document
+        for step in path:
+            leaf = leaf[step]
+        keys = [str(step).lower() for step in path if isinstance(step, str)]
+        if _with_huge(leaf) is not leaf and keys and any(word in keys[-1] for word in _COUNTING):
+            found.append(path)
+    return found
+
+
+def _bounded(data: MinerData) -> None:
+    assert len(data.hashboards) <= MAX_BOARDS and len(data.fans) <= MAX_FANS, (len(data.hashboards), len(data.fans))
+    assert len(data.messages) <= MAX_LISTED + 64
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.captures], ids=[c.name for c in CASES if c.captures])
+def test_a_huge_count_or_index_in_a_reply_never_sizes_what_is_built(case: ParserCase) -> None:
+    """Counts and indexes come from the miner: `"fan_num": 1e12` or a board `ID` of a billion once made a parser
+    build that many fans or boards (a fuzzed Auradine reply grew past 20 GB). Each count-like figure of the
+    real replies, one at a time, and all at once, is set huge: what is built stays within the bounds."""
+    seed = case.seed()
+    _bounded(_parses_cleanly(case, {k: to_wire(_map_leaves(v, _with_huge)) for k, v in seed.items()}))
+    for key, document in seed.items():
+        for path in _counting_paths(document):
+            leaf: Any = document
+            for step in path:
+                leaf = leaf[step]
+            _bounded(_parses_cleanly(case, {**{k: to_wire(v) for k, v in seed.items()},
+                                            key: to_wire(_replace(document, path, _with_huge(leaf)))}))
+
+
+def _map_leaves(value: Any, change: Callable[[Any], Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: _map_leaves(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_leaves(v, change) for v in value]
+    return change(value)
 
 
 # ----- transport and identification --------------------------------------------------------------

@@ -501,6 +501,20 @@ def parse_mac(value: Any) -> str | None:
     return value.strip().upper() if isinstance(value, str) and value.strip() else None
 
 
+MAX_BOARDS = 32  # more hashboards than any miner has: a larger count or index in a reply is garbage
+MAX_FANS = 32
+MAX_LISTED = 256  # any other count a reply gives of things it then lists (error codes, ...)
+
+
+def bounded_count(value: Any, limit: int) -> int:
+    """A count a reply gives, as an int in [0, limit]: a hostile or garbled figure (1e18, inf, NaN, "-3") never
+    sizes a loop or a list, so a reply cannot make a parser build a billion boards."""
+    number = to_float(value)
+    if number is None or not number > 0:  # NaN included
+        return 0
+    return int(min(number, limit))
+
+
 def to_float(value: Any) -> float | None:
     """A number from a miner reply ('12.5', 12, '' or None); None when absent or not numeric."""
     if value is None or value == "" or isinstance(value, bool):

@@ -25,11 +25,14 @@ from pydantic import SecretStr
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerResponseError, UnsupportedControlError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
+    MAX_FANS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     hashrate_from,
     parse_mac,
     parse_text,
@@ -115,7 +118,7 @@ def _chain_slots(row: Mapping[str, Any], board_count: int | None) -> list[int]:
     if board_count is None:
         return populated
     first = populated[0] if populated else 1
-    return list(range(first, first + board_count))
+    return list(range(first, first + min(board_count, MAX_BOARDS)))
 
 
 def parse_hashboards(row: Mapping[str, Any], board_count: int | None, chips_per_board: int | None,
@@ -153,8 +156,8 @@ def parse_hashboards(row: Mapping[str, Any], board_count: int | None, chips_per_
 
 def parse_fans(row: Mapping[str, Any]) -> list[FanData]:
     """`fan1`..`fanN` (N = `fan_num`); a fan reading 0 rpm is reported as such (it has stopped)."""
-    count = to_float(row.get("fan_num"))
-    numbers = range(1, int(count) + 1) if count else [n for n in range(1, 9) if f"fan{n}" in row]
+    count = bounded_count(row.get("fan_num"), MAX_FANS)
+    numbers = range(1, count + 1) if count else [n for n in range(1, 9) if f"fan{n}" in row]
     return [FanData(position=i, rpm=to_float(row.get(f"fan{n}"))) for i, n in enumerate(numbers)]
 
 

@@ -31,11 +31,13 @@ from pydantic import SecretStr
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     first_row,
     hashrate_from,
     parse_mac,
@@ -155,8 +157,8 @@ def parse_hashboards(replies: Mapping[str, Any], board_count: int | None = None,
     if replies.get("web:ipreport") is not None:
         listed = first_row(replies["web:ipreport"], "IPReport").get("HBSerialNo")
         serials = listed if isinstance(listed, list) else []
-    count = max([int(boards_said or 0), board_count or 0, len(serials),
-                 *(p + 1 for p in (*devs, *temps, *volts, *freqs))], default=0)
+    count = bounded_count(max([bounded_count(boards_said, MAX_BOARDS), board_count or 0, len(serials),
+                               *(p + 1 for p in (*devs, *temps, *volts, *freqs))], default=0), MAX_BOARDS)
     boards = []
     for position in range(count):
         dev = devs.get(position, {})

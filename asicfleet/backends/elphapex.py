@@ -24,11 +24,13 @@ from typing import Any, ClassVar
 from asicfleet._errors import MinerAPIError, MinerResponseError, UnsupportedControlError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     hashrate_from,
     parse_mac,
     parse_text,
@@ -120,7 +122,7 @@ def parse_hashboards(reply: Mapping[str, Any], board_count: int | None, chips_pe
     unit = row.get("rate_unit")
     chains = {int(c["index"]): c for c in row.get("chain") or []
               if isinstance(c, dict) and to_float(c.get("index")) is not None}
-    count = max(board_count or 0, max(chains, default=-1) + 1)
+    count = bounded_count(max(board_count or 0, max(chains, default=-1) + 1), MAX_BOARDS)
     boards = []
     for position in range(count):
         chain = chains.get(position)

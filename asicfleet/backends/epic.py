@@ -29,11 +29,13 @@ from typing import Any, ClassVar
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     hashrate_from,
     parse_mac,
     parse_text,
@@ -193,11 +195,11 @@ def parse_hashboards(summary: Mapping[str, Any], capabilities: Mapping[str, Any]
     sensors (the lower is the intake side, the higher the outlet), `Board Serial Numbers` the serials of the
     enabled boards in slot order; the expected rate is chips x hashes per clock x clock (asic-rs's estimate)."""
     caps = capabilities or {}
-    slots = int(to_float(caps.get("Max HBs")) or 0) or board_count or max(
+    slots = bounded_count(caps.get("Max HBs"), MAX_BOARDS) or board_count or bounded_count(max(
         [len(summary.get("HBStatus") or []), *(b.get("Index", -1) + 1 for b in _boards(summary)
-                                               if isinstance(b.get("Index"), int))], default=0)
+                                               if isinstance(b.get("Index"), int))], default=0), MAX_BOARDS)
     estimator = dig_dict(caps, "Performance Estimator")
-    chip_count = int(to_float(estimator.get("Chip Count")) or 0) or chips_per_board
+    chip_count = bounded_count(estimator.get("Chip Count"), 10_000) or chips_per_board
     per_clock = to_float(estimator.get("Hashes Per Second Per Chip"))
     enabled = {s["Index"]: s.get("Enabled") is True for s in summary.get("HBStatus") or []
                if isinstance(s, dict) and isinstance(s.get("Index"), int)}

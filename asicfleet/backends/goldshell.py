@@ -32,11 +32,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     dig,
     parse_mac,
     parse_text,
@@ -96,7 +98,7 @@ def parse_hashboards(devs: Mapping[str, Any], details: Mapping[str, Any] | None 
     by_id = {int(r["ID"]): r for r in _rows(devs, "DEVS") if to_float(r.get("ID")) is not None}
     chips = {int(r["ID"]): to_float(r.get("chips-nr")) for r in _rows(details, "DEVS", "DEVDETAILS")
              if to_float(r.get("ID")) is not None} if details is not None else {}
-    count = max(board_count or 0, max(by_id, default=-1) + 1)
+    count = bounded_count(max(board_count or 0, max(by_id, default=-1) + 1), MAX_BOARDS)
     boards = []
     for position in range(count):
         row = by_id.get(position)

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerResponseError
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, parse_text, to_float
+from asicfleet.backends._base import MAX_BOARDS, Backend, DataField, Probe, Source, at, parse_text, to_float
 from asicfleet.config import Credentials, Pool, PoolGroup
 from asicfleet.data import (
     BoardData,
@@ -133,7 +133,7 @@ def parse_hashboards(data: Mapping[str, Any], board_count: int | None = None,
             frequency=to_float(raw.get("freq")) or None,
             active=bool(raw.get("state")) and rate is not None and rate.value > 0,
         )
-    for position in range(board_count or 0):
+    for position in range(min(board_count or 0, MAX_BOARDS)):
         seen.setdefault(position, BoardData(position=position, expected_chips=chips_per_board, active=False))
     return [seen[k] for k in sorted(seen)]
 

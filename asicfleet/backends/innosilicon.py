@@ -28,11 +28,13 @@ from typing import Any, ClassVar
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     dig,
     parse_mac,
     parse_text,
@@ -68,7 +70,7 @@ def board_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
 def parse_hashboards(stats: Mapping[str, Any], board_count: int | None = None, chips_per_board: int | None = None,
                      algo: HashAlgorithm = HashAlgorithm.SHA256) -> list[BoardData]:
     by_chain = {int(r["Chain ID"]): r for r in board_rows(stats)}
-    count = max(board_count or 0, max(by_chain, default=-1) + 1)
+    count = bounded_count(max(board_count or 0, max(by_chain, default=-1) + 1), MAX_BOARDS)
     boards = []
     for position in range(count):
         row = by_chain.get(position)

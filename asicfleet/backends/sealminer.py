@@ -28,11 +28,14 @@ from typing import Any, ClassVar
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerError, MinerResponseError
 from asicfleet._session import Session
 from asicfleet.backends._base import (
+    MAX_BOARDS,
+    MAX_FANS,
     Backend,
     DataField,
     Probe,
     Source,
     at,
+    bounded_count,
     first_row,
     hashrate_from,
     parse_mac,
@@ -74,7 +77,7 @@ def mhs(value: Any) -> HashRate | None:
 
 def parse_hashboards(stats: Mapping[str, Any], chips_per_board: int | None = None) -> list[BoardData]:
     row = stats_row(stats)
-    count = int(to_float(row.get("Board Count")) or 0)
+    count = bounded_count(row.get("Board Count"), MAX_BOARDS)
     boards = []
     for n in range(count):
         chips, bad = to_float(row.get(f"{n} Chip Count")), to_float(row.get(f"{n} Bad Chip Count")) or 0
@@ -101,7 +104,7 @@ def parse_hashboards(stats: Mapping[str, Any], chips_per_board: int | None = Non
 def parse_fans(stats: Mapping[str, Any]) -> list[FanData]:
     row = stats_row(stats)
     return [FanData(position=i, rpm=to_float(row.get(f"{i} Speed")))
-            for i in range(int(to_float(row.get("Fan Count")) or 0))]
+            for i in range(bounded_count(row.get("Fan Count"), MAX_FANS))]
 
 
 def parse_psu_fans(value: Any) -> list[FanData] | None:
@@ -133,7 +136,7 @@ def parse_messages(stats: Mapping[str, Any]) -> list[MinerMessage]:
     code = parse_text(row.get("Error Code"))
     if code is not None:
         messages.append(MinerMessage(code=0, message=f"Error code {code}", severity=MessageSeverity.ERROR))
-    for n in range(int(to_float(row.get("Board Count")) or 0)):
+    for n in range(bounded_count(row.get("Board Count"), MAX_BOARDS)):
         bad = int(to_float(row.get(f"{n} Bad Chip Count")) or 0)
         if bad:
             messages.append(MinerMessage(code=0, message=f"board {n}: {bad} bad chip(s)",

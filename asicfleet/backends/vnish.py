@@ -36,7 +36,19 @@ from asicfleet._errors import (
     UnsupportedControlError,
 )
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, dig, hashrate_from, reply_text, to_float
+from asicfleet.backends._base import (
+    MAX_BOARDS,
+    Backend,
+    DataField,
+    Probe,
+    Source,
+    at,
+    bounded_count,
+    dig,
+    hashrate_from,
+    reply_text,
+    to_float,
+)
 from asicfleet.config import Credentials, FanConfig, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -114,7 +126,7 @@ def parse_hashboards(summary: Mapping[str, Any], board_count: int | None = None,
     if not isinstance(chains, list):
         raise ValueError("summary without miner.chains")
     by_position = {int(c["id"]) - 1: c for c in chains if isinstance(c, dict) and to_float(c.get("id"))}
-    count = max(board_count or 0, max(by_position, default=-1) + 1)
+    count = bounded_count(max(board_count or 0, max(by_position, default=-1) + 1), MAX_BOARDS)
     boards = []
     for position in range(count):
         chain = by_position.get(position)

@@ -41,7 +41,18 @@ from asicfleet._errors import (
     MinerTimeoutError,
 )
 from asicfleet._session import Session
-from asicfleet.backends._base import Backend, DataField, Probe, Source, at, hashrate_from, reply_text, to_float
+from asicfleet.backends._base import (
+    MAX_LISTED,
+    Backend,
+    DataField,
+    Probe,
+    Source,
+    at,
+    bounded_count,
+    hashrate_from,
+    reply_text,
+    to_float,
+)
 from asicfleet.config import Credentials, Pool, PoolGroup, TuningConfig
 from asicfleet.data import (
     BoardData,
@@ -358,7 +369,7 @@ def _coded_messages(entries: Iterable[Any]) -> list[MinerMessage]:
 
 def _summary_messages(summary: Mapping[str, Any]) -> list[MinerMessage]:
     """Older firmware lists errors in the summary: 'Error Code Count' and 'Error Code 0..n-1'."""
-    count = int(to_float(summary.get("Error Code Count")) or 0)
+    count = bounded_count(summary.get("Error Code Count"), MAX_LISTED)
     codes = [to_float(summary.get(f"Error Code {i}")) for i in range(count)]
     return _coded_messages(int(c) for c in codes if c is not None)
 
