@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from asicfleet._errors import InvalidTargetError
 from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_target_file, scan_and_collect
 from asicfleet.transport import PortMap
+from fleet.logs import LOG_FORMAT_ENV, configure_json_logging
 from fleet.loop import run_async
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
@@ -35,6 +37,7 @@ from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
 from fleet.store import ScanInfo, ScanStatus
 from orchestrator import friendly, helptext, hints, render, views
+from orchestrator import metrics as orchestrator_metrics
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, configured_redis, local_cluster
@@ -288,6 +291,7 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         except (ScanQueueError, RedisUnavailable) as exc:
             raise _fail(str(exc), code=1) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
+        orchestrator_metrics.SCANS_STARTED.labels(origin="cli").inc()
     try:
         _follow_scan(orchestrator, scan_id, wait, show_progress, as_json, as_csv, local)
     except RedisUnavailable as exc:
@@ -323,6 +327,8 @@ def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_prog
         except KeyboardInterrupt:
             final = None
         view.progress = final or view.progress
+    if final is not None:
+        orchestrator_metrics.scan_watched(final)
     if final is None:
         if local:
             stderr.print(f"interrupted: the local workers and their Redis stop now, and scan {scan_id} with them")
@@ -430,6 +436,11 @@ def scans(limit: Annotated[int, typer.Option(min=1, max=1000, help="how many of 
 
 
 # ----- services -----------------------------------------------------------------------------------
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 WORKER_APP = "workers.app"  # the workers' Celery app, named for the `celery` command: never imported here
 
 
@@ -449,7 +460,14 @@ def workers(
     name: Annotated[str | None, typer.Option(help="worker name (unique per host)")] = None,
     loglevel: Annotated[str, typer.Option()] = "info",
     beat: Annotated[bool, typer.Option(help="also run Celery beat (scheduled site scans, reaping); the worker "
-                                            "then also takes the default queue, where those are planned")] = False,
+                                            "then also takes the default queue, where those are planned. In "
+                                            "production run `asicfleet beat` on its own instead")] = False,
+    metrics_port: Annotated[int | None, typer.Option(min=1, max=65535, envvar="ASICFLEET_WORKER_METRICS_PORT",
+                                                     help="serve Prometheus metrics on this port (/metrics)")] = None,
+    metrics_address: Annotated[str, typer.Option(envvar="ASICFLEET_WORKER_METRICS_ADDRESS",
+                                                 help="listen address of the metrics")] = "127.0.0.1",
+    log_format: Annotated[LogFormat, typer.Option(envvar=LOG_FORMAT_ENV, help="json: one JSON object per record, "
+                                                  "with scan id, chunk, IP and worker")] = LogFormat.TEXT,
 ) -> None:
     """Start a Celery worker (broker and Redis from ASICFLEET_REDIS_URL / ASICFLEET_BROKER_URL)."""
     if site is not None:
@@ -457,15 +475,41 @@ def workers(
             check_site_name(site)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}"
+    # in a container the pid is 1 in every replica, and replicas sharing a network namespace share the host
+    # name too: a random part keeps their names (and so their heartbeat keys) apart
+    unique = f"{os.getpid()}-{secrets.token_hex(3)}" if os.getpid() == 1 else str(os.getpid())
+    worker_name = name or f"asicfleet-{site or 'default'}-{unique}"
     queues = [site_queue(site)] + ([DEFAULT_QUEUE] if beat and site else [])
     argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency), "--hostname",
-            f"{worker_name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-            "--task-events", "--prefetch-multiplier", "1"]
+            worker_name if "@" in worker_name else f"{worker_name}@%h", "--loglevel", loglevel,
+            "--without-gossip", "--without-mingle", "--task-events", "--prefetch-multiplier", "1"]
     if beat:
         schedule = Path(tempfile.gettempdir()) / f"asicfleet-beat-{worker_name}"
         argv += ["--beat", "--schedule", str(schedule)]
-    exec_celery(argv)
+    env = dict(os.environ)
+    env[LOG_FORMAT_ENV] = log_format.value
+    if metrics_port is not None:
+        # read by workers.metrics in the worker's main process (a worker signal starts the server)
+        env["ASICFLEET_WORKER_METRICS_PORT"] = str(metrics_port)
+        env["ASICFLEET_WORKER_METRICS_ADDRESS"] = metrics_address
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="asicfleet-metrics-"))
+    exec_celery(argv, env)
+
+
+@app.command()
+def beat(
+    schedule: Annotated[Path | None, typer.Option(help="beat's state file (default: in the temporary folder)")
+                        ] = None,
+    loglevel: Annotated[str, typer.Option()] = "info",
+    log_format: Annotated[LogFormat, typer.Option(envvar=LOG_FORMAT_ENV, help="json: one JSON object per record")
+                          ] = LogFormat.TEXT,
+) -> None:
+    """Run Celery beat alone (one per fleet): the sites' recurring scans and the reaper, sent to the default
+    queue, where a worker started without --site plans them."""
+    state = schedule or Path(tempfile.gettempdir()) / "asicfleet-beat-schedule"
+    env = dict(os.environ)
+    env[LOG_FORMAT_ENV] = log_format.value
+    exec_celery(["beat", "--schedule", str(state), "--loglevel", loglevel], env)
 
 
 @app.command()
@@ -630,8 +674,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
-                                                help="print the version and exit")] = False) -> None:
+                                                help="print the version and exit")] = False,
+          metrics_port: Annotated[int | None, typer.Option(
+              min=1, max=65535, envvar="ASICFLEET_ORCHESTRATOR_METRICS_PORT",
+              help="serve the orchestrator's Prometheus metrics on this port while the command runs")] = None,
+          metrics_address: Annotated[str, typer.Option(help="listen address of the metrics")] = "127.0.0.1",
+          log_format: Annotated[LogFormat, typer.Option(envvar=LOG_FORMAT_ENV, help="json: the log records as "
+                                                        "JSON lines on stderr")] = LogFormat.TEXT) -> None:
     """Find, read and control Bitcoin ASIC miners."""
+    if log_format is LogFormat.JSON:
+        configure_json_logging()
+    if metrics_port is not None:
+        orchestrator_metrics.serve(metrics_port, metrics_address)
 
 
 def main() -> None:
