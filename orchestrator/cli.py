@@ -16,6 +16,7 @@ import sys
 import tempfile
 from importlib.metadata import version as package_version
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, NoReturn
 
 import typer
@@ -37,7 +38,6 @@ from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
 from fleet.store import ScanInfo, ScanStatus
 from orchestrator import friendly, helptext, hints, render, views
-from orchestrator import metrics as orchestrator_metrics
 from orchestrator.demo import run_demo
 from orchestrator.diff import diff_inventories
 from orchestrator.local import ClusterStartError, configured_redis, local_cluster
@@ -291,11 +291,19 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         except (ScanQueueError, RedisUnavailable) as exc:
             raise _fail(str(exc), code=1) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
-        orchestrator_metrics.SCANS_STARTED.labels(origin="cli").inc()
+        _metrics().SCANS_STARTED.labels(origin="cli").inc()
     try:
         _follow_scan(orchestrator, scan_id, wait, show_progress, as_json, as_csv, local)
     except RedisUnavailable as exc:
         raise _fail(f"{exc}. {_left_undone(orchestrator, scan_id)}", code=1) from None
+
+
+def _metrics() -> ModuleType:
+    """The orchestrator's metrics, imported when first counted: `asicfleet workers` execs Celery, whose
+    metrics (workers/metrics.py) would otherwise share this process's files."""
+    from orchestrator import metrics
+
+    return metrics
 
 
 def _left_undone(orchestrator: Orchestrator, scan_id: str) -> str:
@@ -328,7 +336,7 @@ def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_prog
             final = None
         view.progress = final or view.progress
     if final is not None:
-        orchestrator_metrics.scan_watched(final)
+        _metrics().scan_watched(final)
     if final is None:
         if local:
             stderr.print(f"interrupted: the local workers and their Redis stop now, and scan {scan_id} with them")
@@ -685,7 +693,7 @@ def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_ver
     if log_format is LogFormat.JSON:
         configure_json_logging()
     if metrics_port is not None:
-        orchestrator_metrics.serve(metrics_port, metrics_address)
+        _metrics().serve(metrics_port, metrics_address)
 
 
 def main() -> None:

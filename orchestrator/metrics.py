@@ -7,6 +7,10 @@ names are the same where they count the same thing, so one query adds both up.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus-client then keeps counts in files there
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, multiprocess, start_http_server
 

@@ -32,6 +32,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus-client picks its multiprocess mode when it is first imported: the directory must be known first
 if os.environ.get(METRICS_PORT_ENV) and not os.environ.get(MULTIPROC_ENV):
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="asicfleet-metrics-")
+if os.environ.get(MULTIPROC_ENV):
+    Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server  # noqa: E402
 
