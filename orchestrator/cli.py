@@ -483,10 +483,9 @@ def workers(
             check_site_name(site)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    # in a container the pid is 1 in every replica, and replicas sharing a network namespace share the host
-    # name too: a random part keeps their names (and so their heartbeat keys) apart
-    unique = f"{os.getpid()}-{secrets.token_hex(3)}" if os.getpid() == 1 else str(os.getpid())
-    worker_name = name or f"asicfleet-{site or 'default'}-{unique}"
+    # container replicas all have the same pid, and those sharing a network namespace the same host name
+    # too: a random part keeps their names (and so their heartbeat keys) apart
+    worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}-{secrets.token_hex(3)}"
     queues = [site_queue(site)] + ([DEFAULT_QUEUE] if beat and site else [])
     argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency), "--hostname",
             worker_name if "@" in worker_name else f"{worker_name}@%h", "--loglevel", loglevel,
