@@ -4,7 +4,8 @@ and Redis retries, served on `/metrics` by the worker's main process.
 Start with `asicfleet workers --metrics-port 9100` (or a plain `celery -A workers.app worker` with
 `ASICFLEET_WORKER_METRICS_PORT` set): the `worker_init` signal starts the HTTP server. Tasks run in the
 prefork pool's child processes, so every process writes its counts to prometheus-client's multiprocess
-directory (`PROMETHEUS_MULTIPROC_DIR`, made here when unset) and the server adds them up on each scrape.
+directory (`PROMETHEUS_MULTIPROC_DIR`, made here when unset; one per worker: a starting worker empties it)
+and the server adds them up on each scrape.
 Counts are taken when a task ends (a chunk's addresses, miners and errors come from its result).
 
 The fleet's per-miner gauges are another exporter's (`asicfleet exporter`); these are the services' own.
