@@ -67,12 +67,13 @@ def _validate(documents: list[dict[str, Any]], tmp_path: Path, name: str) -> Non
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict[str, Any]]]:
-    return {str(path.relative_to(K8S)): _render(path) for path in [K8S / "base", *OVERLAYS]}
+    return {str(path.relative_to(K8S)): _render(path) for path in [K8S, K8S / "base", *OVERLAYS]}
 
 
 def test_every_overlay_renders_and_validates_strictly(rendered: dict[str, list[dict[str, Any]]],
                                                       tmp_path: Path) -> None:
-    assert {"overlays/east", "overlays/west", "overlays/farm"} <= set(rendered)
+    assert {".", "overlays/east", "overlays/west", "overlays/farm"} <= set(rendered)
+    assert rendered["."] == rendered["overlays/farm"]  # `kubectl kustomize k8s/` is the farm
     for name, documents in rendered.items():
         _validate(documents, tmp_path, name.replace("/", "-"))
     job = yaml.safe_load((K8S / "jobs" / "scan.yaml").read_text())
@@ -171,7 +172,8 @@ def test_redis_is_persistent_with_a_password_and_fenced(rendered: dict[str, list
             "Deployment", "StatefulSet"))["spec"]["template"]["metadata"]["labels"]
         if name != "redis":
             assert allowed.items() <= labels.items(), f"{name} cannot reach Redis"
-    assert not (K8S / "asicfleet.yaml").exists() and not list(K8S.glob("*.yaml")), "loose files break apply -f"
+    loose = [p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"]
+    assert not loose, f"{loose}: only kustomizations at k8s/ (apply -k)"
 
 
 # ----- compose ------------------------------------------------------------------------------------
