@@ -298,14 +298,6 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         raise _fail(f"{exc}. {_left_undone(orchestrator, scan_id)}", code=1) from None
 
 
-def _metrics() -> ModuleType:
-    """The orchestrator's metrics, imported when first counted: `asicfleet workers` execs Celery, whose
-    metrics (workers/metrics.py) would otherwise share this process's files."""
-    from orchestrator import metrics
-
-    return metrics
-
-
 def _left_undone(orchestrator: Orchestrator, scan_id: str) -> str:
     """What a scan still had to do when Redis went away, as far as the last read saw it."""
     seen = orchestrator.last_progress
@@ -671,6 +663,14 @@ def demo(
     except RuntimeError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(code)
+
+
+def _metrics() -> ModuleType:
+    """The orchestrator's metrics, imported when first counted: `asicfleet workers` execs Celery, whose
+    metrics (workers/metrics.py) would otherwise share this process's files."""
+    from orchestrator import metrics
+
+    return metrics
 
 
 def _version(value: bool) -> None:
