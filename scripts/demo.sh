@@ -5,5 +5,5 @@
 # starts is stopped at the end. Extra arguments go to `asicfleet demo` (e.g. --hold 300 to browse Flower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh dev
+bash scripts/bootstrap.sh dev,demo
 exec .venv/bin/asicfleet demo "$@"

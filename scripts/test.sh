@@ -3,7 +3,7 @@
 # (the interop tests against pyasic and pyasic-rs included). No root needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh "dev,interop"
+bash scripts/bootstrap.sh "dev,interop,demo"
 .venv/bin/ruff check asicfleet fleet orchestrator workers tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports

@@ -22,6 +22,7 @@ from fleet.resilience import RedisUnavailable, mask_secrets, retry
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, load_sites
 from fleet.store import PREFIX, ChunkState, chunk_key, worker_key
+from workers import logs, metrics  # noqa: F401 - the workers' metrics and JSON logs hang on Celery's signals
 from workers.reaping import Reaper
 
 logger = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ from fleet.rollout_flow import RolloutFlow
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DiscoveryOptions
 from fleet.task_results import batch_result
+from workers import metrics
 from workers.app import app
 from workers.leasing import LeaseKeeper
 from workers.tasks import apply_credentials
@@ -77,6 +78,7 @@ class MinerRun:
         moved = bool(await self._retry(lambda: self.client.eval(_ADVANCE, 1, self.key, *args),
                                        f"recording step {step.value}"))
         if moved:
+            metrics.rollout_step(step.value)
             await self._retry(lambda: self.client.xadd(rollout_events_key(self.rollout_id), {
                 "ip": self.ip, "step": step.value, "detail": str(fields.get("detail", ""))}), "recording an event")
         return moved

@@ -35,6 +35,7 @@ from fleet.store import (
     scan_key,
 )
 from fleet.task_results import chunk_result
+from workers import metrics
 from workers.app import app
 from workers.leasing import LeaseKeeper
 
@@ -59,7 +60,8 @@ def _span(first: str, last: str) -> int:
 
 def _close_scan(settings: FleetSettings, scan_id: str) -> None:
     """The worker that ends a scan's last chunk closes the scan: no watcher is needed for that."""
-    Scans(settings, app).close_if_finished(scan_id)
+    status = Scans(settings, app).close_if_finished(scan_id)
+    metrics.scan_closed(status.value if status is not None else None)
 
 
 async def _write_records(client: aredis.Redis, scan_id: str, chunk: int, records: list[ScanRecord]) -> None:
