@@ -75,6 +75,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, fie
 from asicfleet.data import MinerData
 from fleet.alerts import Alert, SiteEvent, SiteHashrateBelow, WebhookTarget, WorkersGone
 from fleet.controls import BaseControl, FaultLightControl, MiningControl, PowerLimitControl, RestartControl
+from fleet.monitor import DEFAULT_SITE, MinerState, site_options_key
 from fleet.settings import FleetSettings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, SitesConfig, check_site_name, load_sites, site_queue
 from fleet.store import PREFIX
@@ -140,6 +141,12 @@ class Observation(BaseModel):
     data: MinerData | None = None  # the latest read (None: never read, or offline)
     online: bool = True
     last_seen: float | None = None  # unix seconds of the last answer
+
+    @classmethod
+    def of_state(cls, state: MinerState) -> Observation:
+        """From the monitor's state of a miner (`fleet.monitor`): its latest data, online or not."""
+        return cls(ip=state.ip, site=state.site, make=state.make, model=state.model, data=state.data,
+                   online=state.online, last_seen=state.last_seen)
 
     @classmethod
     def of(cls, data: MinerData, site: str = "") -> Observation:
@@ -903,11 +910,18 @@ def configured_rules(settings: FleetSettings) -> RulesConfig | None:
     return config if config.rules or config.site_events else None
 
 
-def site_options(settings: FleetSettings) -> dict[str, DiscoveryOptions]:
-    """Each site's discovery options (ports, timeouts) from the sites file: how its worker reaches a miner."""
-    if settings.sites_file is None:
-        return {}
-    return {name: site.discovery for name, site in load_sites(settings.sites_file).sites.items()}
+def site_options(client: redis.Redis, settings: FleetSettings, sites: Iterable[str]) -> dict[str, DiscoveryOptions]:
+    """How each site's worker reaches a miner (ports, timeouts): the options of the site's latest scan the
+    monitor took its inventory from, else the sites file's."""
+    configured = load_sites(settings.sites_file).sites if settings.sites_file is not None else {}
+    out: dict[str, DiscoveryOptions] = {}
+    for site in sites:
+        raw = client.get(site_options_key(site))
+        if raw:
+            out[site] = DiscoveryOptions.model_validate_json(raw)
+        elif site in configured:
+            out[site] = configured[site].discovery
+    return out
 
 
 def firing_display_name(item: Firing) -> str:
@@ -922,7 +936,8 @@ def dispatch(app: Celery, fired: Iterable[Firing]) -> int:
     for item in fired:
         if item.state != "queued":
             continue
-        queue = site_queue(item.site or None) if item.kind == "rule" else DEFAULT_QUEUE
+        own_queue = item.kind == "rule" and item.site not in ("", DEFAULT_SITE)  # scans without a site: default
+        queue = site_queue(item.site) if own_queue else DEFAULT_QUEUE
         app.send_task(RULE_ACTION, kwargs={"firing_id": item.id, "site": item.site or None}, queue=queue,
                       shadow=firing_display_name(item))
         sent += 1
@@ -935,7 +950,9 @@ def run_round(client: redis.Redis, app: Celery, settings: FleetSettings, observa
     config = configured_rules(settings)
     if config is None:
         return []
-    engine = RuleEngine(config, RedisRuleState(client), options if options is not None else site_options(settings))
+    if options is None:
+        options = site_options(client, settings, {o.site for o in observations})
+    engine = RuleEngine(config, RedisRuleState(client), options)
     fired = engine.evaluate(observations, now)
     dispatch(app, fired)
     return fired

@@ -19,12 +19,14 @@ from celery import Task
 from asicfleet import MinerError, MinerFactory, UnsupportedControlError
 from fleet.alerts import AlertError, send_alert
 from fleet.loop import run_async
+from fleet.monitor import MinerState, after_collection
 from fleet.resilience import retry
 from fleet.rules import (
     CHECK_SITES,
     RULE_ACTION,
     ActionResult,
     Firing,
+    Observation,
     RedisRuleState,
     RuleEngine,
     RulesConfig,
@@ -34,6 +36,7 @@ from fleet.rules import (
     dispatch,
     firing,
     parse_action,
+    run_round,
     site_event_rule,
     update_firing,
 )
@@ -125,6 +128,15 @@ def run_firing(client: redis.Redis, settings: FleetSettings, firing_id: str, att
     redis_call(lambda: update_firing(client, item), "recording a firing's results")
     return {"firing": item.id, "rule": item.rule, "ip": item.ip, "state": item.state,
             "results": [r.model_dump() for r in item.results]}
+
+
+def evaluate_site(client: redis.Redis, site: str, states: list[MinerState]) -> None:
+    """The monitor's hook after each collection round of `site`: the rules on what it read."""
+    settings = get_settings()
+    run_round(client, app, settings, [Observation.of_state(s) for s in states])
+
+
+after_collection.append(evaluate_site)
 
 
 @app.task(bind=True, name=RULE_ACTION, acks_late=True, reject_on_worker_lost=True)
