@@ -77,12 +77,19 @@ from fleet.alerts import Alert, SiteEvent, SiteHashrateBelow, WebhookTarget, Wor
 from fleet.controls import BaseControl, FaultLightControl, MiningControl, PowerLimitControl, RestartControl
 from fleet.monitor import DEFAULT_SITE, MinerState, site_options_key
 from fleet.settings import FleetSettings
-from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, SitesConfig, check_site_name, load_sites, site_queue
+from fleet.sites import (
+    DEFAULT_QUEUE,
+    RULES_SECTIONS,
+    DiscoveryOptions,
+    SitesConfig,
+    check_site_name,
+    load_sites,
+    site_queue,
+)
 from fleet.store import PREFIX
 
 RULES = f"{PREFIX}:rules"
 LEDGER_DAYS = 30
-RULES_SECTIONS = ("rules", "alerts", "site_events", "max_actions_per_site_per_hour", "dry_run")
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
