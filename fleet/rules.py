@@ -251,7 +251,7 @@ class TemperatureAbove(_Condition):
                 readings += [(t, f"chip, board {board.position}") for t in chips]
         if not readings:
             return Verdict(holds=None)
-        hottest, where = max(readings)
+        hottest, where = max(readings, key=lambda reading: reading[0])
         return Verdict(holds=hottest > self.celsius, values={"max_celsius": hottest, "where": where,
                                                              "limit_celsius": self.celsius})
 
@@ -583,7 +583,7 @@ def record_firing(r: redis.Redis, item: Firing) -> None:
     item.updated = time.time()
     keep = LEDGER_DAYS * 86400
     pipe = r.pipeline(transaction=True)
-    pipe.hset(firing_key(item.id), mapping=_firing_fields(firing))  # type: ignore[arg-type]
+    pipe.hset(firing_key(item.id), mapping=_firing_fields(item))  # type: ignore[arg-type]
     pipe.expire(firing_key(item.id), keep)
     for index in {firings_key(), firings_key(site=item.site), *([firings_key(ip=item.ip)] if item.ip else [])}:
         pipe.zadd(index, {item.id: item.fired_at})
