@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,9 +35,10 @@ from asicfleet.data import (
     PoolGroupData,
 )
 from asicfleet.sim import SimFleet
+from fleet import monitor
 from fleet.alerts import Alert, AlertError, JsonTarget, SlackTarget, TelegramTarget, send_alert
 from fleet.loop import run_async
-from fleet.messaging import create_app
+from fleet.messaging import COLLECT_SITE, create_app
 from fleet.rules import (
     RULE_ACTION,
     BoardFault,
@@ -409,3 +413,100 @@ def test_a_degraded_miner_gets_one_action_within_its_cooldown_and_the_ledger_and
         assert firings(client, ip=healthy.state.ip) == []
         assert ledger[0].values == done.values
         client.close()
+
+
+REBOOT = "auth:POST /cgi-bin/reboot.cgi"
+
+
+def test_rules_in_the_sites_file_run_after_each_monitor_round_and_restart_a_hot_miner_once(
+        redis_url: str, tmp_path: Path) -> None:
+    """The whole path: the monitor's collection round (a real worker reading the simulator) calls the rules
+    hook, the firing goes to the site's queue, the same worker restarts the miner; the next round, still
+    hot, is within the cooldown."""
+    subnet = lo("127.223.0.0/24")
+    sim = SimFleet.generate(subnet, 2, ["antminer"], seed=6)
+    for miner in sim.miners.values():
+        miner.restart_seconds = 0.3
+    with ThreadedFleet(sim) as fleet, Receiver(lo("127.224.0.1")) as receiver:
+        assert fleet.ports is not None
+        options = DiscoveryOptions(ports=str(fleet.ports), connect_timeout=0.5, read_timeout=2.0, identify_timeout=4.0)
+        sites_file = tmp_path / "sites.yaml"
+        sites_file.write_text(yaml.safe_dump({
+            "sites": {"north": {"ranges": [subnet], "collect_every_minutes": 1,
+                                "discovery": options.model_dump(mode="json")}},
+            "alerts": {"oncall": {"kind": "telegram", "chat_id": 7, "token_env": "RULES_TEST_BOT_TOKEN",
+                                  "api_url": receiver.url}},
+            "rules": [{"name": "hot-restart", "when": {"kind": "temperature_above", "celsius": 90, "sensor": "board"},
+                       "scope": {"sites": ["north"]}, "cooldown_minutes": 30,
+                       "actions": [{"kind": "restart"}, {"kind": "webhook", "target": "oncall"}]}]}))
+        ips = sorted(fleet.miners)
+        hot, cool = fleet.miners[ips[0]], fleet.miners[ips[1]]
+        client = redis.Redis.from_url(redis_url)
+        factory = MinerFactory.from_targets(ips).with_port_map(options.ports)
+
+        async def read() -> list[MinerData]:
+            try:
+                return [await m.get_data() for m in await factory.scan()]
+            finally:
+                await factory.aclose()
+
+        monitor.ingest_inventory(client, "north", run_async(read()), options.model_dump_json())
+        processes, names = start_workers(redis_url, 1, "north", extra_env={
+            "ASICFLEET_SITES_FILE": str(sites_file), "ASICFLEET_WORKER_LIVENESS_SECONDS": "3",
+            "RULES_TEST_BOT_TOKEN": "42:BOT-SECRET"})
+        app = create_app(FleetSettings(redis_url=redis_url))
+
+        def collection_round() -> None:
+            before = monitor.last_round(client, "north")
+            app.send_task(COLLECT_SITE, kwargs={"site": "north"}, queue="asicfleet.site.north")
+            deadline = time.monotonic() + 30
+            while True:
+                now = monitor.last_round(client, "north")
+                if now is not None and now.finished is not None and (before is None or now.round_id != before.round_id):
+                    return
+                assert time.monotonic() < deadline, "no collection round finished"
+                time.sleep(0.1)
+
+        try:
+            wait_for_workers(redis_url, names, processes)
+            collection_round()
+            assert firings(client, site="north") == []  # nothing hot yet
+            hot.state.board_temps = [100.0] * len(hot.state.board_temps)
+            collection_round()
+            deadline = time.monotonic() + 30
+            while not (found := firings(client, site="north")) or found[0].state in ("queued", "running"):
+                assert time.monotonic() < deadline, f"no firing acted on: {found}"
+                time.sleep(0.1)
+            time.sleep(1.0)  # the miner is back from its restart
+            collection_round()  # still hot: within its cooldown
+        finally:
+            stop_processes(processes)
+            app.close()
+        (item,) = firings(client, site="north")
+        assert (item.rule, item.ip, item.state) == ("hot-restart", hot.state.ip, "done"), item
+        assert item.values["max_celsius"] >= 90 and item.values["where"].startswith("board")
+        assert [r.action for r in item.results] == ["restart", "webhook oncall"]
+        assert hot.requests[REBOOT] == 1 and cool.requests[REBOOT] == 0
+        assert [(path, body["chat_id"]) for path, body in receiver.posts] == [("/bot42:BOT-SECRET/sendMessage", 7)]
+        assert hot.state.ip in receiver.posts[0][1]["text"]
+        client.close()
+    # the command line shows the same ledger, and checks the file the workers ran
+    listed = _cli(redis_url, "rules", "firings", "--site", "north", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [item.id]
+    table = _cli(redis_url, "rules", "firings")
+    assert table.returncode == 0 and "hot-restart" in table.stdout and "restart: done" in table.stdout, table.stdout
+    checked = _cli(redis_url, "rules", "check", str(sites_file))
+    assert checked.returncode == 0 and "1 rules, 1 alert targets" in checked.stdout, checked.stdout
+    assert "BOT-SECRET" not in checked.stdout and "from $RULES_TEST_BOT_TOKEN" in checked.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"rules": [{**LOW, "when": {"kind": "hashrate_below", "percent": 0}}]}))
+    refused = _cli(redis_url, "rules", "check", str(bad))
+    assert refused.returncode == 2 and "rules.0.when.percent: Input should be greater than 0" in refused.stderr
+
+
+def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ASICFLEET_REDIS_URL": redis_url, "COLUMNS": "250"}
+    env.pop("ASICFLEET_BROKER_URL", None)
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
