@@ -936,17 +936,29 @@ def firing_display_name(item: Firing) -> str:
     return f"rule {item.rule} {where} {', '.join(item.action_names())}"[:120]
 
 
-def dispatch(app: Celery, fired: Iterable[Firing]) -> int:
+def dispatch(app: Celery, fired: Iterable[Firing], client: redis.Redis | None = None) -> int:
     """Sends each queued firing to its site's workers (site events: the default queue, as the site's own
-    workers may be the ones gone). Returns how many were sent."""
+    workers may be the ones gone). Returns how many were sent. A firing the broker did not take is recorded
+    `failed` (with the reason) and its cooldown is let go, so the next round tries again."""
     sent = 0
     for item in fired:
         if item.state != "queued":
             continue
         own_queue = item.kind == "rule" and item.site not in ("", DEFAULT_SITE)  # scans without a site: default
         queue = site_queue(item.site) if own_queue else DEFAULT_QUEUE
-        app.send_task(RULE_ACTION, kwargs={"firing_id": item.id, "site": item.site or None}, queue=queue,
-                      shadow=firing_display_name(item))
+        try:
+            app.send_task(RULE_ACTION, kwargs={"firing_id": item.id, "site": item.site or None}, queue=queue,
+                          shadow=firing_display_name(item))
+        except Exception as exc:  # the broker is away: say so in the ledger rather than leave it `queued`
+            if client is None:
+                raise
+            item.state = "failed"
+            item.results = [ActionResult(action="queue", state="failed",
+                                         detail=f"not queued to {queue}: {type(exc).__name__}")]
+            update_firing(client, item)
+            rule = item.rule if item.kind == "rule" else site_event_rule(item.rule)
+            client.delete(cooldown_key(rule, item.ip or item.site))
+            continue
         sent += 1
     return sent
 
@@ -961,7 +973,7 @@ def run_round(client: redis.Redis, app: Celery, settings: FleetSettings, observa
         options = site_options(client, settings, {o.site for o in observations})
     engine = RuleEngine(config, RedisRuleState(client), options)
     fired = engine.evaluate(observations, now)
-    dispatch(app, fired)
+    dispatch(app, fired, client)
     return fired
 
 

@@ -238,6 +238,12 @@ def test_rules_files_are_validated_before_anything_runs(tmp_path: Path) -> None:
                                    "rules": [{**LOW, "actions": [{"kind": "power_limit", "watts": 3000},
                                                                  {"kind": "webhook", "target": "ops"}]}]}))
     assert [a.describe() for a in load_rules(own).rule("low").actions] == ["3000 W", "webhook ops"]
+    every = config({**LOW, "actions": [{"kind": "restart"}, {"kind": "fault_light"}, {"kind": "pause"},
+                                       {"kind": "curtail"}, {"kind": "power_limit", "watts": 2800}]})
+    controls = [a.control() for a in every.rules[0].actions]
+    assert [(c.kind, c.describe()) for c in controls if c is not None] == [
+        ("restart", "restart"), ("fault_light", "fault light on"), ("mining", "pause mining"),
+        ("mining", "pause mining"), ("power_limit", "2800 W")]
     sites = tmp_path / "sites.yaml"  # rules inside the sites file: scopes must name its sites
     sites.write_text(yaml.safe_dump({"sites": {"east": {"ranges": ["10.1.0.0/16"]}},
                                      "rules": [{**LOW, "scope": {"sites": ["east"]}}]}))
