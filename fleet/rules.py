@@ -228,7 +228,8 @@ class BoardFault(_Condition):
         return Verdict(holds=bool(faults) or (expected_boards is not None and seen < expected_boards), values=values)
 
     def describe(self) -> str:
-        parts = ["a hashboard missing", f"with over {self.max_missing_chips} chips missing"]
+        chips = f"over {self.max_missing_chips} chips" if self.max_missing_chips else "chips"
+        parts = ["a hashboard missing", f"with {chips} missing"]
         return " or ".join(parts + (["hashing at zero"] if self.zero_rate else []))
 
 
