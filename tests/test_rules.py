@@ -21,6 +21,8 @@ import pytest
 import redis
 import yaml
 from pydantic import ValidationError
+from rich.console import Console
+from typer.testing import CliRunner
 
 from asicfleet import MinerFactory
 from asicfleet.data import (
@@ -61,8 +63,10 @@ from fleet.rules import (
 )
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, load_sites
+from orchestrator import cli
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis
+from orchestrator.rules_cli import firings_table
 from tests.conftest import ThreadedFleet, lo
 
 T0 = 1_800_000_000.0  # a round hour: budgets count per clock hour
@@ -500,15 +504,17 @@ def test_rules_in_the_sites_file_run_after_each_monitor_round_and_restart_a_hot_
     listed = _cli(redis_url, "rules", "firings", "--site", "north", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [item.id]
-    table = _cli(redis_url, "rules", "firings")
-    assert table.returncode == 0 and "hot-restart" in table.stdout and "restart: done" in table.stdout, table.stdout
-    checked = _cli(redis_url, "rules", "check", str(sites_file))
-    assert checked.returncode == 0 and "1 rules, 1 alert targets" in checked.stdout, checked.stdout
+    console = Console(width=250, record=True)
+    console.print(firings_table([item]))
+    assert "hot-restart" in (table := console.export_text()) and "restart: done" in table, table
+    runner = CliRunner()
+    checked = runner.invoke(cli.app, ["rules", "check", str(sites_file)])
+    assert checked.exit_code == 0 and "1 rules, 1 alert targets" in checked.stdout, checked.stdout
     assert "BOT-SECRET" not in checked.stdout and "from $RULES_TEST_BOT_TOKEN" in checked.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"rules": [{**LOW, "when": {"kind": "hashrate_below", "percent": 0}}]}))
-    refused = _cli(redis_url, "rules", "check", str(bad))
-    assert refused.returncode == 2 and "rules.0.when.percent: Input should be greater than 0" in refused.stderr
+    refused = runner.invoke(cli.app, ["rules", "check", str(bad)])
+    assert refused.exit_code == 2 and "rules.0.when.percent: Input should be greater than 0" in refused.output
 
 
 def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
