@@ -567,7 +567,8 @@ class Firing(BaseModel):
         return Alert(kind="rule_firing" if self.kind == "rule" else "site_event", title=f"{self.rule}: {where}",
                      text=self.condition + ("; dry run: no control sent" if self.dry_run else ""),
                      site=self.site, ip=self.ip, rule=self.rule, firing_id=self.id, values=self.values,
-                     actions=self.action_names(), dry_run=self.dry_run, at=self.fired_at)
+                     actions=self.action_names(), results=[f"{r.action}: {r.state}" for r in self.results],
+                     dry_run=self.dry_run, at=self.fired_at)
 
 
 def _text(value: Any) -> str:

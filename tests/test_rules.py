@@ -417,7 +417,8 @@ def test_a_degraded_miner_gets_one_action_within_its_cooldown_and_the_ledger_and
         assert [path for path, _ in receiver.posts] == ["/hook"]
         posted = receiver.posts[0][1]
         assert posted["firing_id"] == firing_id and posted["ip"] == degraded.state.ip
-        assert posted["actions"] == ["fault light on", "webhook ops"]
+        assert posted["actions"] == ["fault light on", "webhook ops"] and posted["results"] == ["fault light on: done"]
+        assert done.results[0].detail == "sent, verified"  # read back from the miner
         ledger = firings(client, site="east")
         assert [(f.id, f.rule, f.ip) for f in ledger] == [(firing_id, "low-hashrate", degraded.state.ip)]
         assert firings(client, ip=healthy.state.ip) == []
@@ -498,7 +499,7 @@ def test_rules_in_the_sites_file_run_after_each_monitor_round_and_restart_a_hot_
         assert [r.action for r in item.results] == ["restart", "webhook oncall"]
         assert hot.requests[REBOOT] == 1 and cool.requests[REBOOT] == 0
         assert [(path, body["chat_id"]) for path, body in receiver.posts] == [("/bot42:BOT-SECRET/sendMessage", 7)]
-        assert hot.state.ip in receiver.posts[0][1]["text"]
+        assert hot.state.ip in receiver.posts[0][1]["text"] and "restart: done" in receiver.posts[0][1]["text"]
         client.close()
     # the command line shows the same ledger, and checks the file the workers ran
     listed = _cli(redis_url, "rules", "firings", "--site", "north", "--json")
