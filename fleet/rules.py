@@ -63,7 +63,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -72,7 +72,7 @@ import yaml
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
-from asicfleet.data import MinerData
+from asicfleet.data import HashRate, HashRateUnit, MinerData
 from fleet.alerts import Alert, SiteEvent, SiteHashrateBelow, WebhookTarget, WorkersGone
 from fleet.controls import BaseControl, FaultLightControl, MiningControl, PowerLimitControl, RestartControl
 from fleet.monitor import DEFAULT_SITE, MinerState, site_options_key
@@ -169,8 +169,12 @@ class Verdict(BaseModel):
     since: float | None = None  # when it started holding, when the data says so (offline: last seen)
 
 
-def _ths(rate: Any) -> float | None:
-    return None if rate is None else round(float(rate.into_unit("TH/s").value), 3)
+_TH = HashRateUnit.TH.multiplier
+
+
+def _ths(rate: HashRate | None) -> float | None:
+    """TH/s, by arithmetic (a HashRate conversion builds a model: too slow for every miner of every rule)."""
+    return None if rate is None else round(rate.value * rate.unit.multiplier / _TH, 3)
 
 
 # ----- conditions ----------------------------------------------------------------------------------
@@ -361,17 +365,31 @@ class Scope(BaseModel):
         return self
 
     def matches(self, obs: Observation) -> bool:
-        if self.sites and obs.site not in self.sites:
-            return False
-        if self.makes and _norm(obs.make) not in {_norm(m) for m in self.makes}:
-            return False
-        if self.models and _norm(obs.model) not in {_norm(m) for m in self.models}:
-            return False
-        if self._networks:
-            address = ipaddress.IPv4Address(obs.ip)
-            return any(address in n if isinstance(n, ipaddress.IPv4Network) else n[0] <= address <= n[1]
-                       for n in self._networks)
-        return True
+        return self.matcher()(obs)
+
+    def matcher(self) -> Callable[[Observation], bool]:
+        """A test of one observation, with this scope's sets made once (a round asks it for every miner)."""
+        sites = set(self.sites)
+        makes = {_norm(m) for m in self.makes}
+        models = {_norm(m) for m in self.models}
+        networks = list(self._networks)
+        if not (sites or makes or models or networks):
+            return lambda obs: True
+
+        def matches(obs: Observation) -> bool:
+            if sites and obs.site not in sites:
+                return False
+            if makes and _norm(obs.make) not in makes:
+                return False
+            if models and _norm(obs.model) not in models:
+                return False
+            if networks:
+                address = ipaddress.IPv4Address(obs.ip)
+                return any(address in n if isinstance(n, ipaddress.IPv4Network) else n[0] <= address <= n[1]
+                           for n in networks)
+            return True
+
+        return matches
 
 
 def _norm(text: str) -> str:
@@ -793,7 +811,8 @@ class RuleEngine:
         fired: list[Firing] = []
         for rule in self.config.rules:
             if rule.enabled:
-                fired += self._evaluate_rule(rule, [o for o in observations if rule.scope.matches(o)], now)
+                in_scope = rule.scope.matcher()
+                fired += self._evaluate_rule(rule, [o for o in observations if in_scope(o)], now)
         by_site: dict[str, list[Observation]] = {}
         for obs in observations:
             by_site.setdefault(obs.site, []).append(obs)
