@@ -917,12 +917,12 @@ class RuleEngine:
 RULE_ACTION = "asicfleet.rule_action"  # one firing's actions, on its site's queue
 CHECK_SITES = "asicfleet.rules_check_sites"  # beat: site events between rounds (workers gone)
 
-_CACHE: dict[Path, tuple[float, RulesConfig]] = {}
+_CACHE: dict[tuple[Path, Path | None], tuple[float, RulesConfig]] = {}  # (rules, sites file) -> (mtime, rules)
 
 
 def configured_rules(settings: FleetSettings) -> RulesConfig | None:
-    """The rules of `ASICFLEET_RULES_FILE`, else of the sites file's `rules:` section; None when neither has
-    any. Read again when the file changes."""
+    """The rules of `ASICFLEET_RULES_FILE` (which then wins over a `rules:` section of the sites file), else of
+    the sites file's `rules:` section; None when there are none. Read again when the file changes."""
     path = settings.rules_file
     if path is None and settings.sites_file is not None:
         path = settings.sites_file
@@ -930,10 +930,14 @@ def configured_rules(settings: FleetSettings) -> RulesConfig | None:
         return None
     path = Path(path)
     mtime = path.stat().st_mtime
-    cached = _CACHE.get(path)
+    key = (path, settings.sites_file if settings.rules_file is not None else None)
+    cached = _CACHE.get(key)
     if cached is None or cached[0] != mtime:
         config = load_rules(path)
-        _CACHE[path] = cached = (mtime, config)
+        if settings.rules_file is not None and settings.sites_file is not None:
+            # a rules file of its own names the sites of the sites file (or the monitor's default site)
+            config.check_sites([*load_sites(settings.sites_file).sites, DEFAULT_SITE])
+        _CACHE[key] = cached = (mtime, config)
     config = cached[1]
     return config if config.rules or config.site_events else None
 

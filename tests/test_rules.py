@@ -54,6 +54,7 @@ from fleet.rules import (
     RulesConfig,
     TemperatureAbove,
     claim_key,
+    configured_rules,
     firing,
     firing_key,
     firings,
@@ -253,6 +254,17 @@ def test_rules_files_are_validated_before_anything_runs(tmp_path: Path) -> None:
                                      "rules": [{**LOW, "scope": {"sites": ["east"]}}]}))
     assert load_rules(sites).rules[0].scope.sites == ["east"]
     assert list(load_sites(sites).sites) == ["east"]  # and the sites file still loads as one
+    # the workers' view: the rules file wins over the sites file's section, names its sites, and is re-read
+    both = FleetSettings(rules_file=own, sites_file=sites)
+    assert [r.name for r in configured_rules(both).rules] == ["low"]  # type: ignore[union-attr]
+    own.write_text(yaml.safe_dump({"rules": [{**LOW, "name": "north-low", "scope": {"sites": ["north"]}}]}))
+    os.utime(own, (time.time() + 5, time.time() + 5))
+    with pytest.raises(ValueError, match="sites the sites file does not have: north"):
+        configured_rules(both)
+    assert configured_rules(FleetSettings(rules_file=own)).rules[0].name == "north-low"  # type: ignore[union-attr]
+    assert configured_rules(FleetSettings(sites_file=sites)).rules[0].name == "low"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="north"):
+        configured_rules(both)  # still refused: the unchecked reading above is not taken for a checked one
     bad = [({"rules": [{**LOW, "scope": {"sites": ["north"]}}], "sites": {"east": {"ranges": ["10.1.0.0/16"]}}},
             "sites the sites file does not have: north"),
            ({"rules": [LOW, LOW]}, "unique: low"),
