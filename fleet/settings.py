@@ -26,7 +26,12 @@ class FleetSettings(BaseSettings):
     no_worker_timeout_seconds: float = Field(default=600.0, ge=0, description="a watching command gives up after "
                                              "no worker served the scan's queue this long (0: waits for ever)")
     sites_file: Path | None = Field(default=None, description="sites, their ranges and scan schedules (YAML/JSON)")
+    rules_file: Path | None = Field(default=None, description="rules, alerts and site events (YAML/JSON); "
+                                                              "else the sites file's `rules:` section")
     secrets_file: Path | None = Field(default=None, description="miner credentials (YAML/JSON), read by workers")
+    collect_interval_seconds: float | None = Field(
+        default=None, gt=0, description="every site's collection interval in seconds, overriding the sites "
+                                        "file's collect_every_minutes (tests and demos go below a minute)")
     flower_user: str = "admin"
     flower_password: SecretStr | None = None
 

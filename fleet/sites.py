@@ -8,6 +8,7 @@ One validated file (YAML or JSON) describes them all, e.g.
         exclude: ["10.1.0.1"]
         chunk_prefix: 24
         every_minutes: 30
+        collect_every_minutes: 1       # read the known miners every minute (default 5; null: never)
         discovery: {concurrency: 1000, connect_timeout: 1.0}
       west:
         ranges: ["10.2.0.0/20"]
@@ -30,6 +31,8 @@ from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, check_no_overlap, plan_chunks
 
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_QUEUE = "asicfleet.default"
+# top-level keys of a sites file that belong to the rules (validated by fleet.rules, not here)
+RULES_SECTIONS = ("rules", "alerts", "site_events", "max_actions_per_site_per_hour", "dry_run")
 
 
 def site_queue(site: str | None) -> str:
@@ -79,6 +82,9 @@ class SiteConfig(BaseModel):
     every_minutes: float | None = Field(default=None, gt=0)
     cron: str | None = Field(default=None, description="five fields: minute hour day-of-month month day-of-week")
     discovery: DiscoveryOptions = Field(default_factory=DiscoveryOptions)
+    collect_every_minutes: float | None = Field(
+        default=5.0, ge=1, description="how often the known miners are read (fleet.monitor); null: never")
+    collect_batch_size: int = Field(default=500, ge=1, le=20000, description="miners per collection task")
 
     @model_validator(mode="after")
     def _valid(self) -> SiteConfig:
@@ -126,4 +132,6 @@ def load_sites(path: str | Path) -> SitesConfig:
         raw: Any = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"sites file {path} is not valid YAML/JSON: {exc}") from None
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k not in RULES_SECTIONS}
     return SitesConfig.model_validate(raw)

@@ -32,7 +32,7 @@ from asicfleet.transport import PortMap
 from fleet.logs import LOG_FORMAT_ENV, configure_json_logging
 from fleet.loop import run_async
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
-from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis, mask_url
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
@@ -561,6 +561,33 @@ def flower(
     raise typer.Exit(code)
 
 
+@app.command()
+def exporter(
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="listen port (0: any free one)")] = 9108,
+) -> None:
+    """Serve the monitor's state (ASICFLEET_REDIS_URL) as Prometheus gauges at http://HOST:PORT/metrics."""
+    import redis as redis_lib
+
+    from orchestrator.exporter import make_exporter
+
+    settings = get_settings()
+    client = redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        server = make_exporter(client, host, port)
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stderr.print(f"exporter: serving http://{host}:{server.server_port}/metrics from {mask_url(settings.redis_url)}",
+                 markup=False, highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        client.close()
+
+
 # ----- sim ----------------------------------------------------------------------------------------
 def _parse_faults(text: str) -> dict[str, int]:
     from asicfleet.sim import Fault  # the simulator's imports (~0.1 s) only for the commands that serve it
@@ -717,6 +744,7 @@ def main() -> None:
 
 register_controls(app)
 __import__("orchestrator.models_cli").models_cli.register(app)  # `asicfleet models`
+__import__("orchestrator.rules_cli").rules_cli.register(app)  # `asicfleet rules check | firings`
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates ./.venv (no root needed) and installs asicfleet with the extras given as arguments; as root, also
-# Debian's chromium and chromium-driver for the browser tests, when missing.
+# the Debian packages some tests need (chromium, chromium-driver, kubernetes-client, prometheus), when missing.
 # Re-running is cheap: pip only installs what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,18 +10,22 @@ if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
     echo "asicfleet needs Python >= 3.11 (found: $("$python" --version 2>&1))" >&2
     exit 1
 fi
-# The browser tests drive Debian's chromium through chromium-driver (selenium). As root (CI) install them
-# when missing; a normal user without them gets the browser test's failure saying what to install.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
-    # not fatal: without them only the browser tests fail, saying what is missing
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
-        echo "bootstrap: could not install chromium and chromium-driver; the browser tests will fail" >&2
-fi
-# tests/test_deploy.py renders the Kubernetes manifests with `kubectl kustomize` (Debian's kubernetes-client;
-# no cluster needed). As root install it when no kubectl is there; a normal user's run skips that test, saying so.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v kubectl >/dev/null; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } ||
-        echo "bootstrap: could not install kubernetes-client; the kustomize test will fail" >&2
+# Debian packages some tests use, installed as root (CI) when missing; a normal user's run without them skips
+# those tests, saying what to install:
+#   chromium, chromium-driver  the browser tests (selenium): Flower's pages and the dashboard
+#   kubernetes-client          `kubectl kustomize` of the Kubernetes manifests (tests/test_deploy.py; no cluster)
+#   prometheus                 a real Prometheus scraping `asicfleet exporter` (tests/test_exporter.py)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    command -v kubectl >/dev/null || missing+=(kubernetes-client)
+    [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        # not fatal: without them only the tests that need them fail, saying what is missing
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+            echo "bootstrap: could not install ${missing[*]}; the tests that need them will fail" >&2
+    fi
 fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
