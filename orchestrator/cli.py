@@ -502,6 +502,38 @@ def flower(
     raise typer.Exit(code)
 
 
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="listen address (beyond loopback only with a login configured)")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    refresh: Annotated[float, typer.Option(min=1, max=3600, help="seconds between a page's refreshes")] = 5.0,
+    login_to_read: Annotated[bool, typer.Option("--login-to-read", help="ask for the login before any page "
+                                                "(always so beyond loopback)")] = False,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the login's password (default: "
+                                                       "ASICFLEET_DASHBOARD_PASSWORD[_FILE])")] = None,
+) -> None:
+    """Serve the web dashboard: fleet totals, the miner table, miner history, rule firings, scans, rollouts."""
+    from orchestrator.dashboard import Dashboard, DashboardAuth, DashboardConfigError, serve
+
+    settings = get_settings()
+    try:
+        policy = DashboardAuth.from_environment(login_to_read=login_to_read, password_file=password_file)
+        policy.for_host(host)  # refused before anything starts
+        board = Dashboard.from_settings(settings, policy, refresh_seconds=refresh)
+    except DashboardConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        check_redis(settings.redis_url)
+    except RedisUnavailable as exc:  # served all the same: the pages say so until Redis answers
+        stderr.print(f"[yellow]{escape(str(exc))} (set ASICFLEET_REDIS_URL)[/]", soft_wrap=True)
+    try:
+        code = serve(board, host, port, say=lambda line: stderr.print(line, markup=False, highlight=False))
+    except OSError as exc:
+        raise _fail(f"cannot serve the dashboard on {host}:{port}: {exc}") from None
+    raise typer.Exit(code)
+
+
 # ----- sim ----------------------------------------------------------------------------------------
 def _parse_faults(text: str) -> dict[str, int]:
     from asicfleet.sim import Fault  # the simulator's imports (~0.1 s) only for the commands that serve it

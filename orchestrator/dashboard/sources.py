@@ -1,0 +1,291 @@
+"""Where the dashboard's figures come from: the fleet state in Redis, read-only.
+
+`ScanSource` reads what distributed scans stored (`fleet.store`): each site's miners as its scans last
+saw them, a miner missing from its site's latest finished scan offline, and each scan's reading of a miner
+a point of its history. Reads are cached for a moment (`fresh_seconds`) so that a table paged by several
+browsers costs Redis one read per moment, and a finished scan's rows are kept (they never change).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import orjson
+import redis
+
+from fleet.ledger import RolloutLedger, rollout_events_key, rollouts_key
+from fleet.ledger import miner_key as rollout_miner_key
+from fleet.sites import DiscoveryOptions
+from fleet.store import ScanInfo, ScanStatus, ScanStore, miners_key
+from orchestrator.dashboard.rows import MinerRow, ip_key, row_from_data, terahashes
+
+DEFAULT_SITE = "default"  # a scan planned without a site
+T = TypeVar("T")
+
+
+@dataclass
+class HistorySeries:
+    """A miner's history as the charts take it: unix seconds, and one list per figure (None: no value)."""
+
+    times: list[float] = field(default_factory=list)
+    hashrate: list[float | None] = field(default_factory=list)  # TH/s
+    expected: list[float | None] = field(default_factory=list)
+    power: list[float | None] = field(default_factory=list)  # W
+    temperature: list[float | None] = field(default_factory=list)  # hottest board, °C
+    boards: dict[int, dict[str, list[float | None]]] = field(default_factory=dict)  # slot -> hashrate/temp/chips
+
+    def add(self, at: float, data: Mapping[str, Any]) -> None:
+        """One reading (a stored `MinerData` dump); boards first seen later get None before it."""
+        index = len(self.times)
+        self.times.append(at)
+        row = row_from_data(data, site="")
+        self.hashrate.append(row.hashrate)
+        self.expected.append(row.expected_hashrate)
+        self.power.append(row.power)
+        self.temperature.append(row.temperature)
+        seen = set()
+        for board in data.get("hashboards") or []:
+            if not isinstance(board, Mapping) or not isinstance(board.get("position"), int):
+                continue
+            slot = board["position"]
+            seen.add(slot)
+            series = self.boards.setdefault(slot, {"hashrate": [None] * index, "temperature": [None] * index,
+                                                   "chips": [None] * index})
+            series["hashrate"].append(terahashes(board.get("hashrate")))
+            temp = board.get("board_temperature")
+            series["temperature"].append(float(temp) if isinstance(temp, int | float) else None)
+            chips = board.get("working_chips")
+            series["chips"].append(float(chips) if isinstance(chips, int) else None)
+        for slot, series in self.boards.items():
+            if slot not in seen:
+                for values in series.values():
+                    values.append(None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"times": self.times, "hashrate": self.hashrate, "expected": self.expected, "power": self.power,
+                "temperature": self.temperature,
+                "boards": [{"position": slot, **self.boards[slot]} for slot in sorted(self.boards)]}
+
+
+@dataclass
+class MinerDetail:
+    row: MinerRow
+    data: dict[str, Any]  # the latest stored MinerData dump
+    options: DiscoveryOptions  # how to reach it (the port map and timeouts of the read that found it)
+    site: str | None  # its site's queue for actions (None: the default queue)
+
+
+class FleetSource(Protocol):
+    """What the dashboard reads; every method may raise `redis.RedisError` (the page then says Redis is down)."""
+
+    name: str
+
+    def rows(self) -> list[MinerRow]: ...
+
+    def miner(self, ip: str) -> MinerDetail | None: ...
+
+    def history(self, ip: str, since: float) -> HistorySeries: ...
+
+    def site_history(self, since: float) -> dict[str, dict[str, list[float | None]]]: ...
+
+
+class _Moment:
+    """A value computed at most once per `seconds`, shared by the threads serving requests."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.RLock()  # rows() computes inside latest()'s moment
+        self._values: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str, compute: Callable[[], T]) -> T:
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is not None and time.monotonic() - hit[0] < self.seconds:
+                return hit[1]  # type: ignore[no-any-return]
+            value = compute()
+            self._values[key] = (time.monotonic(), value)
+            return value
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class ScanSource:
+    """The fleet as distributed scans left it in Redis (the `asicfleet scan --distributed` results)."""
+
+    name = "scans"
+
+    def __init__(self, client: redis.Redis, *, scans: int = 30, fresh_seconds: float = 2.0) -> None:
+        self.redis = client
+        self.store = ScanStore(client, ttl_seconds=1)  # read-only here: the ttl is never applied
+        self.scan_limit = scans
+        self._moment = _Moment(fresh_seconds)
+        self._finished: OrderedDict[str, dict[str, tuple[dict[str, Any], float]]] = OrderedDict()
+        self._finished_lock = threading.Lock()
+
+    def _scans(self) -> list[ScanInfo]:
+        return self._moment.get("scans", lambda: self.store.recent_scans(self.scan_limit))
+
+    def _readings(self, info: ScanInfo) -> dict[str, tuple[dict[str, Any], float]]:
+        """ip -> (MinerData dump, read time) of one scan; a finished scan's are kept."""
+        with self._finished_lock:
+            kept = self._finished.get(info.scan_id)
+        if kept is not None:
+            return kept
+        raw = self.redis.hgetall(miners_key(info.scan_id))
+        out: dict[str, tuple[dict[str, Any], float]] = {}
+        for ip, dump in raw.items():
+            data = orjson.loads(dump)
+            stamp = data.get("timestamp")
+            out[_text(ip)] = (data, float(stamp) if isinstance(stamp, int | float) else info.created)
+        if info.status is not ScanStatus.RUNNING:
+            with self._finished_lock:
+                self._finished[info.scan_id] = out
+                while len(self._finished) > self.scan_limit:
+                    self._finished.popitem(last=False)
+        return out
+
+    def _latest(self) -> dict[str, tuple[dict[str, Any], float, bool, ScanInfo]]:
+        """ip -> (latest dump, read time, online, the scan that read it). Online: answered its site's latest
+        finished scan, or read by a scan still running after it; offline: missing from that scan."""
+        def compute() -> dict[str, tuple[dict[str, Any], float, bool, ScanInfo]]:
+            by_site: dict[str, list[ScanInfo]] = defaultdict(list)
+            for info in self._scans():
+                by_site[info.site or DEFAULT_SITE].append(info)
+            latest: dict[str, tuple[dict[str, Any], float, bool, ScanInfo]] = {}
+            for infos in by_site.values():
+                ordered = sorted(infos, key=lambda s: s.created)
+                finished = [s for s in ordered if s.status is not ScanStatus.RUNNING]
+                last = finished[-1] if finished else None
+                answered = set(self._readings(last)) if last is not None else None
+                for info in ordered:
+                    for ip, (data, at) in self._readings(info).items():
+                        online = answered is None or ip in answered or (last is not None
+                                                                        and info.created > last.created)
+                        latest[ip] = (data, at, online, info)
+            return latest
+        return self._moment.get("latest", compute)
+
+    def rows(self) -> list[MinerRow]:
+        def compute() -> list[MinerRow]:
+            out = [row_from_data(data, site=info.site or DEFAULT_SITE, online=online, last_seen=at)
+                   for data, at, online, info in self._latest().values()]
+            out.sort(key=lambda r: ip_key(r.ip))
+            return out
+        return self._moment.get("rows", compute)
+
+    def miner(self, ip: str) -> MinerDetail | None:
+        found = self._latest().get(ip)
+        if found is None:
+            return None
+        data, at, online, info = found
+        row = row_from_data(data, site=info.site or DEFAULT_SITE, online=online, last_seen=at)
+        return MinerDetail(row, data, DiscoveryOptions.model_validate(info.options), info.site)
+
+    def history(self, ip: str, since: float) -> HistorySeries:
+        series = HistorySeries()
+        readings = []
+        for info in self._scans():
+            found = self._readings(info).get(ip)
+            if found is not None and found[1] >= since:
+                readings.append(found)
+        for data, at in sorted(readings, key=lambda r: r[1]):
+            series.add(at, data)
+        return series
+
+    def site_history(self, since: float) -> dict[str, dict[str, list[float | None]]]:
+        """Per site, one point per finished scan: its miners' summed hash rate, expected rate and power."""
+        out: dict[str, dict[str, list[float | None]]] = {}
+        for info in sorted(self._scans(), key=lambda s: s.created):
+            if info.status is ScanStatus.RUNNING or info.created < since:
+                continue
+            rows = [row_from_data(d, site="") for d, _ in self._readings(info).values()]
+            site = out.setdefault(info.site or DEFAULT_SITE,
+                                  {"times": [], "hashrate": [], "expected": [], "power": []})
+            site["times"].append(info.finished or info.created)
+            site["hashrate"].append(round(sum(r.hashrate or 0.0 for r in rows), 2))
+            site["expected"].append(round(sum(r.expected_hashrate or 0.0 for r in rows), 2))
+            site["power"].append(round(sum(r.power or 0.0 for r in rows), 1))
+        return out
+
+
+# ----- rollouts ----------------------------------------------------------------------------------
+@dataclass
+class RolloutSummary:
+    rollout_id: str
+    created: float
+    status: str
+    control: str
+    site: str
+    total: int
+    batches: int
+    counts: dict[str, int]
+    parent: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _describe_control(raw: str) -> str:
+    try:
+        control = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    if not isinstance(control, dict):
+        return raw
+    kind = str(control.pop("kind", "?"))
+    rest = ", ".join(f"{k}={v}" for k, v in control.items() if not isinstance(v, list | dict))
+    return kind.replace("_", " ") + (f" ({rest})" if rest else "")
+
+
+class RolloutReader:
+    """Rollouts as their ledger (`fleet.ledger`) records them, with each one's miners counted by step."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self.ledger = RolloutLedger(client, ttl_seconds=1)  # read-only here
+
+    def recent(self, limit: int = 30, ip: str | None = None) -> list[RolloutSummary]:
+        """The latest rollouts (those that include `ip`, when given)."""
+        infos = self.ledger.recent(limit)
+        if ip is not None:
+            pipe = self.redis.pipeline(transaction=False)
+            for info in infos:
+                pipe.exists(rollout_miner_key(info["id"], ip))
+            infos = [info for info, has in zip(infos, pipe.execute(), strict=True) if has]
+        out = []
+        for info in infos:
+            counts: dict[str, int] = defaultdict(int)
+            for miner in self.ledger.miners(info["id"]).values():
+                counts[miner.get("state", "?")] += 1
+            out.append(RolloutSummary(
+                rollout_id=info["id"], created=float(info.get("created", 0)), status=info.get("status", ""),
+                control=_describe_control(info.get("control", "")), site=info.get("site", ""),
+                total=int(info.get("total", 0)), batches=int(info.get("batches", 0)), counts=dict(counts),
+                parent=info.get("parent", "")))
+        return out
+
+    def steps(self, rollout_id: str, ip: str) -> list[dict[str, str]]:
+        """A miner's steps in one rollout, oldest first (from the rollout's event stream)."""
+        entries: list[tuple[str, dict[str, str]]] = self.redis.xrange(rollout_events_key(rollout_id))  # type: ignore[assignment]
+        return [{"at": _text(eid).split("-")[0], **fields} for eid, fields in entries if fields.get("ip") == ip]
+
+    def known(self) -> bool:
+        return bool(self.redis.exists(rollouts_key()))
+
+
+def summarize_counts(counts: Mapping[str, int], order: Sequence[str] = ("verified", "failed", "unverified", "pending",
+                                                                        "skipped", "queued", "intent", "sent")
+                     ) -> str:
+    return ", ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
+
+
+def default_source(client: redis.Redis) -> FleetSource:
+    """The fleet as the scans left it."""
+    return ScanSource(client)
