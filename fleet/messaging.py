@@ -23,6 +23,8 @@ SCAN_CHUNK = "asicfleet.scan_chunk"
 APPLY_BATCH = "asicfleet.apply_batch"
 SCHEDULED_SCAN = "asicfleet.scheduled_scan"
 REAP = "asicfleet.reap_scans"
+COLLECT_SITE = "asicfleet.monitor.collect_site"  # plans one collection round of a site (fleet.monitor)
+COLLECT_BATCH = "asicfleet.monitor.collect_batch"  # reads a batch of a site's known miners
 
 _DESCRIBE_MAX = 60  # characters of a control's description kept in a task's display name
 
@@ -41,12 +43,19 @@ def batch_display_name(rollout_id: str, control: str, batch: int, total: int, mi
     return f"rollout {rollout_id} {control} batch {batch}/{total} ({miners} miner{'s' if miners != 1 else ''})"
 
 
+def collect_display_name(site: str, round_id: str, batch: int, total: int, miners: int) -> str:
+    """What Flower calls a collection batch, e.g. `collect site east round 1764770000 batch 3/20 (500 miners)`."""
+    return f"collect site {site} round {round_id} batch {batch}/{total} ({miners} miner{'s' if miners != 1 else ''})"
+
+
 def task_type_of(display_name: str) -> str | None:
     """The registered task name behind a display name made above (None for any other name)."""
     if display_name.startswith("scan ") and " chunk " in display_name:
         return SCAN_CHUNK
     if display_name.startswith("rollout ") and " batch " in display_name:
         return APPLY_BATCH
+    if display_name.startswith("collect site ") and " batch " in display_name:
+        return COLLECT_BATCH
     return None
 
 

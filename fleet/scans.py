@@ -15,6 +15,7 @@ from typing import TypeVar
 from celery import Celery
 
 from asicfleet.data import MinerData
+from fleet import monitor
 from fleet.messaging import SCAN_CHUNK, BrokerQueue, chunk_display_name, create_app
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
 from fleet.resilience import OutageClock, RedisUnavailable, mask_secrets, mask_url, retry
@@ -209,8 +210,17 @@ class Scans:
         if not progress.finished:
             return None
         status = ScanStatus.FAILED if progress.chunks_failed else ScanStatus.DONE
+        before = self._scan(scan_id).status
         self._retry(lambda: self.store.finish_scan(scan_id, status), f"closing scan {scan_id}")
+        if before is ScanStatus.RUNNING:  # the first closer hands the miners found to the monitor
+            self._retry(lambda: self._ingest(scan_id), f"adding scan {scan_id}'s miners to the monitor")
         return status
+
+    def _ingest(self, scan_id: str) -> None:
+        info = self._scan(scan_id)
+        miners = [MinerData.model_validate_json(raw) for raw in self.store.miners(scan_id).values()]
+        monitor.ingest_inventory(self.store.redis, info.site or monitor.DEFAULT_SITE, miners,
+                                 DiscoveryOptions.model_validate(info.options).model_dump_json())
 
     def reap_all(self) -> dict[str, list[int]]:
         """For the beat task (`asicfleet.reap_scans`): every running scan gets reaped and, when finished, closed."""

@@ -25,6 +25,9 @@ class FleetSettings(BaseSettings):
                                                                       "ridden out before giving up")
     sites_file: Path | None = Field(default=None, description="sites, their ranges and scan schedules (YAML/JSON)")
     secrets_file: Path | None = Field(default=None, description="miner credentials (YAML/JSON), read by workers")
+    collect_interval_seconds: float | None = Field(
+        default=None, gt=0, description="every site's collection interval in seconds, overriding the sites "
+                                        "file's collect_every_minutes (tests and demos go below a minute)")
     flower_user: str = "admin"
     flower_password: SecretStr | None = None
 

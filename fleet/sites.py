@@ -8,6 +8,7 @@ One validated file (YAML or JSON) describes them all, e.g.
         exclude: ["10.1.0.1"]
         chunk_prefix: 24
         every_minutes: 30
+        collect_every_minutes: 1       # read the known miners every minute (default 5; null: never)
         discovery: {concurrency: 1000, connect_timeout: 1.0}
       west:
         ranges: ["10.2.0.0/20"]
@@ -79,6 +80,9 @@ class SiteConfig(BaseModel):
     every_minutes: float | None = Field(default=None, gt=0)
     cron: str | None = Field(default=None, description="five fields: minute hour day-of-month month day-of-week")
     discovery: DiscoveryOptions = Field(default_factory=DiscoveryOptions)
+    collect_every_minutes: float | None = Field(
+        default=5.0, ge=1, description="how often the known miners are read (fleet.monitor); null: never")
+    collect_batch_size: int = Field(default=500, ge=1, le=20000, description="miners per collection task")
 
     @model_validator(mode="after")
     def _valid(self) -> SiteConfig:

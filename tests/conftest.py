@@ -10,6 +10,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,6 +162,12 @@ class ThreadedFleet:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.fleet.start(), self._loop).result(timeout=120)
         return self.fleet
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Runs a coroutine (e.g. `fleet.switch_off(ip)`) on the simulator's loop and returns its result."""
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)
 
     def __exit__(self, *exc: object) -> None:
         import asyncio

@@ -17,10 +17,10 @@ from celery.schedules import crontab
 
 from fleet.lease import CLAIM, holder
 from fleet.ledger import BATCH_FINAL_STATES, batch_key
-from fleet.messaging import APPLY_BATCH, REAP, SCAN_CHUNK, SCHEDULED_SCAN, create_app
+from fleet.messaging import APPLY_BATCH, COLLECT_SITE, REAP, SCAN_CHUNK, SCHEDULED_SCAN, create_app
 from fleet.resilience import RedisUnavailable, mask_secrets, retry
 from fleet.settings import FleetSettings, get_settings
-from fleet.sites import DEFAULT_QUEUE, load_sites
+from fleet.sites import DEFAULT_QUEUE, load_sites, site_queue
 from fleet.store import PREFIX, ChunkState, chunk_key, worker_key
 from workers.reaping import Reaper
 
@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
-    """One entry per site with a schedule, plus the reaper that re-queues chunks of dead workers."""
+    """One scan entry per site with a scan schedule, one collection entry per site that collects (on the site's
+    queue: its own workers plan and read the round), plus the reaper that re-queues chunks of dead workers."""
     schedule: dict[str, dict[str, Any]] = {
         "reap-scans": {"task": REAP, "schedule": max(5.0, settings.worker_liveness_seconds), "options": {
             "queue": DEFAULT_QUEUE, "expires": 60}},
@@ -36,6 +37,10 @@ def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
     if settings.sites_file is None:
         return schedule
     for name, site in load_sites(settings.sites_file).sites.items():
+        if site.collect_every_minutes is not None:
+            interval = settings.collect_interval_seconds or site.collect_every_minutes * 60
+            schedule[f"collect-{name}"] = {"task": COLLECT_SITE, "schedule": interval, "kwargs": {"site": name},
+                                           "options": {"queue": site_queue(name), "expires": interval}}
         if site.every_minutes is not None:
             every: Any = site.every_minutes * 60
         elif site.cron is not None:
@@ -51,7 +56,7 @@ def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
 
 def create_worker_app(settings: FleetSettings) -> Celery:
     """The shared app (`fleet.messaging`) with this package's task bodies and the beat schedule."""
-    app = create_app(settings, include=["workers.tasks", "workers.rollout_tasks"])
+    app = create_app(settings, include=["workers.tasks", "workers.rollout_tasks", "workers.monitor_tasks"])
     app.conf.beat_schedule = beat_schedule(settings)
     return app
 

@@ -235,6 +235,15 @@ class SimFleet:
 
         return hook
 
+    async def switch_off(self, ip: str) -> None:
+        """The miner loses power: it stops listening and its connections drop (it keeps its state)."""
+        await self._unbind(ip)
+
+    async def switch_on(self, ip: str) -> None:
+        """Power comes back: the miner listens again (no-op while it already does)."""
+        if ip not in self._servers:
+            await self._bind(self.miners[ip])
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
