@@ -24,6 +24,8 @@ class FleetSettings(BaseSettings):
     redis_retry_seconds: float = Field(default=60.0, ge=0, description="how long a Redis (or broker) outage is "
                                                                       "ridden out before giving up")
     sites_file: Path | None = Field(default=None, description="sites, their ranges and scan schedules (YAML/JSON)")
+    rules_file: Path | None = Field(default=None, description="rules, alerts and site events (YAML/JSON); "
+                                                              "else the sites file's `rules:` section")
     secrets_file: Path | None = Field(default=None, description="miner credentials (YAML/JSON), read by workers")
     collect_interval_seconds: float | None = Field(
         default=None, gt=0, description="every site's collection interval in seconds, overriding the sites "

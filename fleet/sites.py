@@ -31,6 +31,8 @@ from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, check_no_overlap, plan_chunks
 
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_QUEUE = "asicfleet.default"
+# top-level keys of a sites file that belong to the rules (validated by fleet.rules, not here)
+RULES_SECTIONS = ("rules", "alerts", "site_events", "max_actions_per_site_per_hour", "dry_run")
 
 
 def site_queue(site: str | None) -> str:
@@ -130,4 +132,6 @@ def load_sites(path: str | Path) -> SitesConfig:
         raw: Any = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"sites file {path} is not valid YAML/JSON: {exc}") from None
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k not in RULES_SECTIONS}
     return SitesConfig.model_validate(raw)

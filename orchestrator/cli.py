@@ -672,6 +672,7 @@ def main() -> None:
 
 register_controls(app)
 __import__("orchestrator.models_cli").models_cli.register(app)  # `asicfleet models`
+__import__("orchestrator.rules_cli").rules_cli.register(app)  # `asicfleet rules check | firings`
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from fleet.lease import CLAIM, holder
 from fleet.ledger import BATCH_FINAL_STATES, batch_key
 from fleet.messaging import APPLY_BATCH, COLLECT_SITE, REAP, SCAN_CHUNK, SCHEDULED_SCAN, create_app
 from fleet.resilience import RedisUnavailable, mask_secrets, retry
+from fleet.rules import CHECK_SITES
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, load_sites, site_queue
 from fleet.store import PREFIX, ChunkState, chunk_key, worker_key
@@ -34,6 +35,9 @@ def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
         "reap-scans": {"task": REAP, "schedule": max(5.0, settings.worker_liveness_seconds), "options": {
             "queue": DEFAULT_QUEUE, "expires": 60}},
     }
+    if settings.rules_file is not None or settings.sites_file is not None:  # site events between rounds
+        schedule["rules-check-sites"] = {"task": CHECK_SITES, "schedule": 60.0,
+                                         "options": {"queue": DEFAULT_QUEUE, "expires": 60}}
     if settings.sites_file is None:
         return schedule
     for name, site in load_sites(settings.sites_file).sites.items():
@@ -56,7 +60,8 @@ def beat_schedule(settings: FleetSettings) -> dict[str, dict[str, Any]]:
 
 def create_worker_app(settings: FleetSettings) -> Celery:
     """The shared app (`fleet.messaging`) with this package's task bodies and the beat schedule."""
-    app = create_app(settings, include=["workers.tasks", "workers.rollout_tasks", "workers.monitor_tasks"])
+    app = create_app(settings, include=["workers.tasks", "workers.rollout_tasks", "workers.monitor_tasks",
+                                        "workers.rule_tasks"])
     app.conf.beat_schedule = beat_schedule(settings)
     return app
 
