@@ -66,7 +66,7 @@ class Dashboard:
         from orchestrator.dashboard.firings import default_firings  # the rule engine's ledger, where present
         from orchestrator.dashboard.sources import default_source  # collection history, where present
 
-        return cls(quick, policy, source or default_source(client), RolloutReader(client),
+        return cls(quick, policy, source or default_source(client, quick), RolloutReader(client),
                    ScanStore(client, ttl_seconds=1), firings or default_firings(client), ActionRunner(quick),
                    refresh_seconds)
 

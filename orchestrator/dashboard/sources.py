@@ -1,6 +1,8 @@
 """Where the dashboard's figures come from: the fleet state in Redis, read-only.
 
-`ScanSource` reads what distributed scans stored (`fleet.store`): each site's miners as its scans last
+`MonitorSource` reads what the recurring collection keeps (`fleet.monitor`): every known miner's state and
+latest reading, and its history (one sample per collection, per board too). Before any collection has
+run, `ScanSource` reads what distributed scans stored (`fleet.store`): each site's miners as its scans last
 saw them, a miner missing from its site's latest finished scan offline, and each scan's reading of a miner
 a point of its history. Reads are cached for a moment (`fresh_seconds`) so that a table paged by several
 browsers costs Redis one read per moment, and a finished scan's rows are kept (they never change).
@@ -12,14 +14,17 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 import orjson
 import redis
 
+from fleet import monitor
 from fleet.ledger import RolloutLedger, rollout_events_key, rollouts_key
 from fleet.ledger import miner_key as rollout_miner_key
+from fleet.rules import site_options
+from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from fleet.store import ScanInfo, ScanStatus, ScanStore, miners_key
 from orchestrator.dashboard.rows import MinerRow, ip_key, row_from_data, terahashes
@@ -83,7 +88,8 @@ class MinerDetail:
 class FleetSource(Protocol):
     """What the dashboard reads; every method may raise `redis.RedisError` (the page then says Redis is down)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def rows(self) -> list[MinerRow]: ...
 
@@ -286,6 +292,146 @@ def summarize_counts(counts: Mapping[str, int], order: Sequence[str] = ("verifie
     return ", ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
 
 
-def default_source(client: redis.Redis) -> FleetSource:
-    """The fleet as the scans left it."""
-    return ScanSource(client)
+# ----- the monitor's collection --------------------------------------------------------------------
+_STATE_FIELDS = ("site", "online", "last_seen", "offline_since", "error", "make", "model", "firmware")
+
+
+class MonitorSource:
+    """The fleet as the recurring collection keeps it (`fleet.monitor`): the miner table from each miner's
+    state, its history from the collection's samples.
+
+    A miner's latest reading is parsed only when it changed (its `last_seen` moved): a refresh of a
+    10,000-miner table reads the small state fields of every miner and parses the readings of the miners
+    read since the last refresh, not all of them."""
+
+    name = "monitor"
+
+    def __init__(self, client: redis.Redis, settings: FleetSettings, *, fresh_seconds: float = 2.0) -> None:
+        self.redis = client
+        self.settings = settings
+        self._moment = _Moment(fresh_seconds)
+        self._parsed: dict[str, tuple[str, MinerRow]] = {}  # ip -> (last_seen as stored, row as read)
+        self._lock = threading.Lock()
+
+    def has_miners(self) -> bool:
+        return self._moment.get("sites", lambda: bool(monitor.sites_known(self.redis)))
+
+    def rows(self) -> list[MinerRow]:
+        return self._moment.get("rows", self._rows)
+
+    def _rows(self) -> list[MinerRow]:
+        ips = [ip for site in monitor.sites_known(self.redis) for ip in monitor.site_ips(self.redis, site)]
+        pipe = self.redis.pipeline(transaction=False)
+        for ip in ips:
+            pipe.hmget(monitor.miner_key(ip), list(_STATE_FIELDS))
+        states = [dict(zip(_STATE_FIELDS, (None if v is None else _text(v) for v in raw), strict=True))
+                  for raw in pipe.execute()]
+        with self._lock:
+            stale = [ip for ip, state in zip(ips, states, strict=True)
+                     if ip not in self._parsed or self._parsed[ip][0] != (state["last_seen"] or "")]
+            if stale:
+                pipe = self.redis.pipeline(transaction=False)
+                for ip in stale:
+                    pipe.hget(monitor.miner_key(ip), "data")
+                for ip, state, raw in zip(stale, (states[i] for i in _positions(ips, stale)), pipe.execute(),
+                                          strict=True):
+                    self._parsed[ip] = (state["last_seen"] or "", _row_of(ip, state, raw))
+            known = set(ips)
+            for ip in [ip for ip in self._parsed if ip not in known]:  # forgotten miners
+                del self._parsed[ip]
+            out = [_with_state(self._parsed[ip][1], state) for ip, state in zip(ips, states, strict=True)]
+        out.sort(key=lambda r: ip_key(r.ip))
+        return out
+
+    def miner(self, ip: str) -> MinerDetail | None:
+        state = monitor.miner_state(self.redis, ip)
+        if state is None:
+            return None
+        data = state.data.model_dump(mode="json") if state.data is not None else \
+            {"ip": ip, "device_info": {"make": state.make, "model": state.model, "firmware": state.firmware}}
+        row = row_from_data(data, site=state.site, online=state.online, last_seen=state.last_seen)
+        options = site_options(self.redis, self.settings, [state.site]).get(state.site, DiscoveryOptions())
+        return MinerDetail(row, data, options, None if state.site == monitor.DEFAULT_SITE else state.site)
+
+    def history(self, ip: str, since: float) -> HistorySeries:
+        series = HistorySeries()
+        samples = monitor.miner_history(self.redis, ip, since)
+        slots = sorted({b.index for s in samples for b in s.boards})
+        series.boards = {slot: {"hashrate": [], "temperature": [], "chips": []} for slot in slots}
+        for sample in samples:
+            series.times.append(sample.t)
+            series.hashrate.append(sample.hashrate if sample.online else None)
+            series.expected.append(sample.expected_hashrate)
+            series.power.append(sample.wattage)
+            series.temperature.append(sample.board_temperature)
+            boards = {b.index: b for b in sample.boards}
+            for slot, values in series.boards.items():
+                board = boards.get(slot)
+                values["hashrate"].append(board.hashrate if board else None)
+                values["temperature"].append(board.board_temperature if board else None)
+                values["chips"].append(float(board.working_chips) if board and board.working_chips is not None
+                                       else None)
+        return series
+
+    def site_history(self, since: float) -> dict[str, dict[str, list[float | None]]]:
+        out: dict[str, dict[str, list[float | None]]] = {}
+        for site in monitor.sites_known(self.redis):
+            samples = monitor.site_history(self.redis, site, since)
+            out[site] = {"times": [s.t for s in samples], "hashrate": [s.hashrate for s in samples],
+                         "expected": [s.expected_hashrate for s in samples], "power": [s.wattage for s in samples]}
+        return out
+
+
+def _positions(ips: Sequence[str], chosen: Sequence[str]) -> list[int]:
+    index = {ip: n for n, ip in enumerate(ips)}
+    return [index[ip] for ip in chosen]
+
+
+def _row_of(ip: str, state: Mapping[str, str | None], raw: Any) -> MinerRow:
+    site = state["site"] or monitor.DEFAULT_SITE
+    if raw:
+        return row_from_data(orjson.loads(raw), site=site, online=True,
+                             last_seen=float(state["last_seen"]) if state["last_seen"] else None)
+    return row_from_data({"ip": ip, "device_info": {"make": state["make"] or "", "model": state["model"] or "",
+                                                    "firmware": state["firmware"] or ""}}, site=site, online=True)
+
+
+def _with_state(row: MinerRow, state: Mapping[str, str | None]) -> MinerRow:
+    """The parsed row with the state that changes without a new reading: offline, and since when."""
+    online = state["online"] == "1"
+    site = state["site"] or row.site
+    if online and site == row.site:
+        return row
+    return replace(row, site=site, status=row.status if online else "offline")
+
+
+class AutoSource:
+    """The monitor's figures once it knows any miner, else the scans' (a fleet only scanned so far)."""
+
+    def __init__(self, primary: MonitorSource, fallback: ScanSource) -> None:
+        self.primary = primary
+        self.fallback = fallback
+
+    @property
+    def _chosen(self) -> FleetSource:
+        return self.primary if self.primary.has_miners() else self.fallback
+
+    @property
+    def name(self) -> str:
+        return self._chosen.name
+
+    def rows(self) -> list[MinerRow]:
+        return self._chosen.rows()
+
+    def miner(self, ip: str) -> MinerDetail | None:
+        return self._chosen.miner(ip)
+
+    def history(self, ip: str, since: float) -> HistorySeries:
+        return self._chosen.history(ip, since)
+
+    def site_history(self, since: float) -> dict[str, dict[str, list[float | None]]]:
+        return self._chosen.site_history(since)
+
+
+def default_source(client: redis.Redis, settings: FleetSettings) -> FleetSource:
+    return AutoSource(MonitorSource(client, settings), ScanSource(client))
