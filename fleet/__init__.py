@@ -11,5 +11,7 @@ tasks) import this package, and neither imports the other; the library `asicflee
 - `fleet.controls`  the control models a rollout sends
 - `fleet.ledger`    the shape of rollouts in Redis (the per-miner ledger)
 - `fleet.messaging` the Celery app configuration shared by both sides, and the task names
+- `fleet.rules`     rules with actions: their models and file, the engine, its Redis state, the firings ledger
+- `fleet.alerts`    webhook targets (generic JSON, Slack, Telegram), sending, site-level events
 - `fleet.loop`      running coroutines from synchronous code
 """

@@ -16,6 +16,7 @@ Redis, and errors from sending name the target, not its URL.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import Annotated, Any, Literal
@@ -117,6 +118,24 @@ class TelegramTarget(_Target):
 WebhookTarget = Annotated[JsonTarget | SlackTarget | TelegramTarget, Field(discriminator="kind")]
 
 
+class _MaskWebhookUrls(logging.Filter):
+    """httpx logs every request's URL (`HTTP Request: POST https://hooks.slack.com/services/...`): the URLs
+    alerts go to are named instead, so a log never holds a webhook URL or a bot token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[str, str] = {}  # secret URL -> target name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.names and isinstance(record.args, tuple):
+            record.args = tuple(f"<webhook {self.names[str(a)]}>" if str(a) in self.names else a for a in record.args)
+        return True
+
+
+_MASK = _MaskWebhookUrls()
+logging.getLogger("httpx").addFilter(_MASK)
+
+
 class AlertError(RuntimeError):
     """An alert could not be sent; the message names the target, never its URL or token."""
 
@@ -125,6 +144,7 @@ async def send_alert(name: str, target: JsonTarget | SlackTarget | TelegramTarge
                      client: httpx.AsyncClient | None = None, attempts: int = SEND_ATTEMPTS) -> str:
     """POSTs `alert` to `target`; returns a short result (`posted, HTTP 200`) or raises AlertError."""
     url, body = target.request(alert)
+    _MASK.names[url] = name
     own = client is None
     http = client or httpx.AsyncClient(timeout=SEND_TIMEOUT, follow_redirects=False)
     problem = ""

@@ -228,7 +228,8 @@ class BoardFault(_Condition):
         return Verdict(holds=bool(faults) or (expected_boards is not None and seen < expected_boards), values=values)
 
     def describe(self) -> str:
-        parts = ["a hashboard missing", f"with over {self.max_missing_chips} chips missing"]
+        chips = f"over {self.max_missing_chips} chips" if self.max_missing_chips else "chips"
+        parts = ["a hashboard missing", f"with {chips} missing"]
         return " or ".join(parts + (["hashing at zero"] if self.zero_rate else []))
 
 
@@ -251,7 +252,7 @@ class TemperatureAbove(_Condition):
                 readings += [(t, f"chip, board {board.position}") for t in chips]
         if not readings:
             return Verdict(holds=None)
-        hottest, where = max(readings)
+        hottest, where = max(readings, key=lambda reading: reading[0])
         return Verdict(holds=hottest > self.celsius, values={"max_celsius": hottest, "where": where,
                                                              "limit_celsius": self.celsius})
 
@@ -583,7 +584,7 @@ def record_firing(r: redis.Redis, item: Firing) -> None:
     item.updated = time.time()
     keep = LEDGER_DAYS * 86400
     pipe = r.pipeline(transaction=True)
-    pipe.hset(firing_key(item.id), mapping=_firing_fields(firing))  # type: ignore[arg-type]
+    pipe.hset(firing_key(item.id), mapping=_firing_fields(item))  # type: ignore[arg-type]
     pipe.expire(firing_key(item.id), keep)
     for index in {firings_key(), firings_key(site=item.site), *([firings_key(ip=item.ip)] if item.ip else [])}:
         pipe.zadd(index, {item.id: item.fired_at})
@@ -936,17 +937,29 @@ def firing_display_name(item: Firing) -> str:
     return f"rule {item.rule} {where} {', '.join(item.action_names())}"[:120]
 
 
-def dispatch(app: Celery, fired: Iterable[Firing]) -> int:
+def dispatch(app: Celery, fired: Iterable[Firing], client: redis.Redis | None = None) -> int:
     """Sends each queued firing to its site's workers (site events: the default queue, as the site's own
-    workers may be the ones gone). Returns how many were sent."""
+    workers may be the ones gone). Returns how many were sent. A firing the broker did not take is recorded
+    `failed` (with the reason) and its cooldown is let go, so the next round tries again."""
     sent = 0
     for item in fired:
         if item.state != "queued":
             continue
         own_queue = item.kind == "rule" and item.site not in ("", DEFAULT_SITE)  # scans without a site: default
         queue = site_queue(item.site) if own_queue else DEFAULT_QUEUE
-        app.send_task(RULE_ACTION, kwargs={"firing_id": item.id, "site": item.site or None}, queue=queue,
-                      shadow=firing_display_name(item))
+        try:
+            app.send_task(RULE_ACTION, kwargs={"firing_id": item.id, "site": item.site or None}, queue=queue,
+                          shadow=firing_display_name(item))
+        except Exception as exc:  # the broker is away: say so in the ledger rather than leave it `queued`
+            if client is None:
+                raise
+            item.state = "failed"
+            item.results = [ActionResult(action="queue", state="failed",
+                                         detail=f"not queued to {queue}: {type(exc).__name__}")]
+            update_firing(client, item)
+            rule = item.rule if item.kind == "rule" else site_event_rule(item.rule)
+            client.delete(cooldown_key(rule, item.ip or item.site))
+            continue
         sent += 1
     return sent
 
@@ -961,7 +974,7 @@ def run_round(client: redis.Redis, app: Celery, settings: FleetSettings, observa
         options = site_options(client, settings, {o.site for o in observations})
     engine = RuleEngine(config, RedisRuleState(client), options)
     fired = engine.evaluate(observations, now)
-    dispatch(app, fired)
+    dispatch(app, fired, client)
     return fired
 
 

@@ -29,7 +29,7 @@ from asicfleet.discovery import Identified, MinerFactory, ScanRecord, read_targe
 from asicfleet.transport import PortMap
 from fleet.loop import run_async
 from fleet.plan import DISTRIBUTED_MAX_ADDRESSES, plan_chunks
-from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis
+from fleet.resilience import RedisAuthRefused, RedisUnavailable, check_redis, mask_url
 from fleet.scans import ScanProgress, ScanQueueError
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, DiscoveryOptions, check_site_name, site_queue
@@ -532,6 +532,32 @@ def dashboard(
     except OSError as exc:
         raise _fail(f"cannot serve the dashboard on {host}:{port}: {exc}") from None
     raise typer.Exit(code)
+
+@app.command()
+def exporter(
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="listen port (0: any free one)")] = 9108,
+) -> None:
+    """Serve the monitor's state (ASICFLEET_REDIS_URL) as Prometheus gauges at http://HOST:PORT/metrics."""
+    import redis as redis_lib
+
+    from orchestrator.exporter import make_exporter
+
+    settings = get_settings()
+    client = redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        server = make_exporter(client, host, port)
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stderr.print(f"exporter: serving http://{host}:{server.server_port}/metrics from {mask_url(settings.redis_url)}",
+                 markup=False, highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        client.close()
 
 
 # ----- sim ----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates ./.venv (no root needed) and installs asicfleet with the extras given as arguments; as root, also
-# Debian's chromium and chromium-driver for the browser tests, when missing.
+# Debian's chromium and chromium-driver for the browser tests, and prometheus for the exporter's, when missing.
 # Re-running is cheap: pip only installs what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && { [ ! -x /usr/bin/chro
     # not fatal: without them only the browser tests fail, saying what is missing
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
         echo "bootstrap: could not install chromium and chromium-driver; the browser tests will fail" >&2
+fi
+# The exporter's test has a real Prometheus scrape it (Debian's prometheus); as root (CI) install it when missing,
+# a normal user without it gets that test skipped with the reason.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ ! -x /usr/bin/prometheus ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } ||
+        echo "bootstrap: could not install prometheus; the exporter's scrape test will be skipped" >&2
 fi
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv

@@ -160,6 +160,6 @@ def rules_check_sites() -> dict[str, Any]:
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
     try:
         fired = RuleEngine(config, RedisRuleState(client)).check_sites()
-        return {"fired": dispatch(app, fired)}
+        return {"fired": dispatch(app, fired, client)}
     finally:
         client.close()
