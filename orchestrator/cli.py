@@ -670,10 +670,19 @@ def demo(
     count: Annotated[int, typer.Option(min=1, help="simulated miners")] = 200,
     faults: Annotated[str, typer.Option(help="faulty miners")] = "hung=1,malformed=1,slow=1,reset=1",
     workers: Annotated[int, typer.Option(min=1, max=16, help="worker processes")] = 2,
-    hold: Annotated[float, typer.Option(min=0, help="seconds to keep Flower and the fleet up afterwards")] = 0,
+    hold: Annotated[float, typer.Option(min=0, help="seconds to keep Flower and the fleet up afterwards "
+                                            "(with --dashboard: 0 keeps it up until Ctrl-C)")] = 0,
+    dashboard: Annotated[bool, typer.Option("--dashboard", help="watch the fleet in the web dashboard instead: "
+                                            "collection, a miner that degrades, the rule that fires")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="with --dashboard: its port (another free one when "
+                                      "taken)")] = 8080,
 ) -> None:
     """The demo: simulator, private Redis, workers and Flower; a distributed scan with live progress."""
     try:
+        if dashboard:
+            from orchestrator.dashboard_demo import run_dashboard_demo
+
+            raise typer.Exit(run_dashboard_demo(subnet, count, faults, workers, hold, port))
         code = run_demo(subnet, count, faults, workers, hold)
     except RuntimeError as exc:
         raise _fail(str(exc)) from None

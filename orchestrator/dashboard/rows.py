@@ -33,6 +33,17 @@ def terahashes(value: Any) -> float | None:
     return float(number) * _UNIT_MULTIPLIER[unit] / _TERA
 
 
+def rate_text(value: Any) -> str:
+    """A stored HashRate in the largest unit that keeps it at 1 or more: `510 MH/s`, `11.42 TH/s`."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("value"), int | float) \
+            or value.get("unit", "TH/s") not in _UNIT_MULTIPLIER:
+        return ""
+    hashes = float(value["value"]) * _UNIT_MULTIPLIER[value.get("unit", "TH/s")]
+    unit = next((u for u in reversed(HashRateUnit) if hashes >= u.multiplier), HashRateUnit.H)
+    shown = hashes / unit.multiplier
+    return f"{shown:,.{0 if shown >= 100 else 2}f} {unit.value}"
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -71,6 +82,8 @@ class MinerRow:
     mining: bool | None
     hostname: str = ""
     firmware_version: str = ""
+    algo: str = "SHA256"  # totals add hash rates of SHA-256 miners only (a scrypt MH/s is not a TH/s)
+    hashrate_text: str = ""  # the rate in the unit the reading gave, e.g. "510 MH/s" for a scrypt miner
 
     @property
     def ratio(self) -> float | None:
@@ -102,8 +115,9 @@ def row_from_data(data: Mapping[str, Any], *, site: str, online: bool = True,
     hashrate = terahashes(data.get("hashrate"))
     expected = terahashes(data.get("expected_hashrate"))
     power = _number(data.get("wattage"))
-    efficiency = _number(data.get("efficiency"))
-    if efficiency is None and power is not None and hashrate:
+    algo = str(device.get("algo") or "SHA256")
+    efficiency = _number(data.get("efficiency")) if algo == "SHA256" else None  # J/TH: SHA-256 only
+    if efficiency is None and algo == "SHA256" and power is not None and hashrate:
         efficiency = round(power / hashrate, 3)
     down = sum(1 for b in boards if (terahashes(b.get("hashrate")) or 0.0) <= 0.0
                or (isinstance(b.get("working_chips"), int) and isinstance(b.get("expected_chips"), int)
@@ -116,8 +130,7 @@ def row_from_data(data: Mapping[str, Any], *, site: str, online: bool = True,
     return MinerRow(
         ip=str(data.get("ip", "")), site=site, make=str(device.get("make", "")), model=str(device.get("model", "")),
         firmware=str(device.get("firmware", "")), status=status, last_seen=seen,
-        hashrate=None if hashrate is None else round(hashrate, 3),
-        expected_hashrate=None if expected is None else round(expected, 3), power=power, efficiency=efficiency,
+        hashrate=hashrate, expected_hashrate=expected, power=power, efficiency=efficiency,
         temperature=max(temps) if temps else None, chips_working=sum(working) if working else None,
         chips_expected=expected_chips, boards=len(boards), boards_down=down,
         fan_min_rpm=min(rpms) if rpms else None, pool=_active_pool(data.get("pools")),
@@ -125,7 +138,8 @@ def row_from_data(data: Mapping[str, Any], *, site: str, online: bool = True,
                                                    if isinstance(m, Mapping) and m.get("severity") == "error"),
         light=data.get("light_flashing") if isinstance(data.get("light_flashing"), bool) else None,
         mining=data.get("is_mining") if isinstance(data.get("is_mining"), bool) else None,
-        hostname=str(data.get("hostname") or ""), firmware_version=str(data.get("firmware_version") or ""))
+        hostname=str(data.get("hostname") or ""), firmware_version=str(data.get("firmware_version") or ""),
+        algo=algo, hashrate_text=rate_text(data.get("hashrate")))
 
 
 # ----- the table query ---------------------------------------------------------------------------
@@ -241,12 +255,14 @@ class SiteTotals:
     hashrate: float = 0.0  # TH/s of the miners answering
     expected_hashrate: float = 0.0  # TH/s of the miners answering
     expected_all: float = 0.0  # TH/s the whole site would make with every miner up
-    power: float = 0.0  # W
+    power: float = 0.0  # W, every answering miner
+    sha256_power: float = 0.0  # W of the SHA-256 miners, for the efficiency
+    other_algos: int = 0  # miners of other algorithms: in the counts and the power, not in the hash rates
     makes: dict[str, int] = field(default_factory=dict)
 
     @property
     def efficiency(self) -> float | None:
-        return round(self.power / self.hashrate, 2) if self.hashrate > 0 and self.power > 0 else None
+        return round(self.sha256_power / self.hashrate, 2) if self.hashrate > 0 and self.sha256_power > 0 else None
 
     @property
     def ratio(self) -> float | None:
@@ -255,20 +271,25 @@ class SiteTotals:
     def add(self, row: MinerRow) -> None:
         self.miners += 1
         self.makes[row.make] = self.makes.get(row.make, 0) + 1
-        self.expected_all += row.expected_hashrate or 0.0
+        sha256 = row.algo == "SHA256"
+        self.other_algos += not sha256
+        self.expected_all += (row.expected_hashrate or 0.0) if sha256 else 0.0
         if row.status == "offline":
             self.offline += 1
             return
         self.online += 1
         self.degraded += row.status == "degraded"
-        self.hashrate += row.hashrate or 0.0
-        self.expected_hashrate += row.expected_hashrate or 0.0
         self.power += row.power or 0.0
+        if sha256:
+            self.hashrate += row.hashrate or 0.0
+            self.expected_hashrate += row.expected_hashrate or 0.0
+            self.sha256_power += row.power or 0.0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(hashrate=round(self.hashrate, 2), expected_hashrate=round(self.expected_hashrate, 2),
                    expected_all=round(self.expected_all, 2), power=round(self.power, 1),
+                   sha256_power=round(self.sha256_power, 1),
                    efficiency=self.efficiency, ratio=self.ratio)
         return out
 

@@ -125,6 +125,12 @@ function chart(container, id, title, times, series, unit) {
   const data = [times, ...series.map((s) => s.values)];
   const shape = series.map((s) => s.label).join("|");
   const existing = charts[id];
+  if (times.length && series.every((s) => s.values.every((v) => v === null || v === undefined))) {
+    if (existing) { existing.destroy(); delete charts[id]; }  // a firmware that does not report it
+    holder.replaceChildren(el("h3", { text: title }), el("p", { class: "muted", text: "not reported by this miner" }));
+    return null;
+  }
+  if (!existing && holder.querySelector("p.muted")) holder.replaceChildren();
   if (existing && existing._shape === shape) {
     existing.setData(data);
     return existing;
@@ -175,6 +181,8 @@ pages.fleet = () => {
           el("dt", {}, "of expected"), el("dd", { class: health }, pct(ratio)),
           el("dt", {}, "power"), el("dd", { class: "power" }, watts(site.power)),
           el("dt", {}, "efficiency"), el("dd", {}, site.efficiency === null ? "–" : num(site.efficiency, 1) + " J/TH")),
+        site.other_algos ? el("p", { class: "muted small" },
+          `${site.other_algos} miners of other algorithms: counted, and in the power, not in the hash rates`) : null,
         el("a", { href: site.site === "all" ? "/miners" : `/miners?site=${encodeURIComponent(site.site)}` },
           "miners →")));
     }
@@ -240,7 +248,8 @@ pages.miners = () => {
     }
     fillBody(table, page.rows.map((r) => [
       el("a", { href: `/miners/${r.ip}`, class: "ip" }, r.ip), r.site, r.make, r.model, r.firmware, badge(r.status),
-      [num(r.hashrate, 1), "num"], [pct(r.ratio), r.ratio !== null && r.ratio < 0.9 ? "num bad" : "num"],
+      [r.algo === "SHA256" ? num(r.hashrate, 1) : r.hashrate_text || "–", "num"],
+      [pct(r.ratio), r.ratio !== null && r.ratio < 0.9 ? "num bad" : "num"],
       [num(r.power, 0), "num"], [num(r.efficiency, 1), "num"], [num(r.temperature, 0), "num"],
       [r.boards ? `${r.boards_down}/${r.boards}` : "–", r.boards_down ? "num bad" : "num"],
       [num(r.fan_min_rpm, 0), "num"], [r.pool || "–", "pool"], when(r.last_seen),
@@ -281,7 +290,8 @@ pages.miner = () => {
     status.textContent = row.status;
     const summary = document.getElementById("summary");
     summary.replaceChildren(...[
-      ["hash rate", rate(row.hashrate)], ["expected", rate(row.expected_hashrate)], ["of expected", pct(row.ratio)],
+      ["hash rate", row.algo === "SHA256" ? rate(row.hashrate) : `${row.hashrate_text || "–"} (${row.algo})`],
+      ["expected", row.algo === "SHA256" ? rate(row.expected_hashrate) : "–"], ["of expected", pct(row.ratio)],
       ["power", watts(row.power)], ["efficiency", row.efficiency === null ? "–" : num(row.efficiency, 1) + " J/TH"],
       ["hottest board", row.temperature === null ? "–" : num(row.temperature, 0) + " °C"],
       ["chips", row.chips_working === null ? "–" : `${row.chips_working} of ${row.chips_expected ?? "?"}`],
