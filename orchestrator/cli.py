@@ -682,8 +682,9 @@ def demo(
         if dashboard:
             from orchestrator.dashboard_demo import run_dashboard_demo
 
-            raise typer.Exit(run_dashboard_demo(subnet, count, faults, workers, hold, port))
-        code = run_demo(subnet, count, faults, workers, hold)
+            code = run_dashboard_demo(subnet, count, faults, workers, hold, port)
+        else:
+            code = run_demo(subnet, count, faults, workers, hold)
     except RuntimeError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(code)

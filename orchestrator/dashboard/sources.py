@@ -300,11 +300,12 @@ class MonitorSource:
     """The fleet as the recurring collection keeps it (`fleet.monitor`): the miner table from each miner's
     state, its history from the collection's samples.
 
-    A miner's latest reading is parsed only when it changed (its `last_seen` moved): a refresh of a
-    10,000-miner table reads the small state fields of every miner and parses the readings of the miners
-    read since the last refresh, not all of them."""
+    Between collection writes nothing is read but a version (each site's round and miner count); after one,
+    the small state fields of every miner are read, and a miner's latest reading is parsed only when it
+    changed (its `last_seen` moved): not all 10,000 readings on every refresh."""
 
     name = "monitor"
+    FULL_SECONDS = 30.0
 
     def __init__(self, client: redis.Redis, settings: FleetSettings, *, fresh_seconds: float = 2.0) -> None:
         self.redis = client
@@ -312,12 +313,35 @@ class MonitorSource:
         self._moment = _Moment(fresh_seconds)
         self._parsed: dict[str, tuple[str, MinerRow]] = {}  # ip -> (last_seen as stored, row as read)
         self._lock = threading.Lock()
+        self._seen_version: tuple[Any, ...] = ()
+        self._read_at = 0.0
+        self._last_rows: list[MinerRow] = []
 
     def has_miners(self) -> bool:
         return self._moment.get("sites", lambda: bool(monitor.sites_known(self.redis)))
 
     def rows(self) -> list[MinerRow]:
-        return self._moment.get("rows", self._rows)
+        return self._moment.get("rows", self._rows_if_changed)
+
+    def _version(self) -> tuple[Any, ...]:
+        """Changes whenever collection writes: each site's round and batches done, and its miner count."""
+        sites = monitor.sites_known(self.redis)
+        pipe = self.redis.pipeline(transaction=False)
+        for site in sites:
+            pipe.hmget(monitor.site_round_key(site), ["round_id", "batches_done", "finished"])
+            pipe.scard(monitor.site_miners_key(site))
+        return (tuple(sites), *(repr(v) for v in pipe.execute()))
+
+    def _rows_if_changed(self) -> list[MinerRow]:
+        """The last rows while no batch was written since (read in full at least every `FULL_SECONDS`: a
+        scan's inventory ingested over known miners moves no round)."""
+        version = self._version()
+        now = time.monotonic()
+        if version == self._seen_version and now - self._read_at < self.FULL_SECONDS:
+            return self._last_rows
+        rows = self._rows()
+        self._seen_version, self._read_at, self._last_rows = version, now, rows
+        return rows
 
     def _rows(self) -> list[MinerRow]:
         ips = [ip for site in monitor.sites_known(self.redis) for ip in monitor.site_ips(self.redis, site)]
