@@ -42,6 +42,7 @@ class Alert(BaseModel):
     firing_id: str = ""
     values: dict[str, Any] = Field(default_factory=dict)
     actions: list[str] = Field(default_factory=list)
+    results: list[str] = Field(default_factory=list, description="the firing's actions done before this alert")
     dry_run: bool = False
     at: float = Field(default_factory=time.time, description="unix seconds")
 
@@ -87,7 +88,7 @@ class SlackTarget(JsonTarget):
 
     def request(self, alert: Alert) -> tuple[str, dict[str, Any]]:
         url = self._secret(self.url, self.url_env, "webhook URL")
-        facts = [f"*{k}*: {v}" for k, v in alert.values.items()]
+        facts = [f"*{k}*: {v}" for k, v in alert.values.items()] + [f"*done*: {r}" for r in alert.results]
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": alert.text}}]
@@ -110,7 +111,7 @@ class TelegramTarget(_Target):
 
     def request(self, alert: Alert) -> tuple[str, dict[str, Any]]:
         token = self._secret(self.token, self.token_env, "bot token")
-        lines = [alert.title, alert.text, *(f"{k}: {v}" for k, v in alert.values.items())]
+        lines = [alert.title, alert.text, *(f"{k}: {v}" for k, v in alert.values.items()), *alert.results]
         return (f"{self.api_url.rstrip('/')}/bot{token}/sendMessage",
                 {"chat_id": self.chat_id, "text": "\n".join(lines)[:4096], "disable_web_page_preview": True})
 

@@ -63,7 +63,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -72,7 +72,7 @@ import yaml
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
-from asicfleet.data import MinerData
+from asicfleet.data import HashRate, HashRateUnit, MinerData
 from fleet.alerts import Alert, SiteEvent, SiteHashrateBelow, WebhookTarget, WorkersGone
 from fleet.controls import BaseControl, FaultLightControl, MiningControl, PowerLimitControl, RestartControl
 from fleet.monitor import DEFAULT_SITE, MinerState, site_options_key
@@ -169,8 +169,12 @@ class Verdict(BaseModel):
     since: float | None = None  # when it started holding, when the data says so (offline: last seen)
 
 
-def _ths(rate: Any) -> float | None:
-    return None if rate is None else round(float(rate.into_unit("TH/s").value), 3)
+_TH = HashRateUnit.TH.multiplier
+
+
+def _ths(rate: HashRate | None) -> float | None:
+    """TH/s, by arithmetic (a HashRate conversion builds a model: too slow for every miner of every rule)."""
+    return None if rate is None else round(rate.value * rate.unit.multiplier / _TH, 3)
 
 
 # ----- conditions ----------------------------------------------------------------------------------
@@ -361,17 +365,31 @@ class Scope(BaseModel):
         return self
 
     def matches(self, obs: Observation) -> bool:
-        if self.sites and obs.site not in self.sites:
-            return False
-        if self.makes and _norm(obs.make) not in {_norm(m) for m in self.makes}:
-            return False
-        if self.models and _norm(obs.model) not in {_norm(m) for m in self.models}:
-            return False
-        if self._networks:
-            address = ipaddress.IPv4Address(obs.ip)
-            return any(address in n if isinstance(n, ipaddress.IPv4Network) else n[0] <= address <= n[1]
-                       for n in self._networks)
-        return True
+        return self.matcher()(obs)
+
+    def matcher(self) -> Callable[[Observation], bool]:
+        """A test of one observation, with this scope's sets made once (a round asks it for every miner)."""
+        sites = set(self.sites)
+        makes = {_norm(m) for m in self.makes}
+        models = {_norm(m) for m in self.models}
+        networks = list(self._networks)
+        if not (sites or makes or models or networks):
+            return lambda obs: True
+
+        def matches(obs: Observation) -> bool:
+            if sites and obs.site not in sites:
+                return False
+            if makes and _norm(obs.make) not in makes:
+                return False
+            if models and _norm(obs.model) not in models:
+                return False
+            if networks:
+                address = ipaddress.IPv4Address(obs.ip)
+                return any(address in n if isinstance(n, ipaddress.IPv4Network) else n[0] <= address <= n[1]
+                           for n in networks)
+            return True
+
+        return matches
 
 
 def _norm(text: str) -> str:
@@ -567,7 +585,8 @@ class Firing(BaseModel):
         return Alert(kind="rule_firing" if self.kind == "rule" else "site_event", title=f"{self.rule}: {where}",
                      text=self.condition + ("; dry run: no control sent" if self.dry_run else ""),
                      site=self.site, ip=self.ip, rule=self.rule, firing_id=self.id, values=self.values,
-                     actions=self.action_names(), dry_run=self.dry_run, at=self.fired_at)
+                     actions=self.action_names(), results=[f"{r.action}: {r.state}" for r in self.results],
+                     dry_run=self.dry_run, at=self.fired_at)
 
 
 def _text(value: Any) -> str:
@@ -792,7 +811,8 @@ class RuleEngine:
         fired: list[Firing] = []
         for rule in self.config.rules:
             if rule.enabled:
-                fired += self._evaluate_rule(rule, [o for o in observations if rule.scope.matches(o)], now)
+                in_scope = rule.scope.matcher()
+                fired += self._evaluate_rule(rule, [o for o in observations if in_scope(o)], now)
         by_site: dict[str, list[Observation]] = {}
         for obs in observations:
             by_site.setdefault(obs.site, []).append(obs)
@@ -897,12 +917,12 @@ class RuleEngine:
 RULE_ACTION = "asicfleet.rule_action"  # one firing's actions, on its site's queue
 CHECK_SITES = "asicfleet.rules_check_sites"  # beat: site events between rounds (workers gone)
 
-_CACHE: dict[Path, tuple[float, RulesConfig]] = {}
+_CACHE: dict[tuple[Path, Path | None], tuple[float, RulesConfig]] = {}  # (rules, sites file) -> (mtime, rules)
 
 
 def configured_rules(settings: FleetSettings) -> RulesConfig | None:
-    """The rules of `ASICFLEET_RULES_FILE`, else of the sites file's `rules:` section; None when neither has
-    any. Read again when the file changes."""
+    """The rules of `ASICFLEET_RULES_FILE` (which then wins over a `rules:` section of the sites file), else of
+    the sites file's `rules:` section; None when there are none. Read again when the file changes."""
     path = settings.rules_file
     if path is None and settings.sites_file is not None:
         path = settings.sites_file
@@ -910,10 +930,14 @@ def configured_rules(settings: FleetSettings) -> RulesConfig | None:
         return None
     path = Path(path)
     mtime = path.stat().st_mtime
-    cached = _CACHE.get(path)
+    key = (path, settings.sites_file if settings.rules_file is not None else None)
+    cached = _CACHE.get(key)
     if cached is None or cached[0] != mtime:
         config = load_rules(path)
-        _CACHE[path] = cached = (mtime, config)
+        if settings.rules_file is not None and settings.sites_file is not None:
+            # a rules file of its own names the sites of the sites file (or the monitor's default site)
+            config.check_sites([*load_sites(settings.sites_file).sites, DEFAULT_SITE])
+        _CACHE[key] = cached = (mtime, config)
     config = cached[1]
     return config if config.rules or config.site_events else None
 

@@ -80,7 +80,7 @@ def firings_table(found: list[Firing]) -> Table:
     return table
 
 
-@rules_app.command("check")
+@rules_app.command("check", short_help="Validate a rules file and print its rules.")
 def check(path: Annotated[Path, typer.Argument(help="a rules file, or a sites file with a `rules:` section")]) -> None:
     """Validate a rules file (nothing is sent) and print its rules, alert targets and site events."""
     try:
@@ -102,11 +102,11 @@ def check(path: Annotated[Path, typer.Argument(help="a rules file, or a sites fi
                f"{len(config.site_events)} site events)")
 
 
-@rules_app.command("firings")
+@rules_app.command("firings", short_help="The ledger of rule firings and site events.")
 def list_firings(
     site: Annotated[str | None, typer.Option(help="only this site's firings")] = None,
-    ip: Annotated[str | None, typer.Option(help="only this miner's firings")] = None,
-    rule: Annotated[str | None, typer.Option(help="only this rule's firings")] = None,
+    ip: Annotated[str | None, typer.Option(metavar="IP", help="only this miner's firings")] = None,
+    rule: Annotated[str | None, typer.Option(metavar="RULE", help="only this rule's firings")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="how many of the latest")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="one firing JSON object per line")] = False,
 ) -> None:

@@ -54,6 +54,7 @@ from fleet.rules import (
     RulesConfig,
     TemperatureAbove,
     claim_key,
+    configured_rules,
     firing,
     firing_key,
     firings,
@@ -253,6 +254,17 @@ def test_rules_files_are_validated_before_anything_runs(tmp_path: Path) -> None:
                                      "rules": [{**LOW, "scope": {"sites": ["east"]}}]}))
     assert load_rules(sites).rules[0].scope.sites == ["east"]
     assert list(load_sites(sites).sites) == ["east"]  # and the sites file still loads as one
+    # the workers' view: the rules file wins over the sites file's section, names its sites, and is re-read
+    both = FleetSettings(rules_file=own, sites_file=sites)
+    assert [r.name for r in configured_rules(both).rules] == ["low"]  # type: ignore[union-attr]
+    own.write_text(yaml.safe_dump({"rules": [{**LOW, "name": "north-low", "scope": {"sites": ["north"]}}]}))
+    os.utime(own, (time.time() + 5, time.time() + 5))
+    with pytest.raises(ValueError, match="sites the sites file does not have: north"):
+        configured_rules(both)
+    assert configured_rules(FleetSettings(rules_file=own)).rules[0].name == "north-low"  # type: ignore[union-attr]
+    assert configured_rules(FleetSettings(sites_file=sites)).rules[0].name == "low"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="north"):
+        configured_rules(both)  # still refused: the unchecked reading above is not taken for a checked one
     bad = [({"rules": [{**LOW, "scope": {"sites": ["north"]}}], "sites": {"east": {"ranges": ["10.1.0.0/16"]}}},
             "sites the sites file does not have: north"),
            ({"rules": [LOW, LOW]}, "unique: low"),
@@ -417,7 +429,8 @@ def test_a_degraded_miner_gets_one_action_within_its_cooldown_and_the_ledger_and
         assert [path for path, _ in receiver.posts] == ["/hook"]
         posted = receiver.posts[0][1]
         assert posted["firing_id"] == firing_id and posted["ip"] == degraded.state.ip
-        assert posted["actions"] == ["fault light on", "webhook ops"]
+        assert posted["actions"] == ["fault light on", "webhook ops"] and posted["results"] == ["fault light on: done"]
+        assert done.results[0].detail == "sent, verified"  # read back from the miner
         ledger = firings(client, site="east")
         assert [(f.id, f.rule, f.ip) for f in ledger] == [(firing_id, "low-hashrate", degraded.state.ip)]
         assert firings(client, ip=healthy.state.ip) == []
@@ -498,7 +511,7 @@ def test_rules_in_the_sites_file_run_after_each_monitor_round_and_restart_a_hot_
         assert [r.action for r in item.results] == ["restart", "webhook oncall"]
         assert hot.requests[REBOOT] == 1 and cool.requests[REBOOT] == 0
         assert [(path, body["chat_id"]) for path, body in receiver.posts] == [("/bot42:BOT-SECRET/sendMessage", 7)]
-        assert hot.state.ip in receiver.posts[0][1]["text"]
+        assert hot.state.ip in receiver.posts[0][1]["text"] and "restart: done" in receiver.posts[0][1]["text"]
         client.close()
     # the command line shows the same ledger, and checks the file the workers ran
     listed = _cli(redis_url, "rules", "firings", "--site", "north", "--json")

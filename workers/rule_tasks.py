@@ -16,8 +16,9 @@ from typing import Any
 import redis
 from celery import Task
 
-from asicfleet import MinerError, MinerFactory, UnsupportedControlError
+from asicfleet import Miner, MinerError, MinerFactory, UnsupportedControlError
 from fleet.alerts import AlertError, send_alert
+from fleet.controls import BaseControl, RestartControl
 from fleet.loop import run_async
 from fleet.monitor import MinerState, after_collection
 from fleet.resilience import retry
@@ -48,8 +49,21 @@ from workers.tasks import apply_credentials
 CLAIM_MIN_SECONDS = 3600  # a claim outlives any redelivery of its message, whatever the cooldown
 
 
-async def run_actions(item: Firing, config: RulesConfig | None, settings: FleetSettings) -> list[ActionResult]:
-    """Each action of `item` in order: controls through the library (identified once), webhooks by name."""
+async def _read_back(control: BaseControl, miner: Miner, sent_at: float, detail: str) -> str:
+    """One read-back of what was sent (a restart's shows only once the miner is back: not waited for here)."""
+    if isinstance(control, RestartControl):
+        return detail
+    try:
+        outcome = await control.verify(miner, sent_at)
+    except (MinerError, UnsupportedControlError) as exc:
+        return f"{detail}; not read back: {exc}"
+    return f"{detail}, {outcome.state}" + (f" ({outcome.detail})" if outcome.detail else "")
+
+
+async def run_actions(item: Firing, config: RulesConfig | None, settings: FleetSettings,
+                      config_problem: str = "") -> list[ActionResult]:
+    """Each action of `item` in order: controls through the library (identified once), webhooks by name
+    (`config_problem`: why this worker has no rules file to find them in)."""
     actions = [parse_action(a) for a in item.actions]
     wants_miner = item.ip and not item.dry_run and any(a.control() is not None for a in actions)
     factory = None
@@ -74,12 +88,13 @@ async def run_actions(item: Firing, config: RulesConfig | None, settings: FleetS
             if isinstance(action, WebhookAction):
                 target = config.alerts.get(action.target) if config is not None else None
                 if target is None:
-                    results.append(ActionResult(action=name, state="failed",
-                                                detail="no such alert target in this worker's rules file"))
+                    results.append(ActionResult(action=name, state="failed", detail=config_problem or (
+                        "no such alert target in this worker's rules file")))
                     continue
                 try:
+                    alert = item.model_copy(update={"results": list(results)}).alert()  # what was done so far
                     results.append(ActionResult(action=name, state="done",
-                                                detail=await send_alert(action.target, target, item.alert())))
+                                                detail=await send_alert(action.target, target, alert)))
                 except AlertError as exc:
                     results.append(ActionResult(action=name, state="failed", detail=str(exc)))
             elif control is None:
@@ -93,8 +108,10 @@ async def run_actions(item: Firing, config: RulesConfig | None, settings: FleetS
                     f"{miner.make} {miner.model} ({miner.firmware}) cannot do {name}")))
             else:
                 try:
-                    detail = await control.apply(miner)
-                    results.append(ActionResult(action=name, state="done", detail=detail or "sent"))
+                    sent_at = time.time()
+                    detail = await control.apply(miner) or "sent"
+                    results.append(ActionResult(action=name, state="done",
+                                                detail=await _read_back(control, miner, sent_at, detail)))
                 except UnsupportedControlError as exc:
                     results.append(ActionResult(action=name, state="skipped", detail=str(exc)))
                 except MinerError as exc:
@@ -122,8 +139,12 @@ def run_firing(client: redis.Redis, settings: FleetSettings, firing_id: str, att
         return {"skipped": f"firing {firing_id} is claimed by an earlier delivery"}
     item.state = "running"
     redis_call(lambda: update_firing(client, item), "recording a firing")
-    config = configured_rules(settings)
-    item.results = run_async(run_actions(item, config, settings))
+    config, problem = None, ""
+    try:
+        config = configured_rules(settings)
+    except (OSError, ValueError) as exc:  # the miner actions still go; the webhooks say why they could not
+        problem = f"this worker's rules file is unusable: {str(exc)[:300]}"
+    item.results = run_async(run_actions(item, config, settings, problem))
     item.state = "failed" if any(r.state == "failed" for r in item.results) else "done"
     redis_call(lambda: update_firing(client, item), "recording a firing's results")
     return {"firing": item.id, "rule": item.rule, "ip": item.ip, "state": item.state,
