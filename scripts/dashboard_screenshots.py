@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.browser import chromium  # noqa: E402  (the browser tests' headless Chromium)
+from tests.browser import chromium
 
 
 def main() -> None:

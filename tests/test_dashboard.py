@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from asicfleet.data import HashRate, MinerData
 from asicfleet.sim import SimFleet
-from fleet import monitor, rules
+from fleet import monitor
 from fleet.ledger import MinerStep, RolloutLedger
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
