@@ -29,6 +29,7 @@ from fleet import monitor
 from fleet.ledger import MinerStep, RolloutLedger
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
+from fleet.store import ScanStatus, ScanStore, miners_key, scan_key, scans_key
 from orchestrator.dashboard import Dashboard, DashboardAuth, DashboardConfigError, RunningDashboard
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
 from orchestrator.redis_server import EmbeddedRedis, free_port
@@ -352,3 +353,34 @@ def test_in_a_browser_totals_table_filter_and_a_miner_chart(url: str, site: Site
         driver.save_screenshot(str(site.workdir / "miner.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
+
+
+def test_a_fleet_only_scanned_so_far_is_shown_from_its_scans(site: Site) -> None:
+    """No collection yet: the totals, table, miner page and scans list come from what the scans stored."""
+    client = redis.Redis.from_url(site.redis_url)
+    readings = [s.data for s in monitor.known_miners(client, SITE) if s.data is not None][:12]
+    client.close()
+    with EmbeddedRedis() as other:
+        store = ScanStore.from_url(other.url, ttl_seconds=600)
+        for n, (scan_id, found) in enumerate((("20261203T100000-aaaaaa", readings),
+                                              ("20261203T110000-bbbbbb", readings[:-1]))):
+            store.create_scan(scan_id, targets=[SUBNET], site="east", chunk_prefix=24,
+                              chunks=[(SUBNET, SUBNET, SUBNET, 256)], options=_options(site.fleet).model_dump())
+            store.redis.zadd(scans_key(), {scan_id: 1_000_000 + n})  # in this order, whatever the clock
+            store.redis.hset(scan_key(scan_id), "created", 1_000_000 + n)
+            for data in found:  # as a worker writes each miner it read
+                store.redis.hset(miners_key(scan_id), str(data.ip), data.model_dump_json())
+            store.finish_scan(scan_id, ScanStatus.DONE)
+        board = Dashboard.from_settings(FleetSettings(redis_url=other.url), DashboardAuth())
+        with RunningDashboard(board, "127.0.0.1", free_port()) as served:
+            base = served.rstrip("/")
+            totals = httpx.get(f"{base}/api/totals").json()
+            assert totals["source"] == "scans"
+            east = totals["sites"][0]
+            assert (east["site"], east["miners"], east["online"], east["offline"]) == ("east", 12, 11, 1)
+            missing = str(readings[-1].ip)  # absent from the latest scan: offline
+            assert httpx.get(f"{base}/api/miners", params={"status": "offline"}).json()["rows"][0]["ip"] == missing
+            history = httpx.get(f"{base}/api/miners/{readings[0].ip}/history", params={"hours": 24 * 31}).json()
+            assert len(history["times"]) == 2  # one point per scan that read it
+            scans = httpx.get(f"{base}/api/scans").json()["scans"]
+            assert [s["status"] for s in scans] == ["done", "done"] and scans[0]["miners"] == 11
