@@ -102,12 +102,13 @@ def _run(console: Console, subnet: str, count: int, faults: str, workers: int, h
         console.print(f"[bold]1/5[/] simulator: {count} miners on {subnet} (faults: {faults or 'none'})")
         stack.enter_context(served_fleet(fleet))
         assert fleet.ports is not None
-        options = DiscoveryOptions(ports=str(fleet.ports), read_timeout=3.0, identify_timeout=4.0)
+        # generous timeouts: on a busy laptop a miner that answers late is not shown offline
+        options = DiscoveryOptions(ports=str(fleet.ports), read_timeout=5.0, identify_timeout=8.0)
         console.print("[bold]2/5[/] Redis (a private redis-server, nothing kept on disk)")
         server = stack.enter_context(EmbeddedRedis())
         sites_file = workdir / "sites.yaml"
         sites_file.write_text(f"sites:\n  {SITE}:\n    ranges: ['{subnet}']\n    collect_every_minutes: 1\n"
-                              f"    discovery: {options.model_dump_json()}\n")
+                              f"    collect_batch_size: 100\n    discovery: {options.model_dump_json()}\n")
         rules_file = workdir / "rules.yaml"
         rules_file.write_text(
             f"rules:\n  - name: {RULE}\n    when: {{kind: hashrate_below, percent: 70}}\n"

@@ -43,7 +43,7 @@ def main() -> None:
         time.sleep(3)
         if args.password:  # an action from the page: a one-miner rollout the page then follows
             driver.find_element(By.CSS_SELECTOR, '[data-action="restart"]').click()
-            time.sleep(12)
+            time.sleep(40)  # the restart, its verification, and a collection round after it
         driver.save_screenshot(str(args.out / "dashboard-miner.png"))
         driver.set_window_size(1500, 1000)
         driver.get(f"{base}/rollouts")
