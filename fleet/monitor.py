@@ -24,6 +24,8 @@ The read API (for the dashboard, the rules engine, the Prometheus exporter) is t
     asicfleet:mon:miner:{ip}:h:{hour}        list   the miner's samples of that UTC hour, one per collection (compact
                                                     JSON arrays, see `MinerSample.encode`); expires after
                                                     `RECENT_SECONDS` + 1 h
+    asicfleet:mon:miner:{ip}:z:{hour}        string a closed hour's samples, compacted: zlib of the samples joined by
+                                                    newlines (the :h: list is then deleted); same expiry
     asicfleet:mon:rounds                     stream {site, round, finished, miners, online, offline, seconds}: one
                                                     entry per finished round, for live consumers (capped)
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -99,6 +102,10 @@ def miner_key(ip: str) -> str:
 
 def miner_history_key(ip: str, hour: int) -> str:
     return f"{MON}:miner:{ip}:h:{hour}"
+
+
+def miner_compact_key(ip: str, hour: int) -> str:
+    return f"{MON}:miner:{ip}:z:{hour}"
 
 
 def rounds_key() -> str:
@@ -347,7 +354,7 @@ def queue_reading(pipe: Pipeline, site: str, data: MinerData, now: float) -> Min
         "efficiency": _num(sample.efficiency), "temperature": _num(_hottest_board(data)),
         "data": data.model_dump_json()})
     pipe.hdel(key, "offline_since")
-    _queue_sample(pipe, ip, sample)
+    queue_sample(pipe, ip, sample)
     return sample
 
 
@@ -358,7 +365,7 @@ def queue_offline(pipe: Pipeline, site: str, ip: str, now: float, error: str) ->
     key = miner_key(ip)
     pipe.hsetnx(key, "offline_since", now)
     pipe.hset(key, mapping={"site": site, "online": 0, "last_polled": now, "error": error[:500]})
-    _queue_sample(pipe, ip, sample)
+    queue_sample(pipe, ip, sample)
     return sample
 
 
@@ -366,11 +373,39 @@ def _num(value: float | None) -> str | float:
     return "" if value is None else value
 
 
-def _queue_sample(pipe: Pipeline, ip: str, sample: MinerSample) -> None:
+def queue_sample(pipe: Pipeline, ip: str, sample: MinerSample) -> None:
     hour = int(sample.t // _HOUR)
     key = miner_history_key(ip, hour)
     pipe.rpush(key, sample.encode())
     pipe.expireat(key, (hour + 1) * _HOUR + RECENT_SECONDS)
+
+
+def compact_history(client: redis.Redis, ips: Sequence[str], hour: int) -> int:
+    """Compacts the given miners' samples of a closed `hour` into one zlib string each (about a third of the
+    list's memory); returns how many lists were compacted. Safe to repeat: a list compacted earlier is merged."""
+    pipe = client.pipeline(transaction=False)
+    for ip in ips:
+        pipe.exists(miner_history_key(ip, hour))
+    pending = [ip for ip, exists in zip(ips, pipe.execute(), strict=True) if exists]
+    if not pending:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for ip in pending:
+        pipe.lrange(miner_history_key(ip, hour), 0, -1)
+        pipe.get(miner_compact_key(ip, hour))
+    replies = pipe.execute()
+    pipe = client.pipeline(transaction=True)
+    expires = (hour + 1) * _HOUR + RECENT_SECONDS
+    for index, ip in enumerate(pending):
+        rows: list[bytes] = list(replies[2 * index])
+        earlier = replies[2 * index + 1]
+        if earlier:
+            rows = zlib.decompress(earlier).split(b"\n") + rows
+        pipe.set(miner_compact_key(ip, hour), zlib.compress(b"\n".join(rows), 6))
+        pipe.expireat(miner_compact_key(ip, hour), expires)
+        pipe.delete(miner_history_key(ip, hour))
+    pipe.execute()
+    return len(pending)
 
 
 def ingest_inventory(client: redis.Redis, site: str, miners: Iterable[MinerData], options_json: str | None = None
@@ -537,9 +572,17 @@ def miner_history(client: redis.Redis, ip: str, since: float, until: float | Non
     until = time.time() if until is None else until
     pipe = client.pipeline(transaction=False)
     for hour in _hours(since, until):
+        pipe.get(miner_compact_key(ip, hour))
         pipe.lrange(miner_history_key(ip, hour), 0, -1)
-    samples = [MinerSample.decode(raw) for rows in pipe.execute() for raw in rows]
-    return sorted((s for s in samples if since <= s.t <= until), key=lambda s: s.t)
+    raws: list[bytes] = []
+    for reply in pipe.execute():
+        if isinstance(reply, bytes):
+            raws += zlib.decompress(reply).split(b"\n")
+        elif reply:
+            raws += reply
+    # a reader may catch a compaction between its two writes: the same sample then comes twice
+    samples = {s.t: s for s in map(MinerSample.decode, raws) if since <= s.t <= until}
+    return [samples[t] for t in sorted(samples)]
 
 
 def _site_recent(client: redis.Redis, site: str, since: float, until: float) -> list[SiteSample]:

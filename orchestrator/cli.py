@@ -562,6 +562,37 @@ def flower(
 
 
 @app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="listen address (beyond loopback only with a login configured)")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    refresh: Annotated[float, typer.Option(min=1, max=3600, help="seconds between a page's refreshes")] = 5.0,
+    login_to_read: Annotated[bool, typer.Option("--login-to-read", help="ask for the login before any page "
+                                                "(always so beyond loopback)")] = False,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the login's password (default: "
+                                                       "ASICFLEET_DASHBOARD_PASSWORD[_FILE])")] = None,
+) -> None:
+    """Serve the web dashboard: fleet totals, the miner table, miner history, rule firings, scans, rollouts."""
+    from orchestrator.dashboard import Dashboard, DashboardAuth, DashboardConfigError, serve
+
+    settings = get_settings()
+    try:
+        policy = DashboardAuth.from_environment(login_to_read=login_to_read, password_file=password_file)
+        policy.for_host(host)  # refused before anything starts
+        board = Dashboard.from_settings(settings, policy, refresh_seconds=refresh)
+    except DashboardConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        check_redis(settings.redis_url)
+    except RedisUnavailable as exc:  # served all the same: the pages say so until Redis answers
+        stderr.print(f"[yellow]{escape(str(exc))} (set ASICFLEET_REDIS_URL)[/]", soft_wrap=True)
+    try:
+        code = serve(board, host, port, say=lambda line: stderr.print(line, markup=False, highlight=False))
+    except OSError as exc:
+        raise _fail(f"cannot serve the dashboard on {host}:{port}: {exc}") from None
+    raise typer.Exit(code)
+
+@app.command()
 def exporter(
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="listen port (0: any free one)")] = 9108,
@@ -698,11 +729,21 @@ def demo(
     count: Annotated[int, typer.Option(min=1, help="simulated miners")] = 200,
     faults: Annotated[str, typer.Option(help="faulty miners")] = "hung=1,malformed=1,slow=1,reset=1",
     workers: Annotated[int, typer.Option(min=1, max=16, help="worker processes")] = 2,
-    hold: Annotated[float, typer.Option(min=0, help="seconds to keep Flower and the fleet up afterwards")] = 0,
+    hold: Annotated[float, typer.Option(min=0, help="seconds to keep Flower and the fleet up afterwards "
+                                            "(with --dashboard: 0 keeps it up until Ctrl-C)")] = 0,
+    dashboard: Annotated[bool, typer.Option("--dashboard", help="watch the fleet in the web dashboard instead: "
+                                            "collection, a miner that degrades, the rule that fires")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="with --dashboard: its port (another free one when "
+                                      "taken)")] = 8080,
 ) -> None:
     """The demo: simulator, private Redis, workers and Flower; a distributed scan with live progress."""
     try:
-        code = run_demo(subnet, count, faults, workers, hold)
+        if dashboard:
+            from orchestrator.dashboard_demo import run_dashboard_demo
+
+            code = run_dashboard_demo(subnet, count, faults, workers, hold, port)
+        else:
+            code = run_demo(subnet, count, faults, workers, hold)
     except RuntimeError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(code)

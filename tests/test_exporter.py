@@ -177,3 +177,19 @@ def test_a_real_prometheus_scrapes_the_exporter(exporter: str, tmp_path: Path, c
         assert 0.0 < float(ratio["data"]["result"][0]["value"][1]) < 1.0  # one miner of five is down
     finally:
         stop_processes([process])
+
+
+def test_the_grafana_dashboard_queries_only_exported_series(exporter: str) -> None:
+    import json
+    import re
+
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana" / "asicfleet.json").read_text())
+    exported = {name.removesuffix("_total") for name in _series(exporter)}
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"asicfleet_[a-z_]+", target["expr"])}
+    queried |= {name for var in dashboard["templating"]["list"] if var["type"] == "query"
+                for name in re.findall(r"asicfleet_[a-z_]+", var["definition"])}
+    assert len(queried) >= 15
+    assert queried <= exported, f"the dashboard queries series the exporter never serves: {queried - exported}"
+    assert {p["gridPos"]["y"] for p in dashboard["panels"]} and len({p["id"] for p in dashboard["panels"]}) == len(
+        dashboard["panels"])

@@ -65,23 +65,8 @@ def sites_file(fleet: SimFleet, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="module")
-def scanned(redis_url: str, fleet: SimFleet, client: redis.Redis) -> str:
-    """A scan of the site (no workers of its own: one worker takes it), whose miners the monitor then knows."""
-    processes, names = start_workers(redis_url, 1, SITE, extra_env={"ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS})
-    try:
-        wait_for_workers(redis_url, names, processes)
-        orchestrator = Orchestrator(FleetSettings(redis_url=redis_url, worker_liveness_seconds=float(LIVENESS)))
-        scan_id = orchestrator.start_scan([SUBNET], site=SITE, options=_options(fleet))
-        final = orchestrator.watch(scan_id, timeout=60)
-        assert final.miners == len(fleet.miners)
-    finally:
-        stop_processes(processes)
-    return scan_id
-
-
-@pytest.fixture(scope="module")
-def collecting(redis_url: str, sites_file: Path, scanned: str) -> Iterator[None]:
-    """Two workers of the site, one of them running beat."""
+def collecting(redis_url: str, sites_file: Path) -> Iterator[None]:
+    """Two workers of the site, one of them running beat: they scan the site, then collect it."""
     env = {"ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS, "ASICFLEET_SITES_FILE": str(sites_file),
            "ASICFLEET_COLLECT_INTERVAL_SECONDS": INTERVAL}
     with_beat, names = start_workers(redis_url, 1, SITE, beat=True, extra_env=env)
@@ -91,6 +76,16 @@ def collecting(redis_url: str, sites_file: Path, scanned: str) -> Iterator[None]
         yield
     finally:
         stop_processes(with_beat + plain)
+
+
+@pytest.fixture(scope="module")
+def scanned(redis_url: str, fleet: SimFleet, collecting: None) -> str:
+    """A scan of the site, whose miners the monitor then knows (rounds before it ends find nothing to read)."""
+    orchestrator = Orchestrator(FleetSettings(redis_url=redis_url, worker_liveness_seconds=float(LIVENESS)))
+    scan_id = orchestrator.start_scan([SUBNET], site=SITE, options=_options(fleet))
+    final = orchestrator.watch(scan_id, timeout=60)
+    assert final.miners == len(fleet.miners)
+    return scan_id
 
 
 def _round_after(client: redis.Redis, moment: float, timeout: float = 20.0) -> monitor.RoundInfo:
@@ -122,7 +117,7 @@ def test_a_finished_scan_fills_the_sites_inventory(client: redis.Redis, fleet: S
 
 
 def test_rounds_read_the_known_miners_and_keep_per_board_history(
-        client: redis.Redis, fleet: SimFleet, collecting: None) -> None:
+        client: redis.Redis, fleet: SimFleet, scanned: str) -> None:
     begun = time.time()
     requests_before = fleet.request_count()
     first = _round_after(client, begun)
@@ -153,7 +148,7 @@ def test_rounds_read_the_known_miners_and_keep_per_board_history(
 
 
 def test_a_switched_off_miner_goes_offline_with_its_last_seen(
-        client: redis.Redis, fleet: SimFleet, collecting: None) -> None:
+        client: redis.Redis, fleet: SimFleet, scanned: str) -> None:
     victim = sorted(fleet.miners)[1]
     before = _round_after(client, time.time())
     seen_before = monitor.miner_state(client, victim)
@@ -215,15 +210,21 @@ def test_hooks_run_after_the_round_with_the_sites_miners(redis_url: str, client:
     settings = FleetSettings(redis_url=redis_url)
     monitor.start_round(client, site, "r1", 1, len(ips), time.time())
     monitor.after_collection[:] = [broken, hook]
+    monitor_tasks._handles.clear()
+    before = fleet.request_count()
     try:
         result = monitor_tasks.collect(settings, site, "r1", ips, _options(fleet))
     finally:
         monitor.after_collection.clear()
+    identified_and_read = fleet.request_count() - before
     assert result["closed_round"] and result["online"] == 2
     assert seen == [(site, ips)]
     assert monitor.last_round(client, site).finished is not None  # type: ignore[union-attr]
-    # a redelivered batch of a closed round closes nothing again
-    assert monitor_tasks.collect(settings, site, "r1", ips, _options(fleet))["closed_round"] is False
+    # a redelivered batch of a closed round closes nothing again; it reads through the handles kept
+    before = fleet.request_count()
+    again = monitor_tasks.collect(settings, site, "r1", ips, _options(fleet))
+    assert again["closed_round"] is False and again["online"] == 2
+    assert 0 < fleet.request_count() - before < identified_and_read, "the kept handles were identified again"
 
 
 def test_site_history_downsamples_beyond_the_recent_day(client: redis.Redis) -> None:
@@ -243,3 +244,45 @@ def test_site_history_downsamples_beyond_the_recent_day(client: redis.Redis) -> 
     assert all(b.hashrate >= 100.0 and b.miners == 10 for b in buckets)
     times = [s.t for s in longer]
     assert times == sorted(times) and len(longer) < 120
+
+
+def test_closed_hours_compact_and_read_back_the_same(client: redis.Redis, scanned: str) -> None:
+    """A day of one-minute samples of real readings: compacting closed hours keeps every sample and takes
+    well under half the memory of the lists."""
+    readings = [s.data for s in monitor.known_miners(client, SITE) if s.data is not None]
+    assert readings
+    ips = [f"10.9.0.{n}" for n in range(1, 6)]
+    now = time.time()
+    start = now - 24 * 3600 + 120
+    pipe = client.pipeline(transaction=False)
+    for index, ip in enumerate(ips):
+        first = monitor.MinerSample.of(readings[index % len(readings)], start)
+        for minute in range(24 * 60 - 2):
+            sample = first.model_copy(update={"t": round(start + minute * 60, 1),
+                                              "hashrate": (first.hashrate or 0.0) + minute % 7})  # none alike
+            monitor.queue_sample(pipe, ip, sample)
+    pipe.execute()
+
+    def used() -> int:
+        return sum(int(client.memory_usage(k, samples=0) or 0) for ip in ips
+                   for k in client.scan_iter(match=f"{monitor.MON}:miner:{ip}:*"))
+
+    before = monitor.miner_history(client, ips[0], start - 1)
+    lists = used()
+    current = int(now // 3600)
+    for hour in range(int(start // 3600), current):
+        assert monitor.compact_history(client, ips, hour) == len(ips)
+    assert monitor.compact_history(client, ips, current - 1) == 0  # once per hour
+    compacted = used()
+    after = monitor.miner_history(client, ips[0], start - 1)
+    assert len(after) == len(before) == 24 * 60 - 2 and after == before
+    assert compacted < lists * 0.5, (compacted, lists)
+    per_thousand_per_day_mib = compacted / len(ips) * 1000 / 2**20
+    assert per_thousand_per_day_mib < 150
+    # a late sample of a compacted hour merges on the next compaction
+    late = monitor.MinerSample(t=start + 30, online=False)
+    pipe = client.pipeline()
+    monitor.queue_sample(pipe, ips[0], late)
+    pipe.execute()
+    assert monitor.compact_history(client, [ips[0]], int(late.t // 3600)) == 1
+    assert len(monitor.miner_history(client, ips[0], start - 1)) == 24 * 60 - 1

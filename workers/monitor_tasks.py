@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from celery import Task
 
-from asicfleet import MinerFactory
+from asicfleet import Miner, MinerFactory
 from asicfleet.data import MinerData
 from fleet import monitor
 from fleet.loop import run_async
@@ -107,19 +107,63 @@ def plan_round(settings: FleetSettings, site: str, now: float | None = None) -> 
         client.close()
 
 
-async def read_miners(factory: MinerFactory, ips: list[str], concurrency: int, deadline: float
-                      ) -> list[tuple[str, MinerData | None, str]]:
-    """(ip, data, error) for each IP: identified and read, each within `deadline` seconds."""
+# A worker process keeps the handles it identified (per site options): the next rounds only read. A handle is
+# identified again when a read through it fails or reads nothing, and after `HANDLE_MAX_AGE` (so capabilities
+# follow a firmware upgrade). The handles' HTTP client follows each task's event loop (asicfleet.transport).
+HANDLE_MAX_AGE = 3600.0
+_HANDLES_MAX = 50_000
+_factories: dict[str, MinerFactory] = {}
+_handles: dict[tuple[str, str], tuple[Miner, float]] = {}
+
+
+def _factory(settings: FleetSettings, options: DiscoveryOptions) -> tuple[str, MinerFactory]:
+    key = f"{options.model_dump_json()}|{settings.secrets_file}"
+    factory = _factories.get(key)
+    if factory is None:
+        factory = (MinerFactory()
+                   .with_allow_public(options.allow_public)
+                   .with_concurrent_limit(options.concurrency)
+                   .with_connectivity_timeout_secs(options.connect_timeout)
+                   .with_read_timeout_secs(options.read_timeout)
+                   .with_identification_timeout_secs(options.identify_timeout)
+                   .with_port_map(options.ports))
+        apply_credentials(factory, settings.secrets_file)
+        _factories[key] = factory
+    return key, factory
+
+
+def _read_nothing(data: MinerData) -> bool:
+    """A reply that gave no figures at all: the handle may no longer fit what answers there."""
+    return data.hashrate is None and not data.hashboards and bool(data.errors)
+
+
+async def read_miners(factory: MinerFactory, ips: list[str], concurrency: int, deadline: float,
+                      factory_key: str = "") -> list[tuple[str, MinerData | None, str]]:
+    """(ip, data, error) for each IP: read through a kept handle, else identified and read, each attempt
+    within `deadline` seconds."""
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(ip: str) -> tuple[str, MinerData | None, str]:
         async with gate:
+            kept = _handles.get((factory_key, ip))
+            if kept is not None and time.monotonic() - kept[1] < HANDLE_MAX_AGE:
+                try:
+                    async with asyncio.timeout(deadline):
+                        data = await kept[0].get_data()
+                    if not _read_nothing(data):
+                        return ip, data, ""
+                except Exception:  # identified afresh below, which says what is wrong
+                    pass
+            _handles.pop((factory_key, ip), None)
             try:
                 async with asyncio.timeout(deadline):
                     miner = await factory.get_miner(ip)
                     if miner is None:
                         return ip, None, "no miner answers"
-                    return ip, await miner.get_data(), ""
+                    data = await miner.get_data()
+                if len(_handles) < _HANDLES_MAX:
+                    _handles[(factory_key, ip)] = (miner, time.monotonic())
+                return ip, data, ""
             except TimeoutError:
                 return ip, None, f"no reply within {deadline:g}s"
             except Exception as exc:  # one miner's failure is its own: the batch goes on
@@ -128,22 +172,15 @@ async def read_miners(factory: MinerFactory, ips: list[str], concurrency: int, d
     try:
         return await asyncio.gather(*(one(ip) for ip in ips))
     finally:
-        await factory.aclose()
+        await factory.aclose()  # the sockets of this task's loop; handles reconnect on the next one
 
 
 def collect(settings: FleetSettings, site: str, round_id: str, ips: list[str], options: DiscoveryOptions
             ) -> dict[str, Any]:
     started = time.monotonic()
-    factory = (MinerFactory()
-               .with_allow_public(options.allow_public)
-               .with_concurrent_limit(options.concurrency)
-               .with_connectivity_timeout_secs(options.connect_timeout)
-               .with_read_timeout_secs(options.read_timeout)
-               .with_identification_timeout_secs(options.identify_timeout)
-               .with_port_map(options.ports))
-    apply_credentials(factory, settings.secrets_file)
+    key, factory = _factory(settings, options)
     deadline = options.identify_timeout + 4 * options.read_timeout + options.connect_timeout
-    results = run_async(read_miners(factory, ips, min(options.concurrency, len(ips)), deadline))
+    results = run_async(read_miners(factory, ips, min(options.concurrency, len(ips)), deadline, key))
     now = time.time()
     client = _client(settings)
     try:
@@ -158,6 +195,9 @@ def collect(settings: FleetSettings, site: str, round_id: str, ips: list[str], o
 
         retry(write, url=settings.redis_url, what=f"writing a collection batch of site {site}",
               budget=settings.redis_retry_seconds)
+        # the hour before this one is closed: its samples shrink to a third (once; later calls find nothing)
+        retry(lambda: monitor.compact_history(client, ips, int(now // 3600) - 1), url=settings.redis_url,
+              what="compacting the history of the hour before", budget=settings.redis_retry_seconds)
         online = sum(1 for _, data, _ in results if data is not None)
         closes = retry(lambda: monitor.finish_batch(client, site, round_id), url=settings.redis_url,
                        what="counting a collection batch done", budget=settings.redis_retry_seconds)
