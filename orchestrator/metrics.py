@@ -12,20 +12,28 @@ from pathlib import Path
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus-client then keeps counts in files there
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, multiprocess, start_http_server
+from prometheus_client import CollectorRegistry, Counter, multiprocess, start_http_server
 
 from fleet import resilience
 from fleet.scans import ScanProgress
 
-SCANS_STARTED = Counter("asicfleet_scans_started_total", "Scans planned and queued by this service", ["origin"])
+# a registry of its own: a process that also loads the workers' metrics (same names) keeps both apart
+REGISTRY = CollectorRegistry()
+
+SCANS_STARTED = Counter("asicfleet_scans_started_total", "Scans planned and queued by this service", ["origin"],
+                        registry=REGISTRY)
 SCANS_FINISHED = Counter("asicfleet_scans_finished_total", "Scans seen to the end by this service, by final status",
-                         ["status"])
-CHUNKS = Counter("asicfleet_chunks_total", "Chunks of the scans seen to the end, by state", ["state"])
-ADDRESSES_PROBED = Counter("asicfleet_addresses_probed_total", "Addresses probed in the scans seen to the end")
-MINERS_FOUND = Counter("asicfleet_miners_found_total", "Miners found in the scans seen to the end")
+                         ["status"], registry=REGISTRY)
+CHUNKS = Counter("asicfleet_chunks_total", "Chunks of the scans seen to the end, by state", ["state"],
+                 registry=REGISTRY)
+ADDRESSES_PROBED = Counter("asicfleet_addresses_probed_total", "Addresses probed in the scans seen to the end",
+                           registry=REGISTRY)
+MINERS_FOUND = Counter("asicfleet_miners_found_total", "Miners found in the scans seen to the end",
+                       registry=REGISTRY)
 REDIS_RETRIES = Counter("asicfleet_redis_retries_total", "Redis calls retried after a transient error, by error",
-                        ["error"])
-REDIS_GAVE_UP = Counter("asicfleet_redis_gave_up_total", "Redis calls abandoned after the retry budget")
+                        ["error"], registry=REGISTRY)
+REDIS_GAVE_UP = Counter("asicfleet_redis_gave_up_total", "Redis calls abandoned after the retry budget",
+                        registry=REGISTRY)
 
 
 def _count_redis_retry(event: str) -> None:
@@ -50,7 +58,7 @@ def scan_watched(final: ScanProgress) -> None:
 
 def serve(port: int, address: str = "127.0.0.1") -> None:
     """/metrics on `address:port` from a daemon thread, for as long as the command runs."""
-    registry: CollectorRegistry = REGISTRY
+    registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus-client then keeps counts in files
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

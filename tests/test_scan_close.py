@@ -85,7 +85,10 @@ def test_a_watcher_without_workers_on_its_queue_warns_gives_up_and_leaves_the_sc
         wait_for_workers(redis_url, names, elsewhere)
         store = ScanStore.from_url(redis_url, 60)
         assert [w.split("@")[0] for w in store.workers_on("asicfleet.site.east")] == names
-        assert store.workers_on("asicfleet.default") == []
+        deadline = time.monotonic() + 30  # the heartbeat of an earlier test's worker expires after its liveness
+        while store.workers_on("asicfleet.default"):
+            assert time.monotonic() < deadline, store.workers_on("asicfleet.default")
+            time.sleep(0.5)
         started = time.monotonic()
         result = subprocess.run([*ASICFLEET, "scan", SUBNET, "--distributed", "--ports", _ports(fleet),
                                  "--no-progress"], capture_output=True, text=True, timeout=120, env=env)
