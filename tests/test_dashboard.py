@@ -271,6 +271,30 @@ def test_a_logged_in_fault_light_reaches_the_miner_through_a_rollout(url: str, s
         assert unknown.status_code == 404
 
 
+def test_a_logged_in_power_limit_is_applied_and_bad_values_are_refused_before_planning(url: str,
+                                                                                        site: Site) -> None:
+    client = redis.Redis.from_url(site.redis_url, decode_responses=True)
+    braiins = next(ip for ip, m in sorted(site.fleet.miners.items()) if m.family == "braiins")  # has a power target
+    action = f"/api/miners/{braiins}/actions/power-limit"
+    with _logged_in(url) as session:
+        token = _csrf(session.get(f"/miners/{braiins}").text)
+        before = RolloutLedger(client, 1).recent(100)
+        for bad in ({}, {"watts": None}, {"watts": -5}, {"watts": "lots"}):
+            refused = session.post(action, json=bad, headers={"X-CSRF-Token": token})
+            assert refused.status_code == 400, (bad, refused.text)
+        assert RolloutLedger(client, 1).recent(100) == before  # nothing planned for a bad value
+        reply = session.post(action, json={"watts": 2800}, headers={"X-CSRF-Token": token})
+        assert reply.status_code == 202, reply.text
+        rollout_id = reply.json()["rollout_id"]
+        deadline = time.monotonic() + 60
+        while (state := RolloutLedger(client, 1).miners(rollout_id)[braiins]["state"]) != MinerStep.VERIFIED:
+            assert state not in (MinerStep.FAILED, MinerStep.SKIPPED), state
+            assert time.monotonic() < deadline, state
+            time.sleep(0.3)
+    client.close()
+    assert site.fleet.miners[braiins].state.power_limit == 2800
+
+
 def test_beyond_loopback_only_with_a_login_and_then_for_every_page(site: Site) -> None:
     with pytest.raises(DashboardConfigError, match="beyond loopback it needs a login"):
         DashboardAuth().for_host("0.0.0.0")

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from asicfleet.data import MinerData
-from fleet.controls import BaseControl, FaultLightControl, MiningControl, RestartControl
+from fleet.controls import BaseControl, FaultLightControl, MiningControl, PowerLimitControl, RestartControl
 from fleet.settings import FleetSettings
 from orchestrator.dashboard.sources import MinerDetail
 from orchestrator.rollouts import Rollouts
@@ -20,18 +20,25 @@ from orchestrator.targeting import plan_rollout
 
 @dataclass(frozen=True)
 class Action:
+    """One button of the miner page; an action with a `parameter` applies a setting, the value given with it
+    (validated by the control's model, so a bad value is refused before anything is planned)."""
+
     name: str
     label: str
-    make: Callable[[], BaseControl]
+    make: Callable[[dict[str, Any]], BaseControl]
     verify_timeout: float
+    parameter: str | None = None  # the name of the value it applies, e.g. "watts"
+    unit: str = ""
 
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("restart", "Restart", RestartControl, 120.0),
-    Action("light-on", "Fault light on", lambda: FaultLightControl(on=True), 60.0),
-    Action("light-off", "Fault light off", lambda: FaultLightControl(on=False), 60.0),
-    Action("pause", "Pause mining", lambda: MiningControl(mining=False), 60.0),
-    Action("resume", "Resume mining", lambda: MiningControl(mining=True), 60.0),
+    Action("restart", "Restart", lambda _: RestartControl(), 120.0),
+    Action("light-on", "Fault light on", lambda _: FaultLightControl(on=True), 60.0),
+    Action("light-off", "Fault light off", lambda _: FaultLightControl(on=False), 60.0),
+    Action("pause", "Pause mining", lambda _: MiningControl(mining=False), 60.0),
+    Action("resume", "Resume mining", lambda _: MiningControl(mining=True), 60.0),
+    Action("power-limit", "Apply power limit", lambda values: PowerLimitControl(watts=values.get("watts")), 120.0,
+           parameter="watts", unit="W"),
 )}
 
 
@@ -60,10 +67,11 @@ class ActionRunner:
             self._rollouts = Rollouts(self.settings)
         return self._rollouts
 
-    async def run(self, action: Action, detail: MinerDetail) -> ActionOutcome:
+    async def run(self, action: Action, detail: MinerDetail, values: dict[str, Any] | None = None) -> ActionOutcome:
+        """Plans and queues the action; a value the control refuses raises pydantic's ValidationError."""
         ip = detail.row.ip
         data = MinerData.model_validate(detail.data)
-        plan = await plan_rollout(action.make(), [data], options=detail.options, batch_size=1, canary=0,
+        plan = await plan_rollout(action.make(values or {}), [data], options=detail.options, batch_size=1, canary=0,
                                   pause_seconds=0.0, max_fail=1.0, verify_timeout=action.verify_timeout,
                                   site=detail.site)
         planned = plan.miners[0]

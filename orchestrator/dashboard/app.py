@@ -190,7 +190,8 @@ async def api_miner(request: Request) -> Response:
                          "errors": data.get("errors") or [], "messages": data.get("messages") or [],
                          "uptime": data.get("uptime"), "mac": data.get("mac"),
                          "serial_number": data.get("serial_number"),
-                         "actions": [{"name": a.name, "label": a.label} for a in ACTIONS.values()]})
+                         "actions": [{"name": a.name, "label": a.label, "parameter": a.parameter, "unit": a.unit}
+                                     for a in ACTIONS.values()]})
 
 
 async def api_miner_history(request: Request) -> Response:
@@ -279,8 +280,20 @@ async def api_action(request: Request) -> Response:
         return JSONResponse({"error": f"no miner {request.path_params['ip']} in the fleet's records"},
                             status_code=404)
     assert dash.actions is not None
+    values: dict[str, Any] = {}
+    if action.parameter is not None:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await request.json()
+            values = body if isinstance(body, dict) else {}
+        else:
+            values = dict((await request.form()).items())
+        if values.get(action.parameter) in (None, ""):
+            return JSONResponse({"error": f"{action.label}: give {action.parameter}"}, status_code=400)
     try:
-        outcome = await dash.actions.run(action, detail)
+        outcome = await dash.actions.run(action, detail, values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"{action.label} refused: {problems}"}, status_code=400)
     except (MinerError, OSError, TimeoutError) as exc:
         return JSONResponse({"error": f"{action.label} not sent: {exc}"}, status_code=502)
     return JSONResponse(outcome.to_json(), status_code=202 if outcome.ok else 409)

@@ -303,7 +303,13 @@ pages.miner = () => {
       actionsShown = true;
       for (const action of m.actions) {
         const button = el("button", { type: "button", "data-action": action.name, text: action.label });
-        button.addEventListener("click", () => act(action, button));
+        let input = null;
+        if (action.parameter) {  // an action that applies a setting: its value beside the button
+          input = el("input", { type: "number", min: "1", step: "1", id: `action-${action.name}`,
+            "aria-label": `${action.parameter} (${action.unit})`, placeholder: action.unit });
+          buttons.append(input);
+        }
+        button.addEventListener("click", () => act(action, button, input));
         buttons.append(button);
       }
     }
@@ -348,13 +354,19 @@ pages.miner = () => {
   });
   hours.addEventListener("change", () => refresh());
 
-  async function act(action, button) {
+  async function act(action, button, input) {
     const result = document.getElementById("action-result");
     button.disabled = true;
     result.textContent = `${action.label}: checking the miner…`;
+    const headers = { "X-CSRF-Token": CSRF, Accept: "application/json" };
+    let body;
+    if (action.parameter) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify({ [action.parameter]: input && input.value !== "" ? Number(input.value) : null });
+    }
     try {
       const reply = await fetch(`/api/miners/${ip}/actions/${action.name}`, {
-        method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": CSRF, Accept: "application/json" } });
+        method: "POST", credentials: "same-origin", headers, body });
       const data = await reply.json().catch(() => ({}));
       result.textContent = reply.ok ? data.detail : (data.detail || data.error || `${reply.status}`);
       result.className = reply.ok ? "good" : "bad";
