@@ -175,7 +175,15 @@ async def read_miners(factory: MinerFactory, ips: list[str], concurrency: int, d
                 return ip, None, mask_secrets(f"{type(exc).__name__}: {exc}")
 
     try:
-        return await asyncio.gather(*(one(ip) for ip in ips))
+        results = await asyncio.gather(*(one(ip) for ip in ips))
+        # a read that ran out of time may have been spoiled by our own load (hundreds at once on a busy
+        # machine): those are asked once more, a few at a time, before they count as offline
+        late = [ip for ip, data, error in results if data is None and error.startswith("no reply within")]
+        if late:
+            gate = asyncio.Semaphore(max(1, concurrency // 8))
+            again = {ip: (ip, data, error) for ip, data, error in await asyncio.gather(*(one(ip) for ip in late))}
+            results = [again.get(ip, (ip, data, error)) for ip, data, error in results]
+        return results
     finally:
         await factory.aclose()  # the sockets of this task's loop; handles reconnect on the next one
 
