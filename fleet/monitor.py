@@ -9,8 +9,9 @@ The read API (for the dashboard, the rules engine, the Prometheus exporter) is t
                                                     (used to read the site when the sites file gives none)
     asicfleet:mon:site:{site}:round          hash   the latest collection round: id, started, finished, batches,
                                                     batches_done, miners, online, seconds
-    asicfleet:mon:site:{site}:lock           string held while a round runs (expires after the site's interval),
-                                                    so rounds never pile up behind a slow one
+    asicfleet:mon:site:{site}:lock           string held while a round runs, so rounds never pile up behind a slow
+                                                    one; it expires (and the round is given up) when no batch
+                                                    finishes for 1.5 intervals plus a batch's time limit
     asicfleet:mon:site:{site}:h:{hour}       list   site samples of that UTC hour (hour = unix seconds // 3600),
                                                     one per round; expires after `RECENT_SECONDS` + 1 h
     asicfleet:mon:site:{site}:d:{day}        list   downsampled site samples (means of `SITE_BUCKET_SECONDS`) of that
@@ -672,6 +673,23 @@ return 0
 def try_lock_round(client: redis.Redis, site: str, round_id: str, seconds: float) -> bool:
     """Takes the site's round lock for `seconds` (False: the previous round still runs)."""
     return bool(client.set(site_lock_key(site), round_id, nx=True, px=max(1000, int(seconds * 1000))))
+
+
+_REFRESH_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def refresh_round_lock(client: redis.Redis, site: str, round_id: str, seconds: float) -> bool:
+    """Extends the round lock while the round makes progress (only if this round still holds it)."""
+    return bool(client.eval(_REFRESH_LOCK, 1, site_lock_key(site), round_id, max(1000, int(seconds * 1000))))
+
+
+def is_current_round(client: redis.Redis, site: str, round_id: str) -> bool:
+    """False for a batch of a round that was given up (a newer round started): it then reads nothing."""
+    current = client.hget(site_round_key(site), "round_id")
+    return current is not None and _text(current) == round_id
 
 
 def start_round(client: redis.Redis, site: str, round_id: str, batches: int, miners: int, started: float) -> None:

@@ -225,6 +225,11 @@ def test_hooks_run_after_the_round_with_the_sites_miners(redis_url: str, client:
     again = monitor_tasks.collect(settings, site, "r1", ips, _options(fleet))
     assert again["closed_round"] is False and again["online"] == 2
     assert 0 < fleet.request_count() - before < identified_and_read, "the kept handles were identified again"
+    # a batch of a round given up (a newer one started) reads nothing
+    monitor.start_round(client, site, "r2", 1, len(ips), time.time())
+    before = fleet.request_count()
+    assert "skipped" in monitor_tasks.collect(settings, site, "r1", ips, _options(fleet))
+    assert fleet.request_count() == before
 
 
 def test_site_history_downsamples_beyond_the_recent_day(client: redis.Redis) -> None:

@@ -85,8 +85,12 @@ def plan_round(settings: FleetSettings, site: str, now: float | None = None) -> 
         if not client.scard(monitor.site_miners_key(site)):
             seed_from_scans(client, site, settings.result_ttl_seconds)
         round_id = f"{int(now)}-{uuid.uuid4().hex[:6]}"
-        # the lock outlives one interval a little: a round that overruns makes the next one wait, not pile up
-        if not monitor.try_lock_round(client, site, round_id, interval * 1.5):
+        options = site_options(client, config, site)
+        soft, hard = options.chunk_time_limits(batch_size)
+        # a round that overruns makes the next one wait, not pile up; each batch done extends the lock, so only
+        # a round that stopped making progress (its workers gone) is given up
+        lock_seconds = interval * 1.5 + hard
+        if not monitor.try_lock_round(client, site, round_id, lock_seconds):
             return {"site": site, "skipped": "the previous round still runs"}
         ips = monitor.site_ips(client, site)
         batches = [ips[i:i + batch_size] for i in range(0, len(ips), batch_size)]
@@ -94,12 +98,13 @@ def plan_round(settings: FleetSettings, site: str, now: float | None = None) -> 
         if not batches:
             _close(client, site, round_id)
             return {"site": site, "round": round_id, "batches": 0}
-        options = site_options(client, config, site)
-        soft, hard = options.chunk_time_limits(batch_size)
         for index, batch in enumerate(batches):
-            kwargs = {"site": site, "round_id": round_id, "ips": batch, "options": options.model_dump()}
+            kwargs = {"site": site, "round_id": round_id, "ips": batch, "options": options.model_dump(),
+                      "lock_seconds": lock_seconds}
+            # no expiry: a batch waits for its round's turn however long the round takes; a batch of a round
+            # that was given up finds out when it starts (`is_current_round`) and reads nothing
             app.send_task(COLLECT_BATCH, kwargs=kwargs, queue=site_queue(site), soft_time_limit=soft,
-                          time_limit=hard, expires=max(60.0, interval * 2),
+                          time_limit=hard,
                           shadow=collect_display_name(site, round_id, index, len(batches), len(batch)),
                           kwargsrepr=repr({"site": site, "round_id": round_id, "miners": len(batch)}))
         return {"site": site, "round": round_id, "batches": len(batches), "miners": len(ips)}
@@ -170,14 +175,29 @@ async def read_miners(factory: MinerFactory, ips: list[str], concurrency: int, d
                 return ip, None, mask_secrets(f"{type(exc).__name__}: {exc}")
 
     try:
-        return await asyncio.gather(*(one(ip) for ip in ips))
+        results = await asyncio.gather(*(one(ip) for ip in ips))
+        # a read that ran out of time may have been spoiled by our own load (hundreds at once on a busy
+        # machine): those are asked once more, a few at a time, before they count as offline
+        late = [ip for ip, data, error in results if data is None and error.startswith("no reply within")]
+        if late:
+            gate = asyncio.Semaphore(max(1, concurrency // 8))
+            again = {ip: (ip, data, error) for ip, data, error in await asyncio.gather(*(one(ip) for ip in late))}
+            results = [again.get(ip, (ip, data, error)) for ip, data, error in results]
+        return results
     finally:
         await factory.aclose()  # the sockets of this task's loop; handles reconnect on the next one
 
 
-def collect(settings: FleetSettings, site: str, round_id: str, ips: list[str], options: DiscoveryOptions
-            ) -> dict[str, Any]:
+def collect(settings: FleetSettings, site: str, round_id: str, ips: list[str], options: DiscoveryOptions,
+            lock_seconds: float | None = None) -> dict[str, Any]:
     started = time.monotonic()
+    client = _client(settings)
+    try:
+        if not retry(lambda: monitor.is_current_round(client, site, round_id), url=settings.redis_url,
+                     what="reading the site's round", budget=settings.redis_retry_seconds):
+            return {"site": site, "round": round_id, "skipped": "the round was given up"}
+    finally:
+        client.close()
     key, factory = _factory(settings, options)
     deadline = options.identify_timeout + 4 * options.read_timeout + options.connect_timeout
     results = run_async(read_miners(factory, ips, min(options.concurrency, len(ips)), deadline, key))
@@ -199,6 +219,9 @@ def collect(settings: FleetSettings, site: str, round_id: str, ips: list[str], o
         retry(lambda: monitor.compact_history(client, ips, int(now // 3600) - 1), url=settings.redis_url,
               what="compacting the history of the hour before", budget=settings.redis_retry_seconds)
         online = sum(1 for _, data, _ in results if data is not None)
+        if lock_seconds is not None:
+            retry(lambda: monitor.refresh_round_lock(client, site, round_id, lock_seconds), url=settings.redis_url,
+                  what="extending the round's lock", budget=settings.redis_retry_seconds)
         closes = retry(lambda: monitor.finish_batch(client, site, round_id), url=settings.redis_url,
                        what="counting a collection batch done", budget=settings.redis_retry_seconds)
         if closes:
@@ -225,6 +248,7 @@ def collect_site(site: str) -> dict[str, Any]:
 
 
 @app.task(bind=True, name=COLLECT_BATCH, acks_late=True)
-def collect_batch(self: Task, site: str, round_id: str, ips: list[str], options: dict[str, Any]) -> dict[str, Any]:
+def collect_batch(self: Task, site: str, round_id: str, ips: list[str], options: dict[str, Any],
+                  lock_seconds: float | None = None) -> dict[str, Any]:
     """Reads a batch of the site's known miners and records their state and history."""
-    return collect(get_settings(), site, round_id, ips, DiscoveryOptions.model_validate(options))
+    return collect(get_settings(), site, round_id, ips, DiscoveryOptions.model_validate(options), lock_seconds)
