@@ -107,6 +107,14 @@ def _started_chunks(client: redis.Redis, scan_id: str) -> int:
     return int(client.scard(f"asicfleet:scan:{scan_id}:finished"))
 
 
+def _all_sent(client: redis.Redis, scan_id: str) -> bool:
+    """Every chunk's message is recorded as handed to the broker (on a loaded machine the command may still be
+    queueing while the first chunks end)."""
+    total = int(client.hget(f"asicfleet:scan:{scan_id}", "total_chunks") or 0)
+    return total > 0 and all(float(client.hget(f"asicfleet:scan:{scan_id}:chunk:{n}", "sent_at") or 0) > 0
+                             for n in range(total))
+
+
 @pytest.mark.usefixtures("workers")
 def test_a_redis_restart_mid_scan_loses_nothing_and_the_watching_command_finishes(
         server: EmbeddedRedis, scan_fleet: list[dict[str, Any]]) -> None:
@@ -444,7 +452,9 @@ def test_an_outage_past_the_budget_is_reported_and_the_workers_finish_later(
             try:
                 _wait_until(lambda: client.zcard("asicfleet:scans") > 0, 60, "the scan was not recorded")
                 scan_id = _newest_scan(client)
-                _wait_until(lambda: _started_chunks(client, scan_id) >= 3, 120, "no chunk ended")
+                _wait_until(lambda: _started_chunks(client, scan_id) >= 3 and _all_sent(client, scan_id), 120,
+                            "no chunk ended, or not every chunk was queued")
+                time.sleep(2)  # the command watches the scan now (it reads its progress every 0.5 s)
                 private.terminate()  # for longer than the command's budget, shorter than the workers' (60 s)
                 _, err = scan.communicate(timeout=120)
             finally:
