@@ -40,6 +40,17 @@ def _observe(event: str) -> None:
         observer(event)
 
 
+def observe_retries(retried: Callable[[str], object], gave_up: Callable[[], object]) -> None:
+    """Has `retried(error class name)` called on every retry and `gave_up()` when a budget runs out."""
+    def observer(event: str) -> None:
+        if event == "gave_up":
+            gave_up()
+        else:
+            retried(event)
+
+    RETRY_OBSERVERS.append(observer)
+
+
 def mask_url(url: str) -> str:
     """`redis://:secret@host:6379/0` -> `redis://:***@host:6379/0`; a URL without a password is unchanged."""
     try:

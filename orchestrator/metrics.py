@@ -36,15 +36,7 @@ REDIS_GAVE_UP = Counter("asicfleet_redis_gave_up_total", "Redis calls abandoned 
                         registry=REGISTRY)
 
 
-def _count_redis_retry(event: str) -> None:
-    if event == "gave_up":
-        REDIS_GAVE_UP.inc()
-    else:
-        REDIS_RETRIES.labels(error=event).inc()
-
-
-if _count_redis_retry not in resilience.RETRY_OBSERVERS:
-    resilience.RETRY_OBSERVERS.append(_count_redis_retry)
+resilience.observe_retries(lambda error: REDIS_RETRIES.labels(error=error).inc(), REDIS_GAVE_UP.inc)
 
 
 def scan_watched(final: ScanProgress) -> None:

@@ -8,16 +8,18 @@ import itertools
 import os
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from asicfleet._session import Session
 from asicfleet.hardware import SimulableModel, lookup_model
 from asicfleet.sim import SIM_FAMILIES, SimFleet, SimMiner, claim_loopback
 from asicfleet.transport import PortMap, TransportSettings
+from orchestrator.redis_server import EmbeddedRedis
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "responses"
 
@@ -201,3 +203,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "interop" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Redis of the test module's own (`EmbeddedRedis` on a free port), for as long as the module runs; a
+    module that needs another (persisted, with a password) defines its own."""
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the module's Redis."""
+    r = redis.Redis.from_url(redis_url)
+    yield r
+    r.close()

@@ -22,7 +22,6 @@ from fleet import monitor
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import stop_processes
-from orchestrator.redis_server import EmbeddedRedis
 from tests.conftest import ThreadedFleet, lo
 
 SITE = "exp"
@@ -36,19 +35,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    r = redis.Redis.from_url(redis_url)
-    yield r
-    r.close()
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, site_queue
 from fleet.store import chunk_key
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis, free_port
+from orchestrator.redis_server import free_port
 from orchestrator.rollouts import Rollouts
 from orchestrator.targeting import plan_rollout
 from orchestrator.watch import Orchestrator
@@ -44,12 +44,6 @@ PASSWORD = "Str0ng,pa:ss,"  # a comma (Flower's list separator) and a colon (bas
 LIVENESS = "3"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")

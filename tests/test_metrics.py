@@ -26,7 +26,7 @@ from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from orchestrator import metrics as orchestrator_metrics
 from orchestrator.local import stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis, free_port
+from orchestrator.redis_server import free_port
 from orchestrator.watch import Orchestrator
 from tests.conftest import lo
 
@@ -41,12 +41,6 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from fleet import monitor
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, SiteConfig, load_sites, site_queue
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.watch import Orchestrator
 from tests.conftest import ThreadedFleet, lo
 
@@ -26,19 +25,6 @@ SITE = "mon"
 SUBNET = lo("127.215.0.0/24")
 LIVENESS = "3"
 INTERVAL = "2"  # seconds between rounds (a farm's shortest is a minute)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    r = redis.Redis.from_url(redis_url)
-    yield r
-    r.close()
 
 
 @pytest.fixture(scope="module")

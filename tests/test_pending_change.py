@@ -11,9 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from asicfleet.sim import Fault, SimFleet
 from fleet.controls import control_from_file_content
@@ -22,7 +19,6 @@ from fleet.loop import run_async
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.rollouts import Rollouts
 from orchestrator.targeting import plan_rollout, scan_targets
 from tests.conftest import ThreadedFleet, lo
@@ -30,12 +26,6 @@ from tests.conftest import ThreadedFleet, lo
 SUBNET = lo("127.153.0.0/24")
 LIVENESS = "3"
 WANTED = [("stratum+tcp://pending.example:3333", "p.{ip}"), ("stratum+tcp://pending2.example:3333", "q.{ip}")]
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
 def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -32,7 +32,6 @@ from fleet.loop import run_async
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.rollouts import Rollouts
 from orchestrator.targeting import MinerFilter, filter_inventory, plan_rollout, scan_targets
 from orchestrator.watch import Orchestrator
@@ -48,12 +47,6 @@ POOL_WRITES = {"antminer": ("80:POST /cgi-bin/set_miner_conf.cgi",),
                "braiins": ("80:PUT /api/v1/pools/batch", "80:graphql bosminer.config.updateGroups"),
                "whatsminer": ("4028:update_pools", "4433:set.miner.pools"), "avalon": ("4028:setpool",),
                "bitaxe": ("80:PATCH /api/system",)}
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")

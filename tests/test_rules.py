@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,6 @@ from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions, load_sites
 from orchestrator import cli
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis
 from orchestrator.rules_cli import firings_table
 from tests.conftest import ThreadedFleet, lo
 
@@ -351,12 +349,6 @@ def test_webhooks_post_json_slack_and_telegram_payloads_and_never_log_secrets(
 
 # ----- end to end ------------------------------------------------------------------------------------
 BLINK = "auth:POST /cgi-bin/blink.cgi"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
 def test_a_degraded_miner_gets_one_action_within_its_cooldown_and_the_ledger_and_webhook_show_it(

@@ -15,7 +15,7 @@ import redis
 
 from fleet.store import ScanStore
 from orchestrator.local import start_workers, stop_processes, wait_for_workers
-from orchestrator.redis_server import EmbeddedRedis, free_port
+from orchestrator.redis_server import free_port
 from tests.conftest import lo
 
 SUBNET = lo("127.140.0.0/22")
@@ -35,12 +35,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, o
         yield json.loads(inventory.read_text())
     finally:
         stop_processes([process])
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
 def _ports(fleet: list[dict[str, object]]) -> str:

@@ -63,15 +63,7 @@ REDIS_RETRIES = Counter("asicfleet_redis_retries_total", "Redis calls retried af
 REDIS_GAVE_UP = Counter("asicfleet_redis_gave_up_total", "Redis calls abandoned after the retry budget")
 
 
-def _count_redis_retry(event: str) -> None:
-    if event == "gave_up":
-        REDIS_GAVE_UP.inc()
-    else:
-        REDIS_RETRIES.labels(error=event).inc()
-
-
-if _count_redis_retry not in resilience.RETRY_OBSERVERS:
-    resilience.RETRY_OBSERVERS.append(_count_redis_retry)
+resilience.observe_retries(lambda error: REDIS_RETRIES.labels(error=error).inc(), REDIS_GAVE_UP.inc)
 
 
 def rollout_step(state: str) -> None:
