@@ -8,16 +8,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def require_chromium() -> None:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("the browser test needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: apt-get install "
-                    "chromium chromium-driver; scripts/bootstrap.sh installs them when run as root)")
+    """Debian's chromium and its driver: a normal user without them gets the browser tests skipped."""
+    from tests.conftest import debian_tool
+
+    debian_tool(str(CHROMIUM), "chromium", "the browser test")
+    debian_tool(str(CHROMEDRIVER), "chromium-driver", "the browser test")
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import itertools
 import os
 import random
 import re
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,15 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
     r = redis.Redis.from_url(redis_url)
     yield r
     r.close()
+
+
+def debian_tool(path: str, package: str, purpose: str) -> str:
+    """The tool at `path` (or by that name on PATH) that Debian's `package` provides. Missing, the test skips for
+    a normal user, saying what to install; as root (CI) it fails, since scripts/bootstrap.sh installs it there."""
+    found = path if os.access(path, os.X_OK) else shutil.which(Path(path).name)
+    if found:
+        return found
+    message = f"{purpose} needs {path} (Debian: apt-get install {package}; scripts/bootstrap.sh installs it as root)"
+    if os.geteuid() == 0:
+        pytest.fail(message)
+    pytest.skip(message)

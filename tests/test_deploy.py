@@ -25,6 +25,7 @@ import yaml
 
 from fleet.ledger import PER_BATCH_CONCURRENCY
 from fleet.sites import DiscoveryOptions
+from tests.conftest import debian_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -41,10 +42,7 @@ def _tool(name: str) -> str:
 
 
 def _kubectl() -> str:
-    found = shutil.which("kubectl")
-    if found is None:
-        pytest.skip("kubectl is missing: install Debian's kubernetes-client (scripts/bootstrap.sh does as root)")
-    return found
+    return debian_tool("/usr/bin/kubectl", "kubernetes-client", "rendering the manifests")
 
 
 def _render(directory: Path) -> list[dict[str, Any]]:

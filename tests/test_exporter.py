@@ -22,7 +22,7 @@ from fleet import monitor
 from fleet.settings import FleetSettings
 from fleet.sites import DiscoveryOptions
 from orchestrator.local import stop_processes
-from tests.conftest import ThreadedFleet, lo
+from tests.conftest import ThreadedFleet, debian_tool, lo
 
 SITE = "exp"
 SUBNET = lo("127.216.0.0/24")
@@ -115,12 +115,7 @@ def test_gauges_per_miner_and_board_with_bounded_labels(exporter: str, client: r
 
 
 def _prometheus_or_skip() -> str:
-    if os.access(PROMETHEUS, os.X_OK):
-        return PROMETHEUS
-    if os.geteuid() == 0:
-        pytest.fail(f"{PROMETHEUS} is missing: scripts/bootstrap.sh installs Debian's prometheus as root")
-    pytest.skip(f"no Prometheus at {PROMETHEUS} (Debian's `prometheus` package; scripts/bootstrap.sh installs it "
-                "as root)")
+    return debian_tool(PROMETHEUS, "prometheus", "the scrape test")
 
 
 def test_a_real_prometheus_scrapes_the_exporter(exporter: str, tmp_path: Path, client: redis.Redis,

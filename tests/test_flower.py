@@ -35,6 +35,7 @@ from orchestrator.redis_server import free_port
 from orchestrator.rollouts import Rollouts
 from orchestrator.targeting import plan_rollout
 from orchestrator.watch import Orchestrator
+from tests.browser import require_chromium
 from tests.conftest import ThreadedFleet, lo
 
 SUBNET = lo("127.147.0.0/20")
@@ -317,9 +318,7 @@ def test_flower_is_read_only_and_ignores_local_overrides(run: Run) -> None:
 
 
 def test_tasks_page_in_a_real_browser_shows_chunks_by_cidr_and_warnings(run: Run) -> None:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("the browser test needs /usr/bin/chromium and /usr/bin/chromedriver (Debian: apt-get install "
-                    "chromium chromium-driver; scripts/bootstrap.sh installs them when run as root)")
+    require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
