@@ -10,6 +10,7 @@ workers, and documented for other tools (see README, "Results in Redis").
     asicfleet:scan:{id}:finished             set    indexes of the chunks that ended (done or failed)
     asicfleet:worker:{hostname}              string a live worker's heartbeat: the queues it consumes, space
                                                     separated (expires when it dies)
+    asicfleet:workers                        set    hostnames that sent a heartbeat (readers drop expired ones)
 
 Every scan key expires `result_ttl` after the scan's last write. Writes are keyed by scan id and IP
 (or chunk), so running a chunk twice leaves the same data: delivery is at-least-once, duplicates
@@ -77,6 +78,10 @@ def finished_key(scan_id: str) -> str:
 
 def worker_key(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
+
+
+def workers_key() -> str:
+    return f"{PREFIX}:workers"
 
 
 def all_scan_keys(scan_id: str, chunks: int) -> list[str]:
@@ -263,13 +268,16 @@ class ScanStore:
 
     def workers_on(self, queue: str) -> list[str]:
         """The live workers that consume `queue`, by their heartbeats (a heartbeat without queues, from an older
-        worker, counts as consuming every queue)."""
-        names = [_text(k).removeprefix(worker_key("")) for k in self.redis.scan_iter(worker_key("*"), count=500)]
+        worker, counts as consuming every queue). Workers whose heartbeat expired leave the index."""
+        names = sorted(_text(n) for n in self.redis.smembers(workers_key()))
         if not names:
             return []
         beats = self.redis.mget([worker_key(n) for n in names])
-        return sorted(n for n, beat in zip(names, beats, strict=True)
-                      if beat is not None and (_text(beat) == "alive" or queue in _text(beat).split()))
+        gone = [n for n, beat in zip(names, beats, strict=True) if beat is None]
+        if gone:
+            self.redis.srem(workers_key(), *gone)
+        return [n for n, beat in zip(names, beats, strict=True)
+                if beat is not None and (_text(beat) == "alive" or queue in _text(beat).split())]
 
     def live_workers(self, hostnames: Iterable[str]) -> set[str]:
         names = sorted(set(hostnames))

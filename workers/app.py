@@ -22,7 +22,7 @@ from fleet.resilience import RedisUnavailable, mask_secrets, retry
 from fleet.rules import CHECK_SITES
 from fleet.settings import FleetSettings, get_settings
 from fleet.sites import DEFAULT_QUEUE, load_sites, site_queue
-from fleet.store import PREFIX, ChunkState, chunk_key, worker_key
+from fleet.store import PREFIX, ChunkState, chunk_key, worker_key, workers_key
 from workers import logs, metrics  # noqa: F401 - the workers' metrics and JSON logs hang on Celery's signals
 from workers.reaping import Reaper
 
@@ -79,10 +79,14 @@ def _heartbeat(hostname: str, queues: str, settings: FleetSettings) -> None:
     ttl = int(max(2, settings.worker_liveness_seconds))
     while not _heartbeat_stop.is_set():
         with contextlib.suppress(redis.RedisError):
-            client.set(worker_key(hostname), queues, ex=ttl)
+            beat = client.pipeline(transaction=False)
+            beat.set(worker_key(hostname), queues, ex=ttl)
+            beat.sadd(workers_key(), hostname)  # the index readers look up live workers by
+            beat.execute()
         _heartbeat_stop.wait(ttl / 4)
     with contextlib.suppress(redis.RedisError):
         client.delete(worker_key(hostname))
+        client.srem(workers_key(), hostname)
 
 
 @signals.worker_ready.connect
