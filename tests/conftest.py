@@ -194,9 +194,18 @@ def _can_bind_real_ports() -> bool:
     return True
 
 
+# the files that take longest, run first: with a file per process (scripts/test.sh), a long file that
+# started last would leave one process working alone at the end
+_LONGEST_FIRST = ("test_rollouts.py", "test_outage.py", "test_distributed.py", "test_cli.py", "test_flower.py",
+                  "test_pending_change.py", "test_dashboard.py", "test_monitor.py", "test_rules.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """pyasic and pyasic-rs only speak to the real ports (80, 443, 4028, 4433): without the right to bind
-    below 1024 (CI runs as root) the interop tests are skipped, with that reason, rather than failing."""
+    """The longest files first (see above). pyasic and pyasic-rs only speak to the real ports (80, 443, 4028,
+    4433): without the right to bind below 1024 (CI runs as root) the interop tests are skipped, with that
+    reason, rather than failing."""
+    rank = {name: n for n, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
     if _can_bind_real_ports():
         return
     skip = pytest.mark.skip(reason="interop needs the real ports 80/443: run as root, or lower "

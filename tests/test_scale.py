@@ -1,7 +1,8 @@
 """Scans at the scale users run: a /16 holding 400 simulated miners (served by a process of its own),
-scanned with the guide's settings (concurrency 2500) and with 10,000, in process and distributed, on a
-quiet machine and with every core kept busy by a CPU hog. Slower is fine; lossy is not: every miner is
-found and read, and no address is left undecided."""
+scanned with the guide's settings (concurrency 2500) and with 10,000, in process and distributed, with every
+core kept busy by a CPU hog (the harder case; a quiet distributed scan at 2500 too). Slower is fine; lossy is
+not: every miner is found and read, and no address is left undecided. bench/scale.py runs every combination,
+quiet and busy, at 1000, 2500 and 10,000."""
 
 from __future__ import annotations
 
@@ -95,11 +96,6 @@ async def _scan_in_process(fleet: Inventory, concurrency: int) -> None:
 
 
 @pytest.mark.parametrize("concurrency", [2500, 10_000])
-async def test_in_process_slash16_finds_every_miner(fleet: Inventory, concurrency: int) -> None:
-    await _scan_in_process(fleet, concurrency)
-
-
-@pytest.mark.parametrize("concurrency", [2500, 10_000])
 async def test_in_process_slash16_finds_every_miner_on_a_busy_machine(fleet: Inventory, concurrency: int,
                                                                       cpu_hog: None) -> None:
     await _scan_in_process(fleet, concurrency)
@@ -121,9 +117,8 @@ def _distributed(fleet: Inventory, concurrency: int) -> None:
     assert "65,534/65,534 addresses decided, 0 undecided" in " ".join(result.stderr.split()), result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("concurrency", [2500, 10_000])
-def test_distributed_slash16_finds_every_miner(fleet: Inventory, concurrency: int) -> None:
-    _distributed(fleet, concurrency)
+def test_distributed_slash16_finds_every_miner(fleet: Inventory) -> None:
+    _distributed(fleet, 2500)
 
 
 def test_distributed_slash16_finds_every_miner_on_a_busy_machine(fleet: Inventory, cpu_hog: None) -> None:
@@ -148,10 +143,10 @@ def test_a_slash8_is_refused_before_anything_is_sent() -> None:
     assert distributed.returncode != 0
     message = " ".join(distributed.stderr.split())
     assert "limit of 1,048,576" in message and "--max-addresses" in message
-    two = [lo("127.134.0.0/16"), lo("127.135.0.0/16")]  # 131,068 addresses
+    two = [lo("127.134.0.0/16"), lo("127.135.0.0/24")]  # 65,788 addresses: just past the limit
     refused = subprocess.run([*ASICFLEET, "scan", *two, "--no-progress"], capture_output=True, text=True, timeout=60)
-    assert refused.returncode != 0 and "131,068 addresses" in " ".join(refused.stderr.split())
-    raised = subprocess.run([*ASICFLEET, "scan", *two, "--max-addresses", "131072", "--no-progress",
+    assert refused.returncode != 0 and "65,788 addresses" in " ".join(refused.stderr.split())
+    raised = subprocess.run([*ASICFLEET, "scan", *two, "--max-addresses", "65788", "--no-progress",
                              "--connect-timeout", "0.2"], capture_output=True, text=True, timeout=300)
     assert raised.returncode == 0, raised.stderr[-2000:]
     assert "0 miners" in raised.stdout
