@@ -32,9 +32,10 @@ PEAK_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter()
                 "print(time.perf_counter() - t); sys.stdout.write(r.stdout)")
 
 
-def start_simulator(subnet: str, hosts: int, inventory: Path) -> subprocess.Popen[bytes]:
+def start_simulator(subnet: str, hosts: int, inventory: Path, mix: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([*ASICFLEET, "sim", "--subnet", subnet, "--count", str(hosts), "--seed", "5",
-                                "--faults", f"oversized={hosts}", "--inventory", str(inventory)], cwd=ROOT)
+                                "--mix", mix, "--faults", f"oversized={hosts}", "--inventory", str(inventory)],
+                               cwd=ROOT)
     deadline = time.monotonic() + 300
     while not inventory.exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -60,12 +61,13 @@ def main() -> None:
     parser.add_argument("--subnet", default=SUBNET)
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--concurrency", default="1000,2500")
+    parser.add_argument("--mix", default="all", help="firmware families, as `asicfleet sim --mix` takes them")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     options = parser.parse_args()
     check_subnet(options.subnet)
     with tempfile.TemporaryDirectory() as scratch:
         inventory = Path(scratch) / "fleet.json"
-        simulator = start_simulator(options.subnet, options.hosts, inventory)
+        simulator = start_simulator(options.subnet, options.hosts, inventory, options.mix)
         try:
             fleet = json.loads(inventory.read_text())
             ports = ",".join(f"{k}={v}" for k, v in fleet[0]["ports"].items())
