@@ -15,29 +15,58 @@ from dataclasses import dataclass, field
 
 from asicfleet._errors import ResponseTooLargeError
 
-FREE_PER_REPLY = 64 * 1024  # what a reply may hold without drawing on the budget (ordinary replies fit)
-DEFAULT_BUDGET = 64 * 1024 * 1024  # bytes of larger replies held at once per event loop
+FREE_PER_REPLY = 32 * 1024  # what a reply may hold without drawing on the budget (ordinary replies fit)
+DEFAULT_BUDGET = 32 * 1024 * 1024  # bytes of larger replies held at once per event loop
 
 
 @dataclass
 class ReplyBudget:
-    """Bytes of oversized replies held at once; `take` waits while the budget is spent."""
+    """Bytes of oversized replies held at once; `take` waits while the budget is spent.
+
+    Replies draw as their bytes arrive, so they can deadlock: each holds part of the budget and waits for more
+    that only the others could give back. When every holder is waiting, the one holding the most is refused
+    (it gives its share back and the rest go on); otherwise they would all wait until their read deadlines.
+    """
 
     total: int
     used: int = 0
     _freed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _held: dict[ReplyBuffer, int] = field(default_factory=dict)  # holder -> bytes it holds
+    _waiting: set[ReplyBuffer] = field(default_factory=set)
+    _refused: set[ReplyBuffer] = field(default_factory=set)
 
-    async def take(self, size: int) -> None:
+    async def take(self, size: int, holder: ReplyBuffer) -> None:
         if size > self.total:
-            raise ResponseTooLargeError(f"reply larger than this scanner's reply budget ({self.total} bytes)")
+            raise ResponseTooLargeError(f"{holder.what} larger than this scanner's reply budget ({self.total} bytes)")
         async with self._freed:
-            await self._freed.wait_for(lambda: self.used + size <= self.total)
+            self._waiting.add(holder)
+            try:
+                while self.used + size > self.total:
+                    self._break_deadlock()
+                    if holder in self._refused:
+                        held = self._held.get(holder, 0)
+                        raise ResponseTooLargeError(
+                            f"{holder.what} refused: it held the most ({held} bytes) of this scanner's reply budget "
+                            f"({self.total} bytes) while every reply holding it waited for more")
+                    await self._freed.wait()
+            finally:
+                self._waiting.discard(holder)
+                self._refused.discard(holder)
             self.used += size
+            self._held[holder] = self._held.get(holder, 0) + size
 
-    async def give_back(self, size: int) -> None:
+    def _break_deadlock(self) -> None:
+        if self._held and all(h in self._waiting for h in self._held) and not self._refused:
+            self._refused.add(max(self._held, key=self._held.__getitem__))
+            self._freed.notify_all()
+
+    async def give_back(self, size: int, holder: ReplyBuffer) -> None:
         if size:
             async with self._freed:
                 self.used -= size
+                left = self._held.pop(holder, 0) - size
+                if left > 0:
+                    self._held[holder] = left
                 self._freed.notify_all()
 
 
@@ -73,7 +102,7 @@ class ReplyBuffer:
             raise ResponseTooLargeError(f"{self.what} larger than the {self.limit}-byte cap")
         over = self.size - FREE_PER_REPLY - self._drawn
         if over > 0:
-            await self._budget.take(over)
+            await self._budget.take(over, self)
             self._drawn += over
         self._chunks.append(chunk)
 
@@ -88,7 +117,7 @@ class ReplyBuffer:
             raise ResponseTooLargeError(f"{self.what}: announced {length} bytes, more than this scanner's reply "
                                         f"budget ({self._budget.total} bytes)")
         if need > 0:
-            await self._budget.take(need)
+            await self._budget.take(need, self)
             self._drawn += need
 
     def content(self) -> bytes:
@@ -100,4 +129,4 @@ class ReplyBuffer:
     async def __aexit__(self, *exc: object) -> None:
         self._chunks = []
         drawn, self._drawn = self._drawn, 0
-        await asyncio.shield(self._budget.give_back(drawn))
+        await asyncio.shield(self._budget.give_back(drawn, self))

@@ -50,6 +50,9 @@ def connect_error(ip: str, port: int, exc: OSError) -> MinerConnectionError | Lo
     return MinerConnectionError(f"connect to {ip}:{port} failed: {exc.strerror or exc}", nothing_listens=absent)
 
 
+RECEIVE_BUFFER = 16 * 1024  # bytes (the kernel doubles it); set before connecting, so the window is small
+
+
 async def connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
     """A connected non-blocking socket to ip:port (an IPv4 address), or MinerTimeoutError when the peer
     gave no answer within `timeout` seconds, MinerConnectionError when it refused or failed, and
@@ -61,6 +64,9 @@ async def connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
         raise connect_error(ip, port, exc) from None
     try:
         sock.setblocking(False)
+        # a miner's reply is read a little at a time: with the kernel's auto-tuned buffer one read can bring
+        # 256 KiB into our stream buffer, outside the reply budget, for every connection of every hostile host
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         try:
             async with asyncio.timeout(timeout):  # starts with the SYN: the connect call is in this step
                 await loop.sock_connect(sock, (ip, port))

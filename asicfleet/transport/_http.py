@@ -88,6 +88,9 @@ class HttpClient:
                                          files=files, headers=headers, params=params,
                                          timeout=per_read) as response, \
                         ReplyBuffer(limit, self.settings.reply_budget_bytes, f"{method} {path}: reply") as buffer:
+                    announced = response.headers.get("content-length", "")
+                    if announced.isdigit():  # refused or drawn whole before a byte of the body is read
+                        await buffer.reserve(int(announced))
                     async for chunk in response.aiter_raw():
                         await buffer.add(chunk)
                     return HttpReply(response.status_code, {k.lower(): v for k, v in response.headers.items()},

@@ -20,8 +20,9 @@ import httpx
 
 from asicfleet._errors import MinerError, MinerTimeoutError
 from asicfleet.transport._connect import connect_socket, is_ipv4
+from asicfleet.transport._rpc import STREAM_LIMIT
 
-_READ = 65536
+_READ = 16 * 1024
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
 
@@ -90,13 +91,13 @@ class MinerTransport(httpx.AsyncBaseTransport):
                 try:
                     async with asyncio.timeout(self._connect_timeout):  # the TLS handshake, if any
                         reader, writer = await asyncio.open_connection(
-                            sock=sock, ssl=tls, server_hostname=host if tls else None, limit=_READ)
+                            sock=sock, ssl=tls, server_hostname=host if tls else None, limit=STREAM_LIMIT)
                 except BaseException:
                     sock.close()
                     raise
             else:
                 async with asyncio.timeout(self._connect_timeout):
-                    reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=_READ)
+                    reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=STREAM_LIMIT)
         except (TimeoutError, MinerTimeoutError):
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError, MinerError) as exc:

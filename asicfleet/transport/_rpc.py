@@ -20,7 +20,10 @@ from asicfleet.transport._json import decode_json
 from asicfleet.transport._settings import TransportSettings
 
 RPC_PORT = 4028
-_CHUNK = 65536
+_CHUNK = 16 * 1024
+# what a stream buffers before it stops reading from the socket (asyncio pauses past twice this): small, since
+# these bytes are outside the reply budget, for every connection at once
+STREAM_LIMIT = 8 * 1024
 
 
 async def open_tcp(ip: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -28,7 +31,7 @@ async def open_tcp(ip: str, port: int, timeout: float) -> tuple[asyncio.StreamRe
     `connect_socket`: the kernel, not our loop's speed, decides whether the peer answered)."""
     sock = await connect_socket(ip, port, timeout)
     try:
-        return await asyncio.open_connection(sock=sock, limit=_CHUNK)
+        return await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT)
     except OSError as exc:
         sock.close()
         raise connect_error(ip, port, exc) from None
