@@ -68,7 +68,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import redis
-import yaml
 from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
@@ -84,6 +83,7 @@ from fleet.sites import (
     SitesConfig,
     check_site_name,
     load_sites,
+    read_config_file,
     site_queue,
 )
 from fleet.store import PREFIX
@@ -532,15 +532,7 @@ def rules_from_data(raw: Any, source: str = "rules") -> RulesConfig:
 
 def load_rules(path: str | Path) -> RulesConfig:
     """Reads and validates a rules file (YAML or JSON); raises ValueError (pydantic's, or ours) with the reason."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ValueError(f"cannot read rules file {path}: {exc.strerror}") from None
-    try:
-        raw: Any = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"rules file {path} is not valid YAML/JSON: {exc}") from None
-    return rules_from_data(raw, str(path))
+    return rules_from_data(read_config_file(path, "rules file"), str(path))
 
 
 # ----- the ledger ----------------------------------------------------------------------------------

@@ -122,16 +122,22 @@ class SitesConfig(BaseModel):
         return self
 
 
-def load_sites(path: str | Path) -> SitesConfig:
-    """Reads and validates a sites file (YAML or JSON); raises ValueError with the reason."""
+def read_config_file(path: str | Path, what: str) -> Any:
+    """The parsed content of a YAML or JSON file (JSON by its `.json` suffix); ValueError naming the file and
+    `what` it is (e.g. "sites file") when it cannot be read or parsed."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ValueError(f"cannot read sites file {path}: {exc.strerror}") from None
+        raise ValueError(f"cannot read {what} {path}: {exc.strerror}") from None
     try:
-        raw: Any = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"sites file {path} is not valid YAML/JSON: {exc}") from None
+        raise ValueError(f"{what} {path} is not valid YAML/JSON: {exc}") from None
+
+
+def load_sites(path: str | Path) -> SitesConfig:
+    """Reads and validates a sites file (YAML or JSON); raises ValueError with the reason."""
+    raw = read_config_file(path, "sites file")
     if isinstance(raw, dict):
         raw = {k: v for k, v in raw.items() if k not in RULES_SECTIONS}
     return SitesConfig.model_validate(raw)
