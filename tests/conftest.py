@@ -11,7 +11,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -104,6 +104,26 @@ def chosen_miners(subnet: str, family: str, models: Sequence[str], versions: Seq
 
 
 MinerStart = Callable[..., Awaitable[tuple[SimFleet, Session]]]
+SimT = TypeVar("SimT", bound=SimMiner)
+BackendT = TypeVar("BackendT")
+
+
+def only_miner(fleet: SimFleet, kind: type[SimT]) -> tuple[str, SimT]:
+    """The address and simulator of a fleet's one miner (a family test's fleet of one model), checked to be `kind`."""
+    ip, sim = next(iter(fleet.miners.items()))
+    assert isinstance(sim, kind)
+    return ip, sim
+
+
+async def identified_backend(session: Session, ip: str, kind: type[BackendT]) -> BackendT:
+    """The backend identification picks for `ip`, checked to be `kind`."""
+    from asicfleet.discovery._identify import identify
+
+    found = await identify(ip, session, timeout=5)
+    assert found.miner is not None, found.error
+    backend = found.miner.backend
+    assert isinstance(backend, kind)
+    return backend
 _BLOCKS: dict[str, itertools.count[int]] = {}
 QUICK_SIMULATOR = {"restart_seconds": 0.3, "slow_seconds": 1.5, "oversized_bytes": 2 * 1024 * 1024}
 

@@ -30,7 +30,7 @@ from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.auradine import IDLE_WATTS, AuradineSim
 from asicfleet.sim.avalon import AvalonSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "auradine"
 RPC = ("version", "summary", "devs", "asccount", "pools")
@@ -183,17 +183,11 @@ def auradines(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, AuradineSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, AuradineSim)
-    return ip, sim
+    return only_miner(fleet, AuradineSim)
 
 
 async def _backend(session: Session, ip: str) -> Auradine:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, Auradine)
-    return backend
+    return await identified_backend(session, ip, Auradine)
 
 
 async def test_identify_every_simulated_model(auradines: Start) -> None:

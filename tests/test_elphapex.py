@@ -30,7 +30,7 @@ from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.blackminer import HammerSim
 from asicfleet.sim.elphapex import REALM, ElphapexSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings
-from tests.conftest import lo
+from tests.conftest import lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "elphapex"
 _block = itertools.count(1)
@@ -144,9 +144,7 @@ async def elphapex() -> AsyncIterator[Start]:
 
 
 def only(fleet: SimFleet) -> tuple[str, ElphapexSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, ElphapexSim)
-    return ip, sim
+    return only_miner(fleet, ElphapexSim)
 
 
 async def _backend(session: Session, ip: str) -> Elphapex:

@@ -43,7 +43,7 @@ from asicfleet.sim.epic import POWER_TUNED_MODELS, STOPPED_WATTS, EPicSim
 from asicfleet.sim.luxos import LuxOSSim
 from asicfleet.sim.vnish import VNishSim
 from asicfleet.transport import HttpReply, PortMap, rpc_call
-from tests.conftest import fixture_bytes, lo
+from tests.conftest import fixture_bytes, identified_backend, lo, only_miner
 
 SPECS = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "meta" / "epic"
 LOCAL = Path(__file__).resolve().parent / "fixtures" / "epic"
@@ -276,17 +276,11 @@ def epic_miners(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, EPicSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, EPicSim)
-    return ip, sim
+    return only_miner(fleet, EPicSim)
 
 
 async def _backend(session: Session, ip: str) -> EPic:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, EPic)
-    return backend
+    return await identified_backend(session, ip, EPic)
 
 
 async def test_identify_every_simulated_model(epic_miners: Start) -> None:

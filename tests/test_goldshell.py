@@ -40,7 +40,7 @@ from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.goldshell import SLEEP_LEVEL, VERSIONS, GoldshellSim
 from asicfleet.sim.innosilicon import InnosiliconSim
 from asicfleet.transport import HttpReply, PortMap, rpc_call
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "goldshell"
 ALL_MODELS = GoldshellSim.models
@@ -143,17 +143,11 @@ def goldshell_miners(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, GoldshellSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, GoldshellSim)
-    return ip, sim
+    return only_miner(fleet, GoldshellSim)
 
 
 async def _backend(session: Session, ip: str) -> Goldshell:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, Goldshell)
-    return backend
+    return await identified_backend(session, ip, Goldshell)
 
 
 async def test_identify_every_simulated_model(goldshell_miners: Start) -> None:

@@ -32,7 +32,7 @@ from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.hiveon import HiveonSim
 from asicfleet.sim.marathon import MarathonSim
 from asicfleet.transport import HttpReply, PortMap
-from tests.conftest import lo
+from tests.conftest import lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hiveon"
 
@@ -109,9 +109,7 @@ def hiveminers(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, HiveonSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, HiveonSim)
-    return ip, sim
+    return only_miner(fleet, HiveonSim)
 
 
 async def _backend(session: Session, ip: str) -> Hiveon:

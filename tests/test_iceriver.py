@@ -33,7 +33,7 @@ from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.iceriver import LOGIN_PAGE, IceRiverSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "iceriver"
 _block = itertools.count(1)
@@ -154,17 +154,11 @@ async def icerivers() -> AsyncIterator[Start]:
 
 
 def only(fleet: SimFleet) -> tuple[str, IceRiverSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, IceRiverSim)
-    return ip, sim
+    return only_miner(fleet, IceRiverSim)
 
 
 async def _backend(session: Session, ip: str) -> IceRiver:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, IceRiver)
-    return backend
+    return await identified_backend(session, ip, IceRiver)
 
 
 async def test_identify_and_read_every_simulated_model(icerivers: Start) -> None:

@@ -34,7 +34,7 @@ from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.goldshell import GoldshellSim
 from asicfleet.sim.innosilicon import VERSIONS, InnosiliconSim
 from asicfleet.transport import HttpReply, PortMap, rpc_call
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "innosilicon"
 ALL_MODELS = InnosiliconSim.models
@@ -125,17 +125,11 @@ def inno_miners(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, InnosiliconSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, InnosiliconSim)
-    return ip, sim
+    return only_miner(fleet, InnosiliconSim)
 
 
 async def _backend(session: Session, ip: str) -> Innosilicon:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, Innosilicon)
-    return backend
+    return await identified_backend(session, ip, Innosilicon)
 
 
 async def test_identify_every_simulated_model(inno_miners: Start) -> None:

@@ -29,7 +29,7 @@ from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.luxos import SLEEP_WATTS, LuxOSSim
 from asicfleet.transport import HttpReply, PortMap, decode_json, rpc_call
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "luxos"
 COMMANDS = ("version", "config", "summary", "stats", "pools", "devs", "fans", "power", "profiles", "temps", "events")
@@ -161,17 +161,11 @@ def luxminers(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, LuxOSSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, LuxOSSim)
-    return ip, sim
+    return only_miner(fleet, LuxOSSim)
 
 
 async def _backend(session: Session, ip: str) -> LuxOS:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, LuxOS)
-    return backend
+    return await identified_backend(session, ip, LuxOS)
 
 
 async def test_identify_every_simulated_model(luxminers: Start) -> None:

@@ -39,7 +39,7 @@ from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.marathon import SLEEP_WATTS, MarathonSim
 from asicfleet.transport import HttpReply, PortMap
-from tests.conftest import lo
+from tests.conftest import lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "marathon"
 WEB = ("brief", "overview", "network_config", "hashboards", "fans", "pools", "event_chart", "locate_miner",
@@ -138,9 +138,7 @@ def maraminers(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, MarathonSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, MarathonSim)
-    return ip, sim
+    return only_miner(fleet, MarathonSim)
 
 
 async def _backend(session: Session, ip: str) -> Marathon:

@@ -29,7 +29,7 @@ from asicfleet.sim import Fault, Service, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.sealminer import LOGIN_PAGE, SealMinerSim
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, decode_json
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sealminer"
 _block = itertools.count(1)
@@ -115,17 +115,11 @@ async def sealminers() -> AsyncIterator[Start]:
 
 
 def only(fleet: SimFleet) -> tuple[str, SealMinerSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, SealMinerSim)
-    return ip, sim
+    return only_miner(fleet, SealMinerSim)
 
 
 async def _backend(session: Session, ip: str) -> SealMiner:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, SealMiner)
-    return backend
+    return await identified_backend(session, ip, SealMiner)
 
 
 async def test_identify_and_read(sealminers: Start) -> None:

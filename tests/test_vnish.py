@@ -40,7 +40,7 @@ from asicfleet.sim import Fault, HttpRequest, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.vnish import STOPPED_WATTS, VNishSim, format_uptime
 from asicfleet.transport import HttpReply, PortMap, rpc_call
-from tests.conftest import lo
+from tests.conftest import identified_backend, lo, only_miner
 
 SPECS = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "meta" / "vnish"
 ALL_MODELS = VNishSim.models
@@ -212,17 +212,11 @@ def vnish_miners(family_miners: Callable[..., Start]) -> Start:
 
 
 def only(fleet: SimFleet) -> tuple[str, VNishSim]:
-    ip, sim = next(iter(fleet.miners.items()))
-    assert isinstance(sim, VNishSim)
-    return ip, sim
+    return only_miner(fleet, VNishSim)
 
 
 async def _backend(session: Session, ip: str) -> VNish:
-    found = await identify(ip, session, timeout=5)
-    assert found.miner is not None, found.error
-    backend = found.miner.backend
-    assert isinstance(backend, VNish)
-    return backend
+    return await identified_backend(session, ip, VNish)
 
 
 async def test_identify_every_simulated_model(vnish_miners: Start) -> None:
