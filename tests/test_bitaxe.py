@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import struct
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -29,6 +28,7 @@ from asicfleet.hardware import lookup_model
 from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.bitaxe import ASICS, CURRENT_VERSION, LEGACY_VERSION, BitaxeSim, cjson, expected_ghs, f32
 from asicfleet.transport import HttpReply, PortMap, TransportSettings, close_quietly, open_tcp, probe_http, rpc_call
+from tests.capabilities import esp_image
 from tests.conftest import FleetFactory, fixture_bytes, lo
 
 SUBNET = lo("127.85.10.0/24")
@@ -397,15 +397,6 @@ async def test_tuning_round_trip(fleet: SimFleet, session: Session, version: str
     assert await miner.get_pools_config() == pools_before and sim.nvs["coreVoltage"] == voltage_before
     with pytest.raises(UnsupportedControlError):
         await miner.set_tuning_config(TuningConfig.power(15))
-
-
-def esp_image(version: str) -> bytes:
-    """An ESP32 app image head: image magic, then esp_app_desc_t (magic word, version) at byte 32."""
-    head = bytearray(256)
-    head[0] = 0xE9
-    struct.pack_into("<I", head, 32, 0xABCD5432)
-    head[48:48 + len(version)] = version.encode()
-    return bytes(head)
 
 
 async def test_upgrade_firmware_changes_generation(fleet: SimFleet, session: Session) -> None:

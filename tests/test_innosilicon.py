@@ -18,22 +18,23 @@ from typing import Any
 
 import pytest
 
-from asicfleet import Miner, MinerFactory
+from asicfleet import MinerFactory
 from asicfleet._errors import AuthenticationError, MinerConnectionError, UnsupportedControlError
 from asicfleet._session import CredentialRule, Session
 from asicfleet.backends import BACKENDS, DataField, Probe, backend_for
 from asicfleet.backends.antminer import AntminerStock
 from asicfleet.backends.goldshell import Goldshell
 from asicfleet.backends.innosilicon import Innosilicon, model_from_type, parse_messages, parse_total_hash
-from asicfleet.config import FanConfig, Pool, PoolGroup, ScalingConfig, TuningConfig
+from asicfleet.config import Pool, PoolGroup
 from asicfleet.data import HashAlgorithm
 from asicfleet.discovery._identify import identify
 from asicfleet.hardware import lookup_model
-from asicfleet.sim import Fault, SimFleet, SimMiner
+from asicfleet.sim import Fault, SimFleet
 from asicfleet.sim.antminer import AntminerStockSim
 from asicfleet.sim.goldshell import GoldshellSim
 from asicfleet.sim.innosilicon import VERSIONS, InnosiliconSim
 from asicfleet.transport import HttpReply, PortMap, rpc_call
+from tests.capabilities import check_tables
 from tests.conftest import identified_backend, lo, only_miner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "innosilicon"
@@ -313,56 +314,13 @@ async def test_mixed_scan_tells_innosilicon_from_the_others() -> None:
 
 
 # ===== capabilities: the supports_* table at both simulated firmware versions ============================
-PROPERTIES = ("pools_config", "fan_config", "tuning_config", "scaling_config", "temperature_config",
-              "read_logs", "set_fault_light", "set_power_limit", "set_tuning_percent", "pause", "resume",
-              "change_password", "upgrade_firmware", "factory_reset", "restart")
-
-
-def refusals(miner: Miner, prop: str, folder: Path) -> list[Callable[[], Awaitable[Any]]]:
-    """Every control a false `supports_<prop>` covers."""
-    image = folder / "firmware.bin"
-    image.write_bytes(b"not an image")
-    calls: dict[str, list[Callable[[], Awaitable[Any]]]] = {
-        "pools_config": [miner.get_pools_config, lambda: miner.set_pools_config([])],
-        "fan_config": [miner.get_fan_config, lambda: miner.set_fan_config(FanConfig.manual(60))],
-        "tuning_config": [miner.get_tuning_config, lambda: miner.set_tuning_config(TuningConfig.power(1000))],
-        "scaling_config": [miner.get_scaling_config,
-                           lambda: miner.set_scaling_config(ScalingConfig(step=10, minimum=50))],
-        "temperature_config": [miner.get_temperature_config], "read_logs": [miner.read_logs],
-        "set_fault_light": [lambda: miner.set_fault_light(True)],
-        "set_power_limit": [lambda: miner.set_power_limit(900)],
-        "set_tuning_percent": [lambda: miner.set_tuning_percent(50)], "pause": [miner.pause], "resume": [miner.resume],
-        "change_password": [lambda: miner.change_password("x")],
-        "upgrade_firmware": [lambda: miner.upgrade_firmware(image)],
-        "factory_reset": [miner.factory_reset], "restart": [miner.restart],
-    }
-    return calls[prop]
-
-
-async def check_capabilities(ips: list[str], sims: list[SimMiner], expected: set[str], folder: Path,
-                             ports: PortMap | None) -> None:
-    async with MinerFactory.from_targets(ips).with_port_map(ports or PortMap()) as factory:
-        for ip, sim in zip(ips, sims, strict=True):
-            miner = await factory.get_miner(ip)
-            assert miner is not None, ip
-            table = {prop: getattr(miner, f"supports_{prop}") for prop in PROPERTIES}
-            assert {p for p, yes in table.items() if yes} == expected, sim.state.firmware_version
-            for prop in (p for p, yes in table.items() if not yes):
-                for control in refusals(miner, prop, folder):
-                    before = sim.total_requests
-                    with pytest.raises(UnsupportedControlError):
-                        await control()
-                    assert sim.total_requests == before, f"{prop}: refused, yet something was sent"
-
-
 async def test_capabilities_at_both_versions(inno_miners: Start, tmp_path: Path) -> None:
     """The same table at both simulated releases: the Innosilicon web API has no version-dependent control."""
     fleet, _ = await inno_miners(("Innosilicon A11 Pro", "Innosilicon A11 Pro"))
     sims = list(fleet.miners.values())
     for sim, version in zip(sims, VERSIONS, strict=True):
         sim.state.firmware_version = f"a11pro-{version}"
-    await check_capabilities(list(fleet.miners), sims, {"pools_config", "change_password", "restart"}, tmp_path,
-                             fleet.ports)
+    await check_tables(sims, {"pools_config", "change_password", "restart"}, tmp_path, fleet.ports)
 
 
 # ===== (d) the independent clients against the simulator ===============================================
