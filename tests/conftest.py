@@ -22,6 +22,9 @@ from asicfleet.sim import SIM_FAMILIES, SimFleet, SimMiner, claim_loopback
 from asicfleet.transport import PortMap, TransportSettings
 from orchestrator.redis_server import EmbeddedRedis
 
+# the helper modules the test files share: their asserts explain themselves as the test files' do
+pytest.register_assert_rewrite("tests.capabilities", "tests.browser")
+
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "asic-rs" / "responses"
 
 
