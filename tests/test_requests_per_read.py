@@ -10,6 +10,7 @@ Addresses: 127.61.0.0/16 only.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,27 +19,31 @@ import pytest
 
 import asicfleet.sim._fleet as sim_fleet_module
 from asicfleet import Miner
+from asicfleet._errors import MinerTimeoutError
 from asicfleet._session import Session
 from asicfleet.discovery._identify import identify
-from asicfleet.sim import SimFleet, SimMiner
+from asicfleet.sim import Fault, SimFleet, SimMiner
+from asicfleet.sim._servers import connection_handler as served_by
 from asicfleet.sim.braiins import _GRAPHQL_RELEASES, _RELEASES
 from asicfleet.transport import PortMap, TransportSettings
+from asicfleet.transport._miner_transport import HANDOFF_WAIT
 from tests.conftest import FleetFactory, lo
 
 ANNOTATIONS = ("auth:",)  # simulator keys that annotate a request already counted (as bench/compare.py)
 
 # (family, model, firmware version or "", requests per full read at most, connections per read at most)
 CASES: list[tuple[str, str, str, int, int]] = [
-    # RPC version, stats, pools (not joined: stock S19-era bmminer mishandles `a+b`) and six CGI scripts, each
-    # answering the digest challenge the identification probe saw (no 401 first); summary's hash rate and
-    # uptime are read from stats
-    ("antminer", "Antminer S19 Pro", "", 9, 9),
-    # REST: the login and eleven routes, one field group each
-    ("braiins", "Antminer S21", _RELEASES["26.04"][0], 12, 12),
-    # GraphQL: the login, every read query joined in one request, RPC version (API version)
-    ("braiins", "Antminer S19j Pro", _GRAPHQL_RELEASES["24.09"], 4, 4),
+    # RPC version, stats, pools (not joined: stock S19-era bmminer mishandles `a+b`; one connection each) and
+    # six CGI scripts on one kept-alive connection, each answering the digest challenge the identification
+    # probe saw (no 401 first); summary's hash rate and uptime are read from stats
+    ("antminer", "Antminer S19 Pro", "", 9, 4),
+    # REST: the login and eleven routes, one field group each, on one kept-alive connection (the one
+    # identification left open, when it is still there)
+    ("braiins", "Antminer S21", _RELEASES["26.04"][0], 12, 1),
+    # GraphQL: the login and every read query joined in one request; RPC version (API version)
+    ("braiins", "Antminer S19j Pro", _GRAPHQL_RELEASES["24.09"], 4, 2),
     # GraphQL before 24.09: the MAC only in LuCI's network status (its login, then the page)
-    ("braiins", "Antminer S19j Pro", _GRAPHQL_RELEASES["22.08"], 6, 6),
+    ("braiins", "Antminer S19j Pro", _GRAPHQL_RELEASES["22.08"], 6, 2),
     # API v2: summary+devs+pools joined; btminer's own get_* and status go one by one
     ("whatsminer", "M50S", "", 8, 6),
     # API v3 on 4433: get.device.info and three get.miner.status sections, one exchange per connection
@@ -54,7 +59,7 @@ CASES: list[tuple[str, str, str, int, int]] = [
 def connections(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Accepted connections per miner address, counted by wrapping the handler the fleet binds (as the bench)."""
     counted: Counter[str] = Counter()
-    original = sim_fleet_module.connection_handler
+    original = served_by
 
     def counting(miner: SimMiner, service: Any) -> Callable[..., Awaitable[None]]:
         handle = original(miner, service)
@@ -164,3 +169,61 @@ async def test_stats_failing_falls_back_to_summary(sim_fleet: FleetFactory,
     assert data.hashrate is not None
     assert data.hashrate.into_unit("TH/s").value == pytest.approx(sim.state.hashrate_ths, rel=0.01)
     assert data.uptime is not None and abs(data.uptime.total_seconds() - sim.state.uptime) <= 2
+
+
+# ----- the transport: a read's parallel requests share one kept-alive connection ----------------------------
+def _transport(client_session: Session) -> Any:
+    return client_session.http._get()._transport
+
+
+async def test_parallel_requests_share_one_connection(sim_fleet: FleetFactory, connections: Counter[str],
+                                                      session: Callable[[SimFleet], Session]) -> None:
+    fleet = await sim_fleet(lo("127.61.110.0/24"), mix=["bitaxe"], models=["Gamma"])
+    sim = next(iter(fleet.miners.values()))
+    http = session(fleet)
+    replies = await asyncio.gather(*(http.http.request("GET", sim.state.ip, "/api/system/info") for _ in range(6)))
+    assert [r.status for r in replies] == [200] * 6
+    assert all(r.json()["macAddr"].upper() == sim.state.mac for r in replies)
+    assert sim.requests["80:GET /api/system/info"] == 6
+    assert connections[sim.state.ip] == 1
+    transport = _transport(http)
+    assert transport._busy == {} and transport._waiting == {}  # nothing left counted busy or waiting
+
+
+async def test_a_slow_reply_does_not_hold_the_others_back(sim_fleet: FleetFactory, connections: Counter[str],
+                                                          session: Callable[[SimFleet], Session]) -> None:
+    """Requests waiting for a slow miner's busy connection open their own after a short wait: every one of
+    them is answered within its deadline (5 s each here; the miner takes 2 s per reply, so three in turn on
+    one connection would not be)."""
+    fleet = await sim_fleet(lo("127.61.111.0/24"), mix=["bitaxe"], models=["Gamma"])
+    sim = next(iter(fleet.miners.values()))
+    sim.fault, sim.slow_seconds = Fault.SLOW, 2.0
+    http = session(fleet)
+    replies = await asyncio.gather(*(http.http.request("GET", sim.state.ip, "/api/system/info") for _ in range(3)))
+    assert [r.status for r in replies] == [200] * 3
+    assert connections[sim.state.ip] == 3
+    transport = _transport(http)
+    assert transport._busy == {} and transport._waiting == {}
+
+
+async def test_timed_out_waiters_leave_nothing_behind(sim_fleet: FleetFactory,
+                                                      session: Callable[[SimFleet], Session]) -> None:
+    """A hung miner: every request ends at its deadline with a timeout, including those cancelled while still
+    waiting for the busy connection (the deadline, 0.3 s, is shorter than the wait), and the transport counts
+    nothing busy afterwards (the next read starts clean)."""
+    fleet = await sim_fleet(lo("127.61.112.0/24"), mix=["bitaxe"], models=["Gamma"])
+    sim = next(iter(fleet.miners.values()))
+    sim.fault = Fault.HUNG
+    assert HANDOFF_WAIT > 0.3
+    http = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), connect_timeout=0.1, read_timeout=0.2))
+    try:
+        results = await asyncio.gather(*(http.http.request("GET", sim.state.ip, "/api/system/info")
+                                         for _ in range(4)), return_exceptions=True)
+        assert all(isinstance(r, MinerTimeoutError) for r in results), results
+        transport = _transport(http)
+        assert transport._busy == {} and transport._waiting == {}
+        sim.fault = Fault.NONE
+        reply = await http.http.request("GET", sim.state.ip, "/api/system/info")
+        assert reply.status == 200
+    finally:
+        await http.aclose()

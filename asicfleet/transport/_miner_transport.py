@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from asicfleet.transport._connect import connect_socket, is_ipv4
 
 _READ = 65536
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+# how long a request waits for a miner's busy connection before it opens one of its own: a read's parallel
+# requests then share one kept-alive connection, while a slow reply does not hold the others back for long
+HANDOFF_WAIT = 0.5
 
 
 _TLS: ssl.SSLContext | None = None
@@ -58,6 +62,7 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._conn = conn
         self._first = first
         self._done = False
+        self._released = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._first:
@@ -70,7 +75,9 @@ class _ResponseStream(httpx.AsyncByteStream):
                 self._done = True
 
     async def aclose(self) -> None:
-        self._transport._release(self._key, self._conn, reusable=self._done)
+        if not self._released:  # released once: a second release would hand the connection out twice
+            self._released = True
+            self._transport._release(self._key, self._conn, reusable=self._done)
 
 
 class MinerTransport(httpx.AsyncBaseTransport):
@@ -79,6 +86,9 @@ class MinerTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max_idle
         self._idle: dict[tuple[str, str, int], _Connection] = {}
+        self._busy: dict[tuple[str, str, int], int] = {}  # connections in use per miner
+        # requests waiting for a busy connection of their miner, first come first served
+        self._waiting: dict[tuple[str, str, int], deque[asyncio.Future[_Connection | None]]] = {}
         self._tls = miner_tls_context()
 
     async def _open(self, key: tuple[str, str, int]) -> _Connection:
@@ -112,10 +122,49 @@ class MinerTransport(httpx.AsyncBaseTransport):
             return None
         return conn
 
+    async def _wait_for_handoff(self, key: tuple[str, str, int]) -> _Connection | None:
+        """The connection a busy request to the same miner hands over when done; None when it is not kept
+        alive or does not come within HANDOFF_WAIT."""
+        waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting.setdefault(key, deque())
+        queue.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), HANDOFF_WAIT)
+        except TimeoutError:
+            pass
+        except BaseException:  # cancelled (the request's deadline): a connection handed over meanwhile goes on
+            if waiter.done() and not waiter.cancelled() and (conn := waiter.result()) is not None:
+                self._release(key, conn, reusable=True)
+            waiter.cancel()
+            raise
+        finally:
+            if waiter in queue:
+                queue.remove(waiter)
+            if not queue and self._waiting.get(key) is queue:
+                del self._waiting[key]
+        if waiter.done() and not waiter.cancelled():
+            return waiter.result()
+        waiter.cancel()
+        return None
+
     def _release(self, key: tuple[str, str, int], conn: _Connection, *, reusable: bool) -> None:
         state = conn.h11
-        if reusable and state.our_state is h11.DONE and state.their_state is h11.DONE \
-                and key not in self._idle and len(self._idle) < self._max_idle:
+        kept = reusable and state.our_state is h11.DONE and state.their_state is h11.DONE
+        queue = self._waiting.get(key)
+        while queue:  # the next request waiting for this miner takes the connection as it is (still busy)
+            waiter = queue.popleft()
+            if waiter.done():
+                continue
+            if kept:
+                state.start_next_cycle()
+                waiter.set_result(conn)
+                return
+            waiter.set_result(None)  # not kept alive: the waiter opens its own at once
+            break
+        self._busy[key] = self._busy.get(key, 1) - 1
+        if self._busy[key] <= 0:
+            del self._busy[key]
+        if kept and key not in self._idle and len(self._idle) < self._max_idle:
             state.start_next_cycle()
             conn.idle_since = time.monotonic()
             self._idle[key] = conn
@@ -127,22 +176,45 @@ class MinerTransport(httpx.AsyncBaseTransport):
         key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         body = await request.aread()
         conn = self._take_idle(key)
+        handed = False
+        if conn is None and key in self._busy:
+            conn = await self._wait_for_handoff(key)
+            handed = conn is not None  # a connection handed over is still counted busy
+        if not handed:
+            self._busy[key] = self._busy.get(key, 0) + 1
         reused = conn is not None
-        if conn is None:
+        try:
+            if conn is None:
+                conn = await self._open(key)
+            try:
+                return await self._exchange(key, conn, request, body)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                conn.close()
+                if not reused or request.method not in _IDEMPOTENT:
+                    raise  # a change (POST, PATCH) is never sent twice, even when a stale connection ate it
+            # the miner closed the kept-alive connection meanwhile: once more on a fresh one
             conn = await self._open(key)
-        try:
-            return await self._exchange(key, conn, request, body)
-        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-            conn.close()
-            if not reused or request.method not in _IDEMPOTENT:
-                raise  # a change (POST, PATCH) is never sent twice, even when a stale connection ate it
-        # the miner closed the kept-alive connection meanwhile: once more on a fresh one
-        conn = await self._open(key)
-        try:
-            return await self._exchange(key, conn, request, body)
+            try:
+                return await self._exchange(key, conn, request, body)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
-            conn.close()
+            self._unbusy(key)
             raise
+
+    def _unbusy(self, key: tuple[str, str, int]) -> None:
+        """A request ends without a response stream to release (it failed): its miner has one busy less,
+        and the next waiter opens its own connection at once."""
+        queue = self._waiting.get(key)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        self._busy[key] = self._busy.get(key, 1) - 1
+        if self._busy[key] <= 0:
+            del self._busy[key]
 
     async def _exchange(self, key: tuple[str, str, int], conn: _Connection, request: httpx.Request,
                         body: bytes) -> httpx.Response:
