@@ -313,19 +313,33 @@ class AntminerStock(Backend):
         rows = version.get("VERSION")
         model = model_from_type(rows[0].get("Type")) if isinstance(rows, list) and rows \
             and isinstance(rows[0], dict) else None
+        cls.remember_challenge(probe)
         if model is None:  # RPC off or silent: the web API names the model too
-            reader = cls(probe.ip, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
+            reader = cls.probe_reader(probe, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
             info = await reader.send("web:get_system_info")
             if _is_foreign(str(info)):
                 return None
             model = model_from_type(info.get("minertype")) if isinstance(info, dict) else None
         if model is None:
             return None
+        return cls.device_info(MAKE, canonical_model(model), cls.firmware)
+
+    @staticmethod
+    def remember_challenge(probe: Probe) -> None:
+        """Keeps the digest challenge of the probe's `GET /` 401 in what identification learned: the first
+        CGI calls answer it at once instead of each earning a 401 first."""
         web = probe.web
         if web is not None and web.status == 401 and "www-authenticate" in web.headers:
-            # the challenge of the probe's `GET /`: the first CGI calls answer it instead of each earning a 401
             probe.learned["digest_challenge"] = web.headers["www-authenticate"]
-        return cls.device_info(MAKE, canonical_model(model), cls.firmware)
+
+    @classmethod
+    def probe_reader(cls, probe: Probe, device: DeviceInfo, session: Session) -> AntminerStock:
+        """A backend for identification's own CGI calls, answering the probe's challenge."""
+        cls.remember_challenge(probe)
+        reader = cls(probe.ip, device, session)
+        if "digest_challenge" in probe.learned:
+            reader.learned["digest_challenge"] = probe.learned["digest_challenge"]
+        return reader
 
     # ----- collecting -------------------------------------------------------------------------
     def sources(self, wanted: Iterable[DataField]) -> dict[DataField, list[Source]]:
