@@ -26,7 +26,6 @@ from asicfleet.sim import Fault, SimFleet, SimMiner
 from asicfleet.sim._servers import connection_handler as served_by
 from asicfleet.sim.braiins import _GRAPHQL_RELEASES, _RELEASES
 from asicfleet.transport import PortMap, TransportSettings
-from asicfleet.transport._miner_transport import HANDOFF_WAIT
 from tests.conftest import FleetFactory, lo
 
 ANNOTATIONS = ("auth:",)  # simulator keys that annotate a request already counted (as bench/compare.py)
@@ -187,7 +186,7 @@ async def test_parallel_requests_share_one_connection(sim_fleet: FleetFactory, c
     assert sim.requests["80:GET /api/system/info"] == 6
     assert connections[sim.state.ip] == 1
     transport = _transport(http)
-    assert transport._busy == {} and transport._waiting == {}  # nothing left counted busy or waiting
+    assert transport._busy == {} and transport._waiting == {} and transport._stall_timers == {}
 
 
 async def test_a_slow_reply_does_not_hold_the_others_back(sim_fleet: FleetFactory, connections: Counter[str],
@@ -203,27 +202,57 @@ async def test_a_slow_reply_does_not_hold_the_others_back(sim_fleet: FleetFactor
     assert [r.status for r in replies] == [200] * 3
     assert connections[sim.state.ip] == 3
     transport = _transport(http)
-    assert transport._busy == {} and transport._waiting == {}
+    assert transport._busy == {} and transport._waiting == {} and transport._stall_timers == {}
 
 
 async def test_timed_out_waiters_leave_nothing_behind(sim_fleet: FleetFactory,
                                                       session: Callable[[SimFleet], Session]) -> None:
-    """A hung miner: every request ends at its deadline with a timeout, including those cancelled while still
-    waiting for the busy connection (the deadline, 0.3 s, is shorter than the wait), and the transport counts
-    nothing busy afterwards (the next read starts clean)."""
+    """A hung miner: requests ended at their deadline (a timeout), or cancelled by their caller while still
+    waiting for the busy connection, leave nothing counted busy or waiting (the next read starts clean)."""
     fleet = await sim_fleet(lo("127.61.112.0/24"), mix=["bitaxe"], models=["Gamma"])
     sim = next(iter(fleet.miners.values()))
     sim.fault = Fault.HUNG
-    assert HANDOFF_WAIT > 0.3
-    http = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), connect_timeout=0.1, read_timeout=0.2))
+    quick = Session(settings=TransportSettings(ports=fleet.ports or PortMap(), connect_timeout=0.1, read_timeout=0.2))
+    patient = session(fleet)  # a stall limit of 1 s: its waiters are still waiting when cancelled at 0.3 s
     try:
-        results = await asyncio.gather(*(http.http.request("GET", sim.state.ip, "/api/system/info")
-                                         for _ in range(4)), return_exceptions=True)
-        assert all(isinstance(r, MinerTimeoutError) for r in results), results
-        transport = _transport(http)
-        assert transport._busy == {} and transport._waiting == {}
+        for client, call in ((quick, lambda c: c), (patient, lambda c: asyncio.wait_for(c, 0.3))):
+            results = await asyncio.gather(*(call(client.http.request("GET", sim.state.ip, "/api/system/info"))
+                                             for _ in range(4)), return_exceptions=True)
+            assert all(isinstance(r, MinerTimeoutError | TimeoutError) for r in results), results
+            transport = _transport(client)
+            assert transport._busy == {} and transport._waiting == {} and transport._stall_timers == {}
         sim.fault = Fault.NONE
-        reply = await http.http.request("GET", sim.state.ip, "/api/system/info")
-        assert reply.status == 200
+        for client in (quick, patient):
+            assert (await client.http.request("GET", sim.state.ip, "/api/system/info")).status == 200
     finally:
-        await http.aclose()
+        await quick.aclose()
+
+
+async def test_a_refused_graphql_query_costs_only_its_own_fields(sim_fleet: FleetFactory,
+                                                                 session: Callable[[SimFleet], Session],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Braiins OS before 25.07: when the joined read is refused (here a field its release lacks, in the events
+    query), each query goes again alone; the others' fields are all read, the events query's error is kept."""
+    from asicfleet.backends import braiins as braiins_backend
+
+    fleet = await sim_fleet(lo("127.61.120.0/24"), mix=["braiins"], models=["Antminer S19j Pro"],
+                            versions=[_GRAPHQL_RELEASES["24.09"]])
+    sim = next(iter(fleet.miners.values()))
+    miner = (await identify(sim.state.ip, session(fleet), timeout=10)).miner
+    assert miner is not None
+    queries = braiins_backend.graphql_queries
+
+    def with_an_unknown_field(release: str) -> dict[str, str]:
+        return queries(release) | {"gql:events": "{ events { noSuchField } }"}
+
+    monkeypatch.setattr(braiins_backend, "graphql_queries", with_an_unknown_field)
+    sim.requests.clear()
+    data = await miner.get_data()
+    assert [e for e in data.errors if e.startswith("gql:")] == [e for e in data.errors if "gql:events" in e] != []
+    assert data.messages == []
+    assert data.hashrate is not None
+    assert data.hashrate.into_unit("TH/s").value == pytest.approx(sim.state.hashrate_ths, rel=0.01)
+    assert data.mac == sim.state.mac and len(data.hashboards) == sim.state.model.boards
+    assert data.pools and data.tuning_target is not None and data.tuning_capabilities is not None
+    # the login, the refused joined request, then each of the six queries alone
+    assert sim.requests["80:POST /graphql"] == 1 + 1 + 6

@@ -24,9 +24,16 @@ from asicfleet.transport._connect import connect_socket, is_ipv4
 
 _READ = 65536
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
-# how long a request waits for a miner's busy connection before it opens one of its own: a read's parallel
-# requests then share one kept-alive connection, while a slow reply does not hold the others back for long
-HANDOFF_WAIT = 0.5
+# A request finding its miner's connection busy waits for it to be handed over, so a read's parallel requests
+# share one kept-alive connection. A slow miner must not hold them back: when no exchange with it ends within
+# STALL seconds (at most STALL_SHARE of the waiting request's read deadline, and at most the connect timeout,
+# which its whole deadline includes beside the read deadline: a reply within the read deadline is still read),
+# every waiting request opens a connection of its own, as without waiting; and none waits more than WAIT_SHARE
+# of its read deadline in all (a long queue of quick exchanges still leaves each request the rest).
+STALL = 1.0
+STALL_SHARE = 0.2
+WAIT_SHARE = 0.5
+_Key = tuple[str, str, int]
 
 
 _TLS: ssl.SSLContext | None = None
@@ -86,9 +93,11 @@ class MinerTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max_idle
         self._idle: dict[tuple[str, str, int], _Connection] = {}
-        self._busy: dict[tuple[str, str, int], int] = {}  # connections in use per miner
-        # requests waiting for a busy connection of their miner, first come first served
-        self._waiting: dict[tuple[str, str, int], deque[asyncio.Future[_Connection | None]]] = {}
+        self._busy: dict[_Key, int] = {}  # connections in use per miner
+        # requests waiting for a busy connection of their miner, first come first served, each with its stall
+        # limit; and per miner the timer that sends them all off on connections of their own
+        self._waiting: dict[_Key, deque[tuple[asyncio.Future[_Connection | None], float]]] = {}
+        self._stall_timers: dict[_Key, asyncio.TimerHandle] = {}
         self._tls = miner_tls_context()
 
     async def _open(self, key: tuple[str, str, int]) -> _Connection:
@@ -122,14 +131,19 @@ class MinerTransport(httpx.AsyncBaseTransport):
             return None
         return conn
 
-    async def _wait_for_handoff(self, key: tuple[str, str, int]) -> _Connection | None:
+    async def _wait_for_handoff(self, key: _Key, request: httpx.Request) -> _Connection | None:
         """The connection a busy request to the same miner hands over when done; None when it is not kept
-        alive or does not come within HANDOFF_WAIT."""
+        alive, or the miner stalls, or this request has waited its share of its deadline (see STALL)."""
+        read = request.extensions.get("timeout", {}).get("read")
+        deadline = float(read) if isinstance(read, int | float) and read > 0 else None
+        stall = min(STALL, self._connect_timeout, STALL_SHARE * deadline if deadline is not None else STALL)
         waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
         queue = self._waiting.setdefault(key, deque())
-        queue.append(waiter)
+        queue.append((waiter, stall))
+        if key not in self._stall_timers:
+            self._arm_stall_timer(key)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), HANDOFF_WAIT)
+            await asyncio.wait_for(asyncio.shield(waiter), WAIT_SHARE * deadline if deadline is not None else None)
         except TimeoutError:
             pass
         except BaseException:  # cancelled (the request's deadline): a connection handed over meanwhile goes on
@@ -138,29 +152,62 @@ class MinerTransport(httpx.AsyncBaseTransport):
             waiter.cancel()
             raise
         finally:
-            if waiter in queue:
-                queue.remove(waiter)
-            if not queue and self._waiting.get(key) is queue:
-                del self._waiting[key]
+            self._forget_waiter(key, waiter)
         if waiter.done() and not waiter.cancelled():
             return waiter.result()
         waiter.cancel()
         return None
 
-    def _release(self, key: tuple[str, str, int], conn: _Connection, *, reusable: bool) -> None:
+    def _forget_waiter(self, key: _Key, waiter: asyncio.Future[_Connection | None]) -> None:
+        queue = self._waiting.get(key)
+        if queue is None:
+            return
+        for entry in queue:
+            if entry[0] is waiter:
+                queue.remove(entry)
+                break
+        if not queue:
+            del self._waiting[key]
+            timer = self._stall_timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+
+    def _arm_stall_timer(self, key: _Key) -> None:
+        """(Re)starts the stall timer of a miner with waiting requests: an exchange just began or ended."""
+        timer = self._stall_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        queue = self._waiting.get(key)
+        if queue:
+            self._stall_timers[key] = asyncio.get_running_loop().call_later(queue[0][1], self._stalled, key)
+
+    def _stalled(self, key: _Key) -> None:
+        """No exchange with the miner ended in time: its waiting requests open connections of their own."""
+        self._stall_timers.pop(key, None)
+        for waiter, _ in self._waiting.pop(key, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _next_waiter(self, key: _Key) -> asyncio.Future[_Connection | None] | None:
+        queue = self._waiting.get(key)
+        while queue:
+            waiter = queue.popleft()[0]
+            if not waiter.done():
+                return waiter
+        return None
+
+    def _release(self, key: _Key, conn: _Connection, *, reusable: bool) -> None:
         state = conn.h11
         kept = reusable and state.our_state is h11.DONE and state.their_state is h11.DONE
-        queue = self._waiting.get(key)
-        while queue:  # the next request waiting for this miner takes the connection as it is (still busy)
-            waiter = queue.popleft()
-            if waiter.done():
-                continue
-            if kept:
+        waiter = self._next_waiter(key)
+        if waiter is not None:
+            if kept:  # the next request waiting for this miner takes the connection as it is (still busy)
                 state.start_next_cycle()
                 waiter.set_result(conn)
+                self._arm_stall_timer(key)
                 return
             waiter.set_result(None)  # not kept alive: the waiter opens its own at once
-            break
+        self._arm_stall_timer(key)
         self._busy[key] = self._busy.get(key, 1) - 1
         if self._busy[key] <= 0:
             del self._busy[key]
@@ -178,7 +225,7 @@ class MinerTransport(httpx.AsyncBaseTransport):
         conn = self._take_idle(key)
         handed = False
         if conn is None and key in self._busy:
-            conn = await self._wait_for_handoff(key)
+            conn = await self._wait_for_handoff(key, request)
             handed = conn is not None  # a connection handed over is still counted busy
         if not handed:
             self._busy[key] = self._busy.get(key, 0) + 1
@@ -194,24 +241,20 @@ class MinerTransport(httpx.AsyncBaseTransport):
                     raise  # a change (POST, PATCH) is never sent twice, even when a stale connection ate it
             # the miner closed the kept-alive connection meanwhile: once more on a fresh one
             conn = await self._open(key)
-            try:
-                return await self._exchange(key, conn, request, body)
-            except BaseException:
+            return await self._exchange(key, conn, request, body)
+        except BaseException:  # no response to release (cancelled too): the connection goes, its slot with it
+            if conn is not None:
                 conn.close()
-                raise
-        except BaseException:
             self._unbusy(key)
             raise
 
-    def _unbusy(self, key: tuple[str, str, int]) -> None:
+    def _unbusy(self, key: _Key) -> None:
         """A request ends without a response stream to release (it failed): its miner has one busy less,
         and the next waiter opens its own connection at once."""
-        queue = self._waiting.get(key)
-        while queue:
-            waiter = queue.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        waiter = self._next_waiter(key)
+        if waiter is not None:
+            waiter.set_result(None)
+        self._arm_stall_timer(key)
         self._busy[key] = self._busy.get(key, 1) - 1
         if self._busy[key] <= 0:
             del self._busy[key]
