@@ -256,3 +256,22 @@ async def test_a_refused_graphql_query_costs_only_its_own_fields(sim_fleet: Flee
     assert data.pools and data.tuning_target is not None and data.tuning_capabilities is not None
     # the login, the refused joined request, then each of the six queries alone
     assert sim.requests["80:POST /graphql"] == 1 + 1 + 6
+
+
+async def test_an_old_challenge_is_not_answered(sim_fleet: FleetFactory,
+                                                session: Callable[[SimFleet], Session]) -> None:
+    """A handle identified long ago does not answer the probe's challenge (its nonce may be stale by now, and
+    every CGI call sent with it at once would earn a 401): the first CGI call learns a new one alone, the
+    others answer that; every figure is read."""
+    from asicfleet.backends.antminer import CHALLENGE_FRESH
+
+    fleet = await sim_fleet(lo("127.61.130.0/24"), mix=["antminer"], models=["Antminer S19 Pro"])
+    sim = next(iter(fleet.miners.values()))
+    miner = (await identify(sim.state.ip, session(fleet), timeout=10)).miner
+    assert miner is not None and "digest_challenge" in miner.backend.learned
+    miner.backend.learned["digest_challenge_at"] -= CHALLENGE_FRESH + 1
+    sim.requests.clear()
+    data = await miner.get_data()
+    assert data.errors == [] and data.mac == sim.state.mac
+    cgi = {k: v for k, v in counted_requests(sim).items() if k.startswith("80:")}
+    assert sum(cgi.values()) == 6 + 1, cgi  # one 401, then each CGI script once

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -54,6 +55,7 @@ from asicfleet.transport import HttpReply, decode_json
 from asicfleet.transport._http import MinerDigestAuth
 
 REALM = "antMiner Configuration"
+CHALLENGE_FRESH = 60.0  # seconds an identification probe's digest challenge is answered without a new 401
 MAKE = Make.ANTMINER.value
 
 # Other firmwares on Antminer hardware name the hardware too; their markers say it is not stock.
@@ -331,14 +333,14 @@ class AntminerStock(Backend):
         web = probe.web
         if web is not None and web.status == 401 and "www-authenticate" in web.headers:
             probe.learned["digest_challenge"] = web.headers["www-authenticate"]
+            probe.learned["digest_challenge_at"] = time.monotonic()
 
     @classmethod
     def probe_reader(cls, probe: Probe, device: DeviceInfo, session: Session) -> AntminerStock:
         """A backend for identification's own CGI calls, answering the probe's challenge."""
         cls.remember_challenge(probe)
         reader = cls(probe.ip, device, session)
-        if "digest_challenge" in probe.learned:
-            reader.learned["digest_challenge"] = probe.learned["digest_challenge"]
+        reader.learned.update({k: v for k, v in probe.learned.items() if k.startswith("digest_challenge")})
         return reader
 
     # ----- collecting -------------------------------------------------------------------------
@@ -364,7 +366,7 @@ class AntminerStock(Backend):
         """Without a challenge (none from identification, no CGI call yet), the first CGI call learns it
         alone; sent together, every one of them would first be answered 401. The RPC commands go meanwhile."""
         web = [c for c in commands if c.startswith("web:")]
-        if len(web) < 2 or self._challenge_known or isinstance(self.learned.get("digest_challenge"), str):
+        if len(web) < 2 or self._challenge_known or self._fresh_challenge() is not None:
             return await super().send_many(commands)
 
         async def web_calls() -> dict[str, Any]:
@@ -387,10 +389,18 @@ class AntminerStock(Backend):
         key = (creds.username, creds.password.get_secret_value())
         if key not in self._digest:
             auth = self._digest[key] = MinerDigestAuth(*key)
-            challenge = self.learned.get("digest_challenge")
-            if isinstance(challenge, str) and auth.learn(challenge):
+            challenge = self._fresh_challenge()
+            if challenge is not None and auth.learn(challenge):
                 self._challenge_known = True
         return self._digest[key]
+
+    def _fresh_challenge(self) -> str | None:
+        """The challenge identification saw, while it is recent: an old nonce may be stale by now, and every
+        request sent with it at once would then earn a 401 (the first CGI call learns a new one alone instead)."""
+        challenge, seen = self.learned.get("digest_challenge"), self.learned.get("digest_challenge_at")
+        if isinstance(challenge, str) and isinstance(seen, float) and time.monotonic() - seen < CHALLENGE_FRESH:
+            return challenge
+        return None
 
     async def web(self, method: str, cgi: str, **kwargs: Any) -> HttpReply:
         """`/cgi-bin/<cgi>.cgi` with digest auth, trying the candidate logins; errors for non-200 replies."""

@@ -152,10 +152,11 @@ class MinerDigestAuth(httpx.DigestAuth):
         if not www_authenticate.lower().startswith("digest "):
             return False
         try:
-            # httpx keeps the challenge it answers in `_last_challenge` (httpx 0.28): parsed the same way here
+            # httpx keeps the challenge it answers in `_last_challenge` (httpx 0.28): parsed the same way here;
+            # should a later httpx name these otherwise, the first request earns its 401 as before
             self._last_challenge = self._parse_challenge(httpx.Request("GET", "http://miner/"), httpx.Response(401),
                                                          www_authenticate)
-        except httpx.ProtocolError:
+        except (httpx.ProtocolError, AttributeError, TypeError):
             return False
         self._nonce_count = 1
         return True
