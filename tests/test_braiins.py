@@ -977,11 +977,12 @@ async def test_old_releases_identify_and_read_as_the_state(sim_fleet: FleetFacto
         caps = data.tuning_capabilities
         assert caps is not None and caps.power is not None and caps.power.default is not None
         assert caps.power.default.target_watts == round(s.model.nominal_watts)
-        # one login, each query once; LuCI (login + network status) only where GraphQL has no MAC
+        # one login, then every query joined in one request; LuCI (login + network status) only where GraphQL
+        # has no MAC
         luci = {} if miner.at_least("24.09") else {"80:POST /cgi-bin/luci": 1,
                                                    "80:GET /cgi-bin/luci/admin/network/iface_status/lan": 1}
         assert {k: v for k, v in miner.requests.items() if not k.startswith("4028:")} == {
-            "80:POST /graphql": 7, "80:graphql auth.login": 1, **luci}
+            "80:POST /graphql": 2, "80:graphql auth.login": 1, **luci}
         assert dict((k, v) for k, v in miner.requests.items() if k.startswith("4028:")) == {"4028:version": 1}
     await session.aclose()
 

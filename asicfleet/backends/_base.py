@@ -27,7 +27,9 @@ from pydantic import ValidationError
 
 from asicfleet._errors import (
     AuthenticationError,
+    MinerConnectionError,
     MinerError,
+    MinerTimeoutError,
     UnsupportedControlError,
 )
 from asicfleet._session import Session
@@ -71,6 +73,8 @@ class DataField(StrEnum):
 
 
 _MISSING = object()
+# failures that say the channel (port, login) is unusable, not that the firmware refused one command
+_CHANNEL_FAILURES = (MinerConnectionError, MinerTimeoutError, AuthenticationError)
 
 
 @dataclass(frozen=True)
@@ -80,20 +84,26 @@ class Source:
     `command` may be a tuple of keys when a field needs several replies; `parse` then receives a dict
     {key: reply} and `path` must be empty. A path that is absent from the reply yields None (the
     firmware does not report the field); an exception from `parse` is recorded in MinerData.errors.
+
+    `same_figure` marks an alternative that reads the very figure the sources before it read (the same
+    counter in another reply): when a read sends its command anyway, the field is taken from it and
+    the earlier sources' commands are not sent for this field alone.
     """
 
     command: str | tuple[str, ...]
     path: tuple[str | int, ...] = ()
     parse: Callable[[Any], Any] | None = None
+    same_figure: bool = False
 
     @property
     def commands(self) -> tuple[str, ...]:
         return self.command if isinstance(self.command, tuple) else (self.command,)
 
 
-def at(command: str | tuple[str, ...], *path: str | int, parse: Callable[[Any], Any] | None = None) -> Source:
+def at(command: str | tuple[str, ...], *path: str | int, parse: Callable[[Any], Any] | None = None,
+       same_figure: bool = False) -> Source:
     """Shorthand: `at("rpc:summary", "SUMMARY", 0, "MHS 5s", parse=mhs)`."""
-    return Source(command, tuple(path), parse)
+    return Source(command, tuple(path), parse, same_figure)
 
 
 def _channel(command: str) -> str:
@@ -253,23 +263,44 @@ class Backend:
                 out[name] = [declared] if isinstance(declared, Source) else list(declared)
         return out
 
+    @staticmethod
+    def plan(sources: Mapping[DataField, Sequence[Source]]) -> dict[DataField, int]:
+        """The index of the source each field is read from first: its first source, unless a later
+        `same_figure` one needs only commands that other fields need anyway (the read sends fewer)."""
+        needed = {cmd for srcs in sources.values() if not any(s.same_figure for s in srcs[1:])
+                  for cmd in srcs[0].commands}
+        return {name: next((i for i, s in enumerate(srcs) if i and s.same_figure and set(s.commands) <= needed), 0)
+                for name, srcs in sources.items()}
+
     def commands_for(self, wanted: Iterable[DataField]) -> set[str]:
-        """The commands needed: each field's first source (later sources are fallbacks)."""
-        return {cmd for srcs in self.sources(wanted).values() for cmd in srcs[0].commands}
+        """The commands needed: each field's planned source (the other sources are fallbacks)."""
+        sources = self.sources(wanted)
+        return {cmd for name, index in self.plan(sources).items() for cmd in sources[name][index].commands}
 
     def fallback_commands(self, wanted: Iterable[DataField], replies: Mapping[str, Any]) -> set[str]:
-        """For fields whose first source failed: the unsent commands of their first usable fallback.
+        """For fields whose planned source failed: the unsent commands of their first usable fallback.
 
         A fallback on the channel that just failed (the key's prefix, e.g. `rpc:`) is not usable: when
-        the web API refused the login, another web endpoint would be refused too; the RPC may not be.
+        the web API refused the login, another web endpoint would be refused too; the RPC may not be. The
+        sources a `same_figure` plan passed over are, unless the channel itself failed (no connection, no
+        reply in time, a refused login): the firmware answered, refusing only that one command.
         """
         extra: set[str] = set()
-        for sources in self.sources(wanted).values():
-            failed = [c for c in sources[0].commands if isinstance(replies.get(c), BaseException)]
+        every = self.sources(wanted)
+        for name, index in self.plan(every).items():
+            sources, planned = every[name], every[name][index]
+            failed = [c for c in planned.commands if isinstance(replies.get(c), BaseException)]
             if not failed:
                 continue
             dead_channels = {_channel(c) for c in failed}
-            for source in sources[1:]:
+            passed_over = sources[:index]
+            if not any(isinstance(replies[c], _CHANNEL_FAILURES) for c in failed):
+                passed_over = [s for s in passed_over if not any(isinstance(replies.get(c), BaseException)
+                                                                 for c in s.commands)]
+                if passed_over:
+                    extra.update(c for c in passed_over[0].commands if c not in replies)
+                    continue
+            for source in (s for s in sources if s is not planned):
                 if any(isinstance(replies.get(c), BaseException) or _channel(c) in dead_channels
                        for c in source.commands):
                     continue

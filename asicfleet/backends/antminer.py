@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import SecretStr
 
 from asicfleet._errors import AuthenticationError, MinerAPIError, MinerResponseError, UnsupportedControlError
@@ -52,8 +52,10 @@ from asicfleet.data import (
 )
 from asicfleet.hardware import Make, lookup_model
 from asicfleet.transport import HttpReply, decode_json
+from asicfleet.transport._http import MinerDigestAuth
 
 REALM = "antMiner Configuration"
+CHALLENGE_FRESH = 60.0  # seconds an identification probe's digest challenge is answered without a new 401
 MAKE = Make.ANTMINER.value
 
 # Other firmwares on Antminer hardware name the hardware too; their markers say it is not stock.
@@ -272,13 +274,15 @@ class AntminerStock(Backend):
                                      at("rpc:version", "VERSION", 0, "CompileTime", parse=parse_text)],
         DataField.API_VERSION: at("rpc:version", "VERSION", 0, "API", parse=parse_text),
         DataField.CONTROL_BOARD_VERSION: at("web:miner_type", "subtype", parse=parse_text),
+        # stats carries summary's `GHS 5s` and `Elapsed` too (the same counters: equal in the captured
+        # v2020 replies), so a full read needs no `summary`; a read of these fields alone sends it (smaller)
         DataField.HASHRATE: [at("rpc:summary", "SUMMARY", 0, "GHS 5s", parse=ghs),
-                             at("rpc:stats", parse=lambda r: ghs(stats_row(r).get("GHS 5s")))],
+                             at("rpc:stats", parse=lambda r: ghs(stats_row(r).get("GHS 5s")), same_figure=True)],
         DataField.EXPECTED_HASHRATE: at("rpc:stats", parse=lambda r: rate_with_unit(
             stats_row(r).get("total_rateideal"), stats_row(r).get("rate_unit"))),
         DataField.FANS: at("rpc:stats", parse=lambda r: parse_fans(stats_row(r))),
         DataField.UPTIME: [at("rpc:summary", "SUMMARY", 0, "Elapsed", parse=to_float),
-                           at("rpc:stats", parse=lambda r: to_float(stats_row(r).get("Elapsed")))],
+                           at("rpc:stats", parse=lambda r: to_float(stats_row(r).get("Elapsed")), same_figure=True)],
         DataField.POOLS: at("rpc:pools", parse=parse_pools),
         DataField.MESSAGES: at("web:summary", "SUMMARY", 0, "status", parse=parse_messages),
         DataField.IS_MINING: at("web:get_miner_conf", parse=parse_is_mining),
@@ -289,7 +293,7 @@ class AntminerStock(Backend):
 
     def __init__(self, ip: str, device: DeviceInfo, session: Session | None = None) -> None:
         super().__init__(ip, device, session)
-        self._digest: dict[tuple[str, str], httpx.DigestAuth] = {}
+        self._digest: dict[tuple[str, str], MinerDigestAuth] = {}
         self._challenge_known = False  # a CGI call has succeeded: the digest auth holds a challenge
 
     # ----- identification ---------------------------------------------------------------------
@@ -311,8 +315,9 @@ class AntminerStock(Backend):
         rows = version.get("VERSION")
         model = model_from_type(rows[0].get("Type")) if isinstance(rows, list) and rows \
             and isinstance(rows[0], dict) else None
+        cls.remember_challenge(probe)
         if model is None:  # RPC off or silent: the web API names the model too
-            reader = cls(probe.ip, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
+            reader = cls.probe_reader(probe, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
             info = await reader.send("web:get_system_info")
             if _is_foreign(str(info)):
                 return None
@@ -320,6 +325,23 @@ class AntminerStock(Backend):
         if model is None:
             return None
         return cls.device_info(MAKE, canonical_model(model), cls.firmware)
+
+    @staticmethod
+    def remember_challenge(probe: Probe) -> None:
+        """Keeps the digest challenge of the probe's `GET /` 401 in what identification learned: the first
+        CGI calls answer it at once instead of each earning a 401 first."""
+        web = probe.web
+        if web is not None and web.status == 401 and "www-authenticate" in web.headers:
+            probe.learned["digest_challenge"] = web.headers["www-authenticate"]
+            probe.learned["digest_challenge_at"] = time.monotonic()
+
+    @classmethod
+    def probe_reader(cls, probe: Probe, device: DeviceInfo, session: Session) -> AntminerStock:
+        """A backend for identification's own CGI calls, answering the probe's challenge."""
+        cls.remember_challenge(probe)
+        reader = cls(probe.ip, device, session)
+        reader.learned.update({k: v for k, v in probe.learned.items() if k.startswith("digest_challenge")})
+        return reader
 
     # ----- collecting -------------------------------------------------------------------------
     def sources(self, wanted: Iterable[DataField]) -> dict[DataField, list[Source]]:
@@ -341,10 +363,10 @@ class AntminerStock(Backend):
 
     # ----- sending ----------------------------------------------------------------------------
     async def send_many(self, commands: Collection[str]) -> dict[str, Any]:
-        """The first CGI call learns the digest challenge alone; sent together, every one of them would
-        first be answered 401. The RPC commands go meanwhile."""
+        """Without a challenge (none from identification, no CGI call yet), the first CGI call learns it
+        alone; sent together, every one of them would first be answered 401. The RPC commands go meanwhile."""
         web = [c for c in commands if c.startswith("web:")]
-        if len(web) < 2 or self._challenge_known:
+        if len(web) < 2 or self._challenge_known or self._fresh_challenge() is not None:
             return await super().send_many(commands)
 
         async def web_calls() -> dict[str, Any]:
@@ -361,12 +383,24 @@ class AntminerStock(Backend):
             return decode_json(reply.body)
         return await super().send(command)
 
-    def _auth(self, creds: Credentials) -> httpx.DigestAuth:
-        """One DigestAuth per login, reused: httpx then answers the last challenge without a new 401."""
+    def _auth(self, creds: Credentials) -> MinerDigestAuth:
+        """One digest auth per login, reused: it answers the last challenge without a new 401. The first
+        starts from the challenge identification saw (a stale one costs one 401, as without it)."""
         key = (creds.username, creds.password.get_secret_value())
         if key not in self._digest:
-            self._digest[key] = httpx.DigestAuth(*key)
+            auth = self._digest[key] = MinerDigestAuth(*key)
+            challenge = self._fresh_challenge()
+            if challenge is not None and auth.learn(challenge):
+                self._challenge_known = True
         return self._digest[key]
+
+    def _fresh_challenge(self) -> str | None:
+        """The challenge identification saw, while it is recent: an old nonce may be stale by now, and every
+        request sent with it at once would then earn a 401 (the first CGI call learns a new one alone instead)."""
+        challenge, seen = self.learned.get("digest_challenge"), self.learned.get("digest_challenge_at")
+        if isinstance(challenge, str) and isinstance(seen, float) and time.monotonic() - seen < CHALLENGE_FRESH:
+            return challenge
+        return None
 
     async def web(self, method: str, cgi: str, **kwargs: Any) -> HttpReply:
         """`/cgi-bin/<cgi>.cgi` with digest auth, trying the candidate logins; errors for non-200 replies."""

@@ -127,7 +127,8 @@ class BlackMiner(AntminerStock):
     async def identify(cls, probe: Probe, session: Session) -> DeviceInfo | None:
         info = probe.learned.get(_SYSTEM_INFO)
         if not isinstance(info, dict):  # the first of the two classes to look reads it, for both
-            reader = cls(probe.ip, DeviceInfo(make=cls.MAKE.value, model="unknown", firmware=cls.firmware), session)
+            reader = cls.probe_reader(probe, DeviceInfo(make=cls.MAKE.value, model="unknown", firmware=cls.firmware),
+                                      session)
             reply = await reader.send("web:get_system_info")
             info = reply if isinstance(reply, dict) else {}
             probe.learned[_SYSTEM_INFO] = info
@@ -135,6 +136,7 @@ class BlackMiner(AntminerStock):
         if model is None or make_of(model) is not cls.MAKE:
             return None
         del probe.learned[_SYSTEM_INFO]
+        cls.remember_challenge(probe)
         version = parse_text(info.get("system_filesystem_version"))
         if version is not None:
             probe.learned["firmware_version"] = version

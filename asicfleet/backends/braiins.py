@@ -21,8 +21,9 @@ factory reset from 24.09.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -401,6 +402,33 @@ def graphql_queries(release: str) -> dict[str, str]:
 def _release_at_least(release: str) -> Callable[[str], bool]:
     mine = _version_tuple(release)
     return lambda other: mine >= _version_tuple(other)
+
+
+def _aliased_fields(query: str, prefix: str) -> tuple[str, dict[str, str]]:
+    """`{ bos { a } bosminer { b } }` -> (`q0_bos: bos { a } q0_bosminer: bosminer { b }`, {alias: field}):
+    the query's top-level fields, aliased so that several queries join into one document."""
+    inner = query.strip()
+    if not (inner.startswith("{") and inner.endswith("}")):
+        raise ValueError(f"not a bare query document: {query[:40]!r}")
+    inner = inner[1:-1]
+    out: list[str] = []
+    fields: dict[str, str] = {}
+    depth, index = 0, 0
+    while index < len(inner):
+        char = inner[index]
+        if depth == 0 and (char.isalpha() or char == "_"):
+            end = index
+            while end < len(inner) and (inner[end].isalnum() or inner[end] == "_"):
+                end += 1
+            name = inner[index:end]
+            fields[prefix + name] = name
+            out.append(f"{prefix}{name}: {name}")
+            index = end
+            continue
+        depth += (char == "{") - (char == "}")
+        out.append(char)
+        index += 1
+    return "".join(out).strip(), fields
 
 
 def release_of(firmware_version: str) -> str | None:
@@ -841,8 +869,37 @@ class BraiinsBackend(Backend):
                 await login()
             except MinerError as exc:
                 results.update({c: exc for c in keyed})
-        results.update(await super().send_many([c for c in commands if c not in results]))
+        queries = [c for c in commands if c.startswith("gql:") and c not in results]
+        rest = [c for c in commands if c not in results and c not in queries]
+        if len(queries) < 2:
+            rest += queries
+            queries = []
+        replies = await asyncio.gather(self._gql_joined(queries), super().send_many(rest))
+        for reply in replies:
+            results.update(reply)
         return results
+
+    async def _gql_joined(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The read queries in one GraphQL request (each top-level field aliased by its query), split back
+        into each query's `{"data": ...}`. When the server reports an error, each query goes again alone,
+        so a field one of them fails on costs only that query's fields."""
+        if not keys:
+            return {}
+        documents = self._gql_queries()
+        aliased = {key: _aliased_fields(documents[key], f"q{index}_") for index, key in enumerate(keys)}
+        try:
+            data = await self.graphql("{ " + " ".join(body for body, _ in aliased.values()) + " }")
+        except MinerResponseError:
+            return await Backend.send_many(self, keys)
+        except MinerError as exc:
+            return {key: exc for key in keys}
+        out: dict[str, Any] = {}
+        for key, (_, fields) in aliased.items():
+            try:
+                out[key] = {"data": {name: data[alias] for alias, name in fields.items()}}
+            except KeyError:
+                out[key] = MinerResponseError(f"GraphQL: the joined reply lacks a field of {key}")
+        return out
 
     # ----- GraphQL and LuCI transport (releases before 25.07) ---------------------------------
     async def _gql_login_with(self, creds: Credentials) -> str:

@@ -246,7 +246,7 @@ class Elphapex(AntminerStock):
 
     @classmethod
     async def identify(cls, probe: Probe, session: Session) -> DeviceInfo | None:
-        reader = cls(probe.ip, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
+        reader = cls.probe_reader(probe, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
         info = await reader.send("web:get_system_info")
         model = parse_text(info.get("minertype")) if isinstance(info, dict) else None
         if model is None:

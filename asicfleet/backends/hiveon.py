@@ -102,8 +102,9 @@ class Hiveon(AntminerStock):
     @classmethod
     async def identify(cls, probe: Probe, session: Session) -> DeviceInfo | None:
         model = model_from_version(probe.rpc_reply("version"))
+        cls.remember_challenge(probe)
         if model is None:  # RPC silent: the web's system info names the model (with the marker) too
-            reader = cls(probe.ip, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
+            reader = cls.probe_reader(probe, DeviceInfo(make=MAKE, model="unknown", firmware=cls.firmware), session)
             try:
                 info = await reader.send("web:get_system_info")
             except MinerError:

@@ -144,6 +144,10 @@ async def serve_http(miner: SimMiner, service: Service, reader: asyncio.StreamRe
         request = await _next_request(conn, reader)
         if request is None:
             return
+        # a miner that hangs or resets since this connection was accepted does so on it too (a kept-alive
+        # connection from before the fault gets no answer either)
+        if await _connection_faults(miner, reader, writer):
+            return
         method, target, headers, body = request
         path, _, query = target.partition("?")
         miner.count(f"{service.port}:{method} {path}")

@@ -144,3 +144,22 @@ async def probe_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     if not status:
         raise MinerConnectionError(f"GET {path}: the connection closed without a reply")
     return HttpReply(status, headers, bytes(body[:limit]))
+
+
+class MinerDigestAuth(httpx.DigestAuth):
+    """Digest auth that can start from a challenge seen elsewhere (an identification probe's 401), so the
+    first request answers it at once; a stale challenge is answered 401 again and retried as usual."""
+
+    def learn(self, www_authenticate: str) -> bool:
+        """Takes a `WWW-Authenticate: Digest ...` header as the last challenge; False when it is not one."""
+        if not www_authenticate.lower().startswith("digest "):
+            return False
+        try:
+            # httpx keeps the challenge it answers in `_last_challenge` (httpx 0.28): parsed the same way here;
+            # should a later httpx name these otherwise, the first request earns its 401 as before
+            self._last_challenge = self._parse_challenge(httpx.Request("GET", "http://miner/"), httpx.Response(401),
+                                                         www_authenticate)
+        except (httpx.ProtocolError, AttributeError, TypeError):
+            return False
+        self._nonce_count = 1
+        return True

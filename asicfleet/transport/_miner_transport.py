@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -24,6 +25,16 @@ from asicfleet.transport._rpc import STREAM_LIMIT
 
 _READ = 16 * 1024
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+# A request finding its miner's connection busy waits for it to be handed over, so a read's parallel requests
+# share one kept-alive connection. A slow miner must not hold them back: when no exchange with it ends within
+# STALL seconds (at most STALL_SHARE of the waiting request's read deadline, and at most the connect timeout,
+# which its whole deadline includes beside the read deadline: a reply within the read deadline is still read),
+# every waiting request opens a connection of its own, as without waiting; and none waits more than WAIT_SHARE
+# of its read deadline in all (a long queue of quick exchanges still leaves each request the rest).
+STALL = 1.0
+STALL_SHARE = 0.2
+WAIT_SHARE = 0.5
+_Key = tuple[str, str, int]
 
 
 _TLS: ssl.SSLContext | None = None
@@ -59,6 +70,7 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._conn = conn
         self._first = first
         self._done = False
+        self._released = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._first:
@@ -71,7 +83,9 @@ class _ResponseStream(httpx.AsyncByteStream):
                 self._done = True
 
     async def aclose(self) -> None:
-        self._transport._release(self._key, self._conn, reusable=self._done)
+        if not self._released:  # released once: a second release would hand the connection out twice
+            self._released = True
+            self._transport._release(self._key, self._conn, reusable=self._done)
 
 
 class MinerTransport(httpx.AsyncBaseTransport):
@@ -80,6 +94,11 @@ class MinerTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max_idle
         self._idle: dict[tuple[str, str, int], _Connection] = {}
+        self._busy: dict[_Key, int] = {}  # connections in use per miner
+        # requests waiting for a busy connection of their miner, first come first served, each with its stall
+        # limit; and per miner the timer that sends them all off on connections of their own
+        self._waiting: dict[_Key, deque[tuple[asyncio.Future[_Connection | None], float]]] = {}
+        self._stall_timers: dict[_Key, asyncio.TimerHandle] = {}
         self._tls = miner_tls_context()
 
     async def _open(self, key: tuple[str, str, int]) -> _Connection:
@@ -113,10 +132,87 @@ class MinerTransport(httpx.AsyncBaseTransport):
             return None
         return conn
 
-    def _release(self, key: tuple[str, str, int], conn: _Connection, *, reusable: bool) -> None:
+    async def _wait_for_handoff(self, key: _Key, request: httpx.Request) -> _Connection | None:
+        """The connection a busy request to the same miner hands over when done; None when it is not kept
+        alive, or the miner stalls, or this request has waited its share of its deadline (see STALL)."""
+        read = request.extensions.get("timeout", {}).get("read")
+        deadline = float(read) if isinstance(read, int | float) and read > 0 else None
+        stall = min(STALL, self._connect_timeout, STALL_SHARE * deadline if deadline is not None else STALL)
+        waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting.setdefault(key, deque())
+        queue.append((waiter, stall))
+        if key not in self._stall_timers:
+            self._arm_stall_timer(key)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), WAIT_SHARE * deadline if deadline is not None else None)
+        except TimeoutError:
+            pass
+        except BaseException:  # cancelled (the request's deadline): a connection handed over meanwhile goes on
+            if waiter.done() and not waiter.cancelled() and (conn := waiter.result()) is not None:
+                self._release(key, conn, reusable=True)
+            waiter.cancel()
+            raise
+        finally:
+            self._forget_waiter(key, waiter)
+        if waiter.done() and not waiter.cancelled():
+            return waiter.result()
+        waiter.cancel()
+        return None
+
+    def _forget_waiter(self, key: _Key, waiter: asyncio.Future[_Connection | None]) -> None:
+        queue = self._waiting.get(key)
+        if queue is None:
+            return
+        for entry in queue:
+            if entry[0] is waiter:
+                queue.remove(entry)
+                break
+        if not queue:
+            del self._waiting[key]
+            timer = self._stall_timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+
+    def _arm_stall_timer(self, key: _Key) -> None:
+        """(Re)starts the stall timer of a miner with waiting requests: an exchange just began or ended."""
+        timer = self._stall_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        queue = self._waiting.get(key)
+        if queue:
+            self._stall_timers[key] = asyncio.get_running_loop().call_later(queue[0][1], self._stalled, key)
+
+    def _stalled(self, key: _Key) -> None:
+        """No exchange with the miner ended in time: its waiting requests open connections of their own."""
+        self._stall_timers.pop(key, None)
+        for waiter, _ in self._waiting.pop(key, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _next_waiter(self, key: _Key) -> asyncio.Future[_Connection | None] | None:
+        queue = self._waiting.get(key)
+        while queue:
+            waiter = queue.popleft()[0]
+            if not waiter.done():
+                return waiter
+        return None
+
+    def _release(self, key: _Key, conn: _Connection, *, reusable: bool) -> None:
         state = conn.h11
-        if reusable and state.our_state is h11.DONE and state.their_state is h11.DONE \
-                and key not in self._idle and len(self._idle) < self._max_idle:
+        kept = reusable and state.our_state is h11.DONE and state.their_state is h11.DONE
+        waiter = self._next_waiter(key)
+        if waiter is not None:
+            if kept:  # the next request waiting for this miner takes the connection as it is (still busy)
+                state.start_next_cycle()
+                waiter.set_result(conn)
+                self._arm_stall_timer(key)
+                return
+            waiter.set_result(None)  # not kept alive: the waiter opens its own at once
+        self._arm_stall_timer(key)
+        self._busy[key] = self._busy.get(key, 1) - 1
+        if self._busy[key] <= 0:
+            del self._busy[key]
+        if kept and key not in self._idle and len(self._idle) < self._max_idle:
             state.start_next_cycle()
             conn.idle_since = time.monotonic()
             self._idle[key] = conn
@@ -128,22 +224,41 @@ class MinerTransport(httpx.AsyncBaseTransport):
         key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         body = await request.aread()
         conn = self._take_idle(key)
+        handed = False
+        if conn is None and key in self._busy:
+            conn = await self._wait_for_handoff(key, request)
+            handed = conn is not None  # a connection handed over is still counted busy
+        if not handed:
+            self._busy[key] = self._busy.get(key, 0) + 1
         reused = conn is not None
-        if conn is None:
+        try:
+            if conn is None:
+                conn = await self._open(key)
+            try:
+                return await self._exchange(key, conn, request, body)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                conn.close()
+                if not reused or request.method not in _IDEMPOTENT:
+                    raise  # a change (POST, PATCH) is never sent twice, even when a stale connection ate it
+            # the miner closed the kept-alive connection meanwhile: once more on a fresh one
             conn = await self._open(key)
-        try:
             return await self._exchange(key, conn, request, body)
-        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-            conn.close()
-            if not reused or request.method not in _IDEMPOTENT:
-                raise  # a change (POST, PATCH) is never sent twice, even when a stale connection ate it
-        # the miner closed the kept-alive connection meanwhile: once more on a fresh one
-        conn = await self._open(key)
-        try:
-            return await self._exchange(key, conn, request, body)
-        except BaseException:
-            conn.close()
+        except BaseException:  # no response to release (cancelled too): the connection goes, its slot with it
+            if conn is not None:
+                conn.close()
+            self._unbusy(key)
             raise
+
+    def _unbusy(self, key: _Key) -> None:
+        """A request ends without a response stream to release (it failed): its miner has one busy less,
+        and the next waiter opens its own connection at once."""
+        waiter = self._next_waiter(key)
+        if waiter is not None:
+            waiter.set_result(None)
+        self._arm_stall_timer(key)
+        self._busy[key] = self._busy.get(key, 1) - 1
+        if self._busy[key] <= 0:
+            del self._busy[key]
 
     async def _exchange(self, key: tuple[str, str, int], conn: _Connection, request: httpx.Request,
                         body: bytes) -> httpx.Response:
