@@ -100,7 +100,7 @@ def chunk_timeline(chunks: list[Any], workers: int, seconds: float) -> dict[str,
             "chunk_seconds_max": per_chunk[-1] if per_chunk else 0.0}
 
 
-def run_distributed(args: argparse.Namespace, redis: Any, sim: SimProcess, workers: int, chunk: int,
+def run_distributed(args: argparse.Namespace, redis: Any, sim: SimProcess, workers: int, chunk: int | None,
                     ports: str, addresses: int) -> dict[str, Any]:
     from fleet.settings import FleetSettings
     from fleet.sites import DiscoveryOptions
@@ -219,7 +219,8 @@ def main() -> None:
     parser.add_argument("--miners", type=int, default=300)
     parser.add_argument("--subnet", default="127.62.0.0/16")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure, comma-separated")
-    parser.add_argument("--chunk", default="24", help="chunk prefix lengths to measure, comma-separated (8..32)")
+    parser.add_argument("--chunk", default="24,auto", help="chunk prefix lengths to measure, comma-separated (8..32, "
+                                                          "or auto: chosen from the range and the live workers)")
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1, help="rounds (each: the in-process scan, then every "
                                                               "distributed run); medians and ranges are reported")
@@ -238,7 +239,7 @@ def main() -> None:
 
     addresses = host_count(network)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    chunks = [int(c) for c in args.chunk.split(",") if c.strip()]
+    chunks: list[int | None] = [None if c.strip() == "auto" else int(c) for c in args.chunk.split(",") if c.strip()]
     started = time.monotonic()
     print(f"distributed: {args.miners} simulated miners on {args.subnet} ({addresses} addresses), concurrency "
           f"{args.concurrency}, workers {worker_counts}, chunk prefixes {chunks}, {args.repeat} round(s)",
@@ -269,17 +270,18 @@ def main() -> None:
                 for chunk in chunks:
                     for count in worker_counts:
                         result = run_distributed(args, redis, sim, count, chunk, ports, addresses)
-                        result["round"], result["chunk_key"] = round_, chunk
+                        result["round"], result["chunk_key"] = round_, chunk or "auto"
                         runs.append(result)
                         if "failed" in result:
-                            print(f"  {tag}{count} worker(s) /{chunk}: FAILED {result['failed']}", flush=True)
+                            print(f"  {tag}{count} worker(s) /{chunk or 'auto'}: FAILED {result['failed']}", flush=True)
                             continue
                         share = ""
                         if "addresses_per_s" in reference:
                             result["ratio_to_in_process"] = result["addresses_per_s"] / reference["addresses_per_s"]
                             share = f"  = {result['ratio_to_in_process']:.2f}x in-process"
                         cpu = result["cpu_seconds"]
-                        print(f"  {tag}{count} worker(s) /{chunk} ({result['chunks']} chunks) "
+                        print(f"  {tag}{count} worker(s) /{chunk or 'auto'} = /{result['chunk_prefix']} "
+                              f"({result['chunks']} chunks) "
                               f"{result['seconds']:7.2f} s  {result['addresses_per_s']:>8,.0f} addr/s  "
                               f"{result['miners_per_s']:>6.1f} miners/s  miners {result['miners']}/{len(inventory)}  "
                               f"errors {result['errors']}  failed chunks {result['chunks_failed']}{share}  CPU s: "

@@ -208,7 +208,7 @@ def test_pool_processes_replaced_after_each_chunk_lose_no_miner(server: Embedded
         assert isinstance(ports, dict)
         options = DiscoveryOptions(concurrency=500, ports=",".join(f"{k}={v}" for k, v in ports.items()))
         orchestrator = Orchestrator(FleetSettings(redis_url=server.url, worker_liveness_seconds=3.0))
-        scan_id = orchestrator.start_scan([FLEET], options=options)
+        scan_id = orchestrator.start_scan([FLEET], chunk_prefix=None, options=options)  # auto: /24 here
         final = orchestrator.watch(scan_id, timeout=180)
     finally:
         stop_processes([worker])
@@ -216,3 +216,17 @@ def test_pool_processes_replaced_after_each_chunk_lose_no_miner(server: Embedded
     assert {str(m.ip) for m in orchestrator.inventory(scan_id)} == {m["ip"] for m in fleet}
     assert orchestrator.errors(scan_id) == {}
     assert [c.attempts for c in orchestrator.store.chunks(scan_id, 4)] == [1, 1, 1, 1]
+
+
+# ----- chunk size from the range and the workers -------------------------------------------------------
+def test_auto_chunks_give_each_worker_sixteen_and_are_never_past_a_slash16_or_under_a_slash24() -> None:
+    from fleet.scans import auto_chunk_prefix
+
+    assert auto_chunk_prefix(["10.0.0.0/16"], workers=1) == 20  # 16 chunks of 4,096 addresses
+    assert auto_chunk_prefix(["10.0.0.0/16"], workers=0) == 20  # none beating yet: one assumed
+    assert auto_chunk_prefix(["10.0.0.0/16"], workers=2) == 21
+    assert auto_chunk_prefix(["10.0.0.0/16"], workers=64) == 24  # 1,024 wanted: /24 is the smallest chunk
+    assert auto_chunk_prefix(["10.0.0.0/22"], workers=1) == 24
+    assert auto_chunk_prefix(["10.0.0.0/12"], workers=1) == 16
+    # an exclusion splits blocks: the chunks counted are those planned, not the range's size over the prefix
+    assert auto_chunk_prefix(["10.0.0.0/16"], exclude=["10.0.0.0/17"], workers=1) == 21
