@@ -238,6 +238,12 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2:].split()  # the command name may hold spaces; fields from `state` on
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one live process (its threads, not its children), s."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICKS if fields is not None else 0.0
+
+
 def process_tree_cpu_seconds(pid: int) -> float:
     """User + system CPU of a live process and its live descendants (a worker and its pool processes), s."""
     parents: dict[int, int] = {}

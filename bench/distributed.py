@@ -4,17 +4,24 @@ processes) against one in-process scan of the same subnet.
 Everything runs on this machine: the simulator (bench/_simserver.py), a private Redis
 (`orchestrator.redis_server.EmbeddedRedis`, a real redis-server on a free 127.0.0.1 port, nothing on
 disk), workers started with `orchestrator.local.start_workers` (one Celery worker process each,
-pool concurrency 1). A scan is `Orchestrator.start_scan([subnet], options=DiscoveryOptions(...))`
-followed by `Orchestrator.watch(scan_id)`; it identifies every address and reads every miner found
-(`get_data`), as `asicfleet scan --distributed` does. The in-process reference does the same work
-(`scan_and_collect`, on uvloop as the workers and the CLI run it) in one process.
+pool concurrency 1). A scan is `Orchestrator.start_scan([subnet], chunk_prefix=P, options=...)`
+followed by `Orchestrator.watch(scan_id)` polling every 0.5 s as the CLI does; it identifies every
+address and reads every miner found (`get_data`), as `asicfleet scan --distributed` does. The
+in-process reference does the same work (`scan_and_collect`, on uvloop as the workers and the CLI run
+it) in one process. `--chunk auto` lets `start_scan` choose the chunk size from the range and the
+live workers (`fleet.scans.auto_chunk_prefix`).
 
-Workers are started and seen beating before the clock starts; the clock runs from `start_scan` to
-the last chunk done (queueing, Redis writes and polling included).
+Workers are started and seen beating before the clock starts; the time is the scan's own record in
+Redis, from `start_scan` (before queueing) to the closing of the scan by the worker that ends the last
+chunk (queueing and Redis writes included). CPU seconds are counted for each part over that time: the
+simulator, Redis, the workers (main process and pool process) and this process (queueing, watching).
+Each round runs the in-process scan and then every distributed configuration; with `--repeat N` the
+summary gives medians and ranges over the rounds, each ratio taken against its own round's in-process
+scan.
 
 Run (as root so the simulator binds the real ports; not required here):
-    .venv/bin/python bench/distributed.py [--miners 300] [--subnet 127.89.0.0/16] [--workers 1,2] \
-        [--chunk 24] [--concurrency 1000] [--json out.json]
+    .venv/bin/python bench/distributed.py [--miners 300] [--subnet 127.62.0.0/16] [--workers 1,2] \
+        [--chunk 24,auto] [--concurrency 1000] [--repeat 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from bench._common import (
     host_count,
     port_map,
     print_total,
+    process_cpu_seconds,
     process_tree_cpu_seconds,
     report_header,
 )
@@ -115,6 +123,7 @@ def run_distributed(args: argparse.Namespace, redis: Any, sim: SimProcess, worke
         options = DiscoveryOptions(concurrency=args.concurrency, ports=ports)
         pids = {"simulator": [sim.pid], "redis": [redis.process.pid], "workers": [p.pid for p in processes]}
         cpu_before = {name: sum(process_tree_cpu_seconds(pid) for pid in group) for name, group in pids.items()}
+        main_before = sum(process_cpu_seconds(p.pid) for p in processes)
         own_before = cpu_seconds()
         start = time.perf_counter()
         scan_id = orchestrator.start_scan([args.subnet], chunk_prefix=chunk, options=options)
@@ -126,6 +135,8 @@ def run_distributed(args: argparse.Namespace, redis: Any, sim: SimProcess, worke
         cpu = {name: sum(process_tree_cpu_seconds(pid) for pid in group) - cpu_before[name]
                for name, group in pids.items()}
         cpu["watcher"] = cpu_seconds() - own_before  # this process: queueing the chunks and watching
+        # the workers' main processes (Celery's consumer, task events, heartbeat, reaper); the rest is their pools'
+        cpu["worker_main"] = sum(process_cpu_seconds(p.pid) for p in processes) - main_before
         inventory = orchestrator.inventory(scan_id)
         with_errors = sum(bool(m.errors) for m in inventory)
         info = orchestrator.store.scan(scan_id)
@@ -140,6 +151,25 @@ def run_distributed(args: argparse.Namespace, redis: Any, sim: SimProcess, worke
         return {"workers": workers, "chunk_prefix": chunk, "failed": f"{type(exc).__name__}: {exc}"[:500]}
     finally:
         stop_processes(processes)
+        forget_workers(redis.url, names)
+
+
+def forget_workers(redis_url: str, names: list[str]) -> None:
+    """Drops the stopped workers' heartbeats (a worker stopped by SIGTERM may leave its key to expire), so the
+    next run's automatic chunk size counts only its own workers."""
+    import socket
+
+    import redis as redis_client
+
+    from fleet.store import worker_key, workers_key
+
+    client = redis_client.Redis.from_url(redis_url)
+    try:
+        hostnames = [f"{name}@{socket.gethostname()}" for name in names]
+        client.delete(*(worker_key(h) for h in hostnames))
+        client.srem(workers_key(), *hostnames)
+    finally:
+        client.close()
 
 
 def spread(values: list[float]) -> str:
@@ -165,7 +195,8 @@ def summarize(reference_runs: list[dict[str, Any]], runs: list[dict[str, Any]]) 
         by_round_one = {r["round"]: r["seconds"] for r in one}
         scaling = [by_round_one[r["round"]] / r["seconds"] for r in ok if r["round"] in by_round_one]
         summary.append({
-            "chunk": chunk_key, "workers": workers, "chunks": ok[0]["chunks"], "runs": len(ok), "failed_runs": failed,
+            "chunk": chunk_key, "workers": workers, "chunks": sorted({r["chunks"] for r in ok}), "runs": len(ok),
+            "failed_runs": failed,
             "seconds_median": statistics.median(r["seconds"] for r in ok),
             "seconds_range": [min(r["seconds"] for r in ok), max(r["seconds"] for r in ok)],
             "addresses_per_s_median": statistics.median(r["addresses_per_s"] for r in ok),
@@ -196,7 +227,7 @@ def print_summary(reference_runs: list[dict[str, Any]], summary: list[dict[str, 
             print(f"  {name}: every run FAILED")
             continue
         ratio = entry["ratio_to_in_process_median"]
-        line = (f"  {name} ({entry['chunks']} chunks)  {entry['seconds_median']:.2f}"
+        line = (f"  {name} ({'/'.join(map(str, entry['chunks']))} chunks)  {entry['seconds_median']:.2f}"
                 f" s [{entry['seconds_range'][0]:.2f}-{entry['seconds_range'][1]:.2f}]"
                 f"  {entry['addresses_per_s_median']:>8,.0f} addr/s")
         if ratio is not None:
@@ -207,7 +238,8 @@ def print_summary(reference_runs: list[dict[str, Any]], summary: list[dict[str, 
             line += f"  {entry['ratio_to_one_worker_median']:.2f}x one worker [{low:.2f}-{high:.2f}]"
         cpu = entry["cpu_seconds_median"]
         line += (f"  miners min {entry['miners_min']}/{miners}, errors max {entry['errors_max']}, failed runs "
-                 f"{entry['failed_runs']}; CPU s: workers {cpu['workers']:.1f}, simulator {cpu['simulator']:.1f}, "
+                 f"{entry['failed_runs']}; CPU s: workers {cpu['workers']:.1f} (main {cpu['worker_main']:.1f}), "
+                 f"simulator {cpu['simulator']:.1f}, "
                  f"redis {cpu['redis']:.1f}, watcher {cpu['watcher']:.1f}; chunks busy "
                  f"{entry['chunk_busy_share_median']:.0%} of the workers' time")
         print(line)
@@ -285,7 +317,8 @@ def main() -> None:
                               f"{result['seconds']:7.2f} s  {result['addresses_per_s']:>8,.0f} addr/s  "
                               f"{result['miners_per_s']:>6.1f} miners/s  miners {result['miners']}/{len(inventory)}  "
                               f"errors {result['errors']}  failed chunks {result['chunks_failed']}{share}  CPU s: "
-                              f"workers {cpu['workers']:.1f}, simulator {cpu['simulator']:.1f}, redis "
+                              f"workers {cpu['workers']:.1f} (main {cpu['worker_main']:.1f}), simulator "
+                              f"{cpu['simulator']:.1f}, redis "
                               f"{cpu['redis']:.1f}, watcher {cpu['watcher']:.1f}; chunks busy "
                               f"{result['chunk_busy_share']:.0%}", flush=True)
     summary = summarize(reference_runs, runs)
