@@ -24,15 +24,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ALLOWED = (ipaddress.IPv4Network("127.88.0.0/16"), ipaddress.IPv4Network("127.89.0.0/16"),
+           ipaddress.IPv4Network("127.62.0.0/16"),  # bench/distributed.py's own, off the other benches' ranges
            # the loopback pool of asicfleet.sim.claim_loopback (not imported: peer clients load this module)
            *(ipaddress.IPv4Network(f"127.{octet}.0.0/16") for octet in range(100, 250)))
 
 
 def check_subnet(subnet: str) -> ipaddress.IPv4Network:
-    """The benchmarks only ever talk to loopback: 127.88.0.0/16, 127.89.0.0/16, or a /16 of the claimed pool."""
+    """The benchmarks only ever talk to loopback: 127.88.0.0/16, 127.89.0.0/16, 127.62.0.0/16, or a /16 of the
+    claimed pool."""
     network = ipaddress.ip_network(subnet, strict=False)
     if not isinstance(network, ipaddress.IPv4Network) or not any(network.subnet_of(n) for n in ALLOWED):
-        raise SystemExit(f"refusing {subnet}: the benchmarks use 127.88.0.0/16, 127.89.0.0/16 or "
+        raise SystemExit(f"refusing {subnet}: the benchmarks use 127.88.0.0/16, 127.89.0.0/16, 127.62.0.0/16 or "
                          "127.100-249.0.0/16 (the loopback pool they claim) only")
     return network
 
@@ -123,6 +125,11 @@ class SimProcess:
             time.sleep(0.1)
         inventory: list[dict[str, Any]] = json.loads(self.inventory_path.read_text())
         return inventory
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the simulator is not started"
+        return self.process.pid
 
     def control(self, command: str) -> Any:
         return control(self.control_path, command)
@@ -217,3 +224,40 @@ def report_header(subnet: str, addresses: int, miners: int, concurrency: int) ->
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
                         "load_average_at_end": os.getloadavg()},
             "subnet": subnet, "addresses": addresses, "miners": miners, "concurrency": concurrency}
+
+
+# ----- CPU of other processes -----------------------------------------------------------------------
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # the command name may hold spaces; fields from `state` on
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one live process (its threads, not its children), s."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICKS if fields is not None else 0.0
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process and its live descendants (a worker and its pool processes), s."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(fields[1])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == current and child not in tree]
+        tree.update(children)
+        frontier += children
+    total = 0.0
+    for member in tree:
+        if (fields := _stat_fields(member)) is not None:
+            total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    return total

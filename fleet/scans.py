@@ -54,6 +54,24 @@ class ScanQueueError(RuntimeError):
     """Chunks could not be handed to the broker; the message says how many were and what to do."""
 
 
+AUTO_CHUNKS_PER_WORKER = 16  # a late chunk then holds up the scan's end by a sixteenth of a worker's share
+AUTO_PREFIXES = range(16, 25)  # never a chunk past a /16, nor one smaller than the default /24
+
+
+def auto_chunk_prefix(targets: list[str], *, exclude: list[str] | None = None, allow_public: bool = False,
+                      max_addresses: int = DISTRIBUTED_MAX_ADDRESSES, workers: int = 1) -> int:
+    """The largest chunks (shortest prefix, /16 to /24) that still give each live worker (at least one assumed)
+    `AUTO_CHUNKS_PER_WORKER` of them; /24 when even that gives fewer. Each chunk costs its worker a task's
+    dispatch, a claim and its records' start and end (milliseconds): a /16 in /24s is 256 of them."""
+    wanted = AUTO_CHUNKS_PER_WORKER * max(1, workers)
+    for prefix in AUTO_PREFIXES:
+        chunks = plan_chunks(targets, exclude=exclude, prefix=prefix, allow_public=allow_public,
+                             max_addresses=max_addresses)
+        if len(chunks) >= wanted:
+            return prefix
+    return AUTO_PREFIXES[-1]
+
+
 def new_scan_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -75,13 +93,20 @@ class Scans:
 
     # ----- starting ---------------------------------------------------------------------------
     def start_scan(self, targets: list[str], *, exclude: list[str] | None = None, site: str | None = None,
-                   chunk_prefix: int = 24, options: DiscoveryOptions | None = None) -> str:
-        """Validates and plans (refusing bad input before anything is queued), records, then queues."""
+                   chunk_prefix: int | None = 24, options: DiscoveryOptions | None = None) -> str:
+        """Validates and plans (refusing bad input before anything is queued), records, then queues.
+        `chunk_prefix` None: chosen from the range and the live workers of the scan's queue
+        (`auto_chunk_prefix`)."""
         options = options or DiscoveryOptions()
         if site is not None:
             check_site_name(site)
+        limit = options.max_addresses or DISTRIBUTED_MAX_ADDRESSES
+        if chunk_prefix is None:
+            workers = len(self._retry(lambda: self.store.workers_on(site_queue(site)), "reading the live workers"))
+            chunk_prefix = auto_chunk_prefix(targets, exclude=exclude, allow_public=options.allow_public,
+                                             max_addresses=limit, workers=workers)
         chunks = plan_chunks(targets, exclude=exclude, prefix=chunk_prefix, allow_public=options.allow_public,
-                             max_addresses=options.max_addresses or DISTRIBUTED_MAX_ADDRESSES)
+                             max_addresses=limit)
         scan_id = new_scan_id()
         self._retry(lambda: self.store.create_scan(scan_id, targets=targets, site=site, chunk_prefix=chunk_prefix,
                                                    chunks=[(c.label, c.first, c.last, c.addresses) for c in chunks],
@@ -161,20 +186,23 @@ class Scans:
             return []
         info = self._scan(scan_id)
 
-        def lost_chunks() -> list[ChunkInfo]:
+        def lost_chunks() -> tuple[list[ChunkInfo], list[ChunkInfo]]:
             chunks = self.store.chunks(scan_id, info.total_chunks)
             held = [c for c in chunks if c.state in (ChunkState.RESERVED, ChunkState.RUNNING)]
             alive = self.store.live_workers(c.worker for c in held if c.worker)
             now = self.store.server_time()
-            return [c for c in held if c.worker not in alive or (c.lease_until and c.lease_until < now)]
+            return chunks, [c for c in held if c.worker not in alive or (c.lease_until and c.lease_until < now)]
 
         requeued = []
-        for chunk in self._retry(lost_chunks, f"reaping scan {scan_id}"):
+        chunks, lost = self._retry(lost_chunks, f"reaping scan {scan_id}")
+        for chunk in lost:
             if self._retry(partial(self.store.requeue_lost, scan_id, chunk), f"re-queueing chunk {chunk.index}"):
                 task_id = self._send(info, chunk)
                 self._retry(partial(self.store.mark_sent, scan_id, {chunk.index: task_id}), "recording a chunk sent")
                 requeued.append(chunk.index)
-        chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
+        if lost:  # read again after re-queueing; otherwise the first read stands (every reaper round reads a
+            # scan's chunks, and a /16 in /24s has 256; what follows judges only with a lease period's grace)
+            chunks = self._retry(lambda: self.store.chunks(scan_id, info.total_chunks), f"reading scan {scan_id}")
         # chunks whose message never reached the broker (whoever started the scan lost Redis or the broker
         # while sending, past its budget): sent now; a duplicate of one that did arrive finds it held or done
         if time.time() - info.created > 2 * self.settings.lease_seconds:

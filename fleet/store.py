@@ -89,6 +89,19 @@ def all_scan_keys(scan_id: str, chunks: int) -> list[str]:
             *(chunk_key(scan_id, n) for n in range(chunks))]
 
 
+def chunk_written_keys(scan_id: str, chunk: int) -> list[str]:
+    """The keys a chunk's attempt writes: its own hash and the scan's shared results (not the scan's hash)."""
+    return [miners_key(scan_id), errors_key(scan_id), events_key(scan_id), finished_key(scan_id),
+            chunk_key(scan_id, chunk)]
+
+
+def ttl_refresh_seconds(ttl: int) -> int:
+    """How far the scan hash's TTL may run down before a finishing chunk refreshes every key of the scan (its
+    queued chunks' too). Each chunk refreshes the keys it wrote; only these rounds touch them all, and the
+    scan hash is refreshed by them alone, so its TTL tells when the last round was."""
+    return min(ttl // 2, max(60, ttl // 100))
+
+
 @dataclass
 class ChunkInfo:
     index: int

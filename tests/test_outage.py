@@ -440,12 +440,14 @@ def test_an_outage_past_the_budget_is_reported_and_the_workers_finish_later(
         scan_fleet: list[dict[str, Any]]) -> None:
     password = "outage-secret"
     with EmbeddedRedis(persist=True, password=password) as private:
-        processes, names = start_workers(private.url, 2, None,
+        # one worker and /28 chunks (1,024): the scan must outlast the wait below, and 64 /24 chunks on two
+        # workers whose chunks cost a few milliseconds each can end within it on a quiet machine
+        processes, names = start_workers(private.url, 1, None,
                                          extra_env={"ASICFLEET_WORKER_LIVENESS_SECONDS": LIVENESS})
         try:
             wait_for_workers(private.url, names, processes)
             client = redis.Redis.from_url(private.url, decode_responses=True)
-            scan = subprocess.Popen([*ASICFLEET, "scan", SCAN_RANGE, "--distributed", "--no-progress",
+            scan = subprocess.Popen([*ASICFLEET, "scan", SCAN_RANGE, "--distributed", "--no-progress", "--chunk", "28",
                                      "--ports", _ports(scan_fleet)],
                                     env={**_env(private), "ASICFLEET_REDIS_RETRY_SECONDS": "3"},
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -132,14 +133,27 @@ def _mark_reserved(sender: Any = None, request: Any = None, **_: Any) -> None:
         return
     key, final = target
     settings = get_settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    client = _reserving_client(settings.redis_url)
     try:
-        with contextlib.closing(client):
-            retry(lambda: client.eval(CLAIM, 1, key, holder(str(request.id), hostname), hostname,
-                                      settings.lease_seconds, ChunkState.RESERVED.value, final),
-                  url=settings.redis_url, what="marking a task reserved", budget=settings.redis_retry_seconds)
+        retry(lambda: client.eval(CLAIM, 1, key, holder(str(request.id), hostname), hostname,
+                                  settings.lease_seconds, ChunkState.RESERVED.value, final),
+              url=settings.redis_url, what="marking a task reserved", budget=settings.redis_retry_seconds)
     except RedisUnavailable as exc:  # the task itself claims its work when it starts
         logger.warning("%s", exc)
+
+
+_reserving_clients: dict[tuple[int, str], redis.Redis] = {}
+
+
+def _reserving_client(url: str) -> redis.Redis:
+    """The client `_mark_reserved` uses, kept for the process (a connection per message cost more than the mark);
+    its pool reconnects by itself after Redis restarts."""
+    key = (os.getpid(), url)
+    client = _reserving_clients.get(key)
+    if client is None:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        _reserving_clients[key] = client
+    return client
 
 
 # ----- the reaper: no beat needed. Every worker runs one; a lock in Redis lets one act at a time ---------

@@ -17,7 +17,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from asicfleet import MinerFactory
 from asicfleet.discovery import Identified, ScanRecord, scan_and_collect
 from fleet.lease import CLAIM, FINISH_UNLESS_DONE, Claim, claim_result, holder
-from fleet.loop import run_async
 from fleet.messaging import REAP, SCAN_CHUNK, SCHEDULED_SCAN
 from fleet.resilience import RedisUnavailable, aretry
 from fleet.scans import Scans
@@ -28,16 +27,19 @@ from fleet.store import (
     ChunkState,
     all_scan_keys,
     chunk_key,
+    chunk_written_keys,
     errors_key,
     events_key,
     finished_key,
     miners_key,
     scan_key,
+    ttl_refresh_seconds,
 )
 from fleet.task_results import chunk_result
 from workers import metrics
 from workers.app import app
 from workers.leasing import LeaseKeeper
+from workers.runtime import process_loop
 
 _PROGRESS_EVERY = 0.5  # seconds between progress writes while a chunk runs
 logger = logging.getLogger(__name__)
@@ -64,8 +66,10 @@ def _close_scan(settings: FleetSettings, scan_id: str) -> None:
     metrics.scan_closed(status.value if status is not None else None)
 
 
-async def _write_records(client: aredis.Redis, scan_id: str, chunk: int, records: list[ScanRecord]) -> None:
-    """One pipeline for a few records; every write is keyed by IP, so a retried pipeline leaves the same data."""
+async def _write_records(client: aredis.Redis, scan_id: str, chunk: int, records: list[ScanRecord],
+                         probed: int | None = None) -> None:
+    """One pipeline for a few records (and the chunk's progress, when given); every write is keyed by IP, so a
+    retried pipeline leaves the same data."""
     pipe = client.pipeline(transaction=False)
     for record in records:
         ip = str(record.ip)
@@ -80,6 +84,8 @@ async def _write_records(client: aredis.Redis, scan_id: str, chunk: int, records
             pipe.hincrby(chunk_key(scan_id, chunk), "errors", 1)
             pipe.xadd(events_key(scan_id), {"kind": "error", "ip": ip, "chunk": chunk,
                                             "error": record.error or ""}, maxlen=EVENTS_MAXLEN, approximate=True)
+    if probed is not None:
+        pipe.hset(chunk_key(scan_id, chunk), "probed", probed)
     await pipe.execute()
 
 
@@ -135,12 +141,14 @@ class ChunkWriter:
                     break
                 item = self.records.get_nowait()
             try:
-                if batch:
-                    await self._retry(lambda b=batch: _write_records(self.client, self.scan_id, self.chunk, b),
+                # the progress goes out with the records (one round trip); the chunk's end writes it anyway
+                progress = not done and time.monotonic() - last_flush > _PROGRESS_EVERY
+                probed = self.probed if progress else None
+                if batch or progress:
+                    await self._retry(lambda b=batch, p=probed: _write_records(self.client, self.scan_id, self.chunk,
+                                                                                b, p),
                                       f"writing chunk {self.chunk} of scan {self.scan_id}")
-                if done or time.monotonic() - last_flush > _PROGRESS_EVERY:
-                    await self._retry(lambda: self.client.hset(self.key, "probed", self.probed),
-                                      f"writing the progress of chunk {self.chunk}")
+                if progress:
                     last_flush = time.monotonic()
             except Exception as exc:  # past the retry budget: the chunk cannot be recorded; the task fails
                 self.failure = exc
@@ -161,8 +169,13 @@ class ChunkWriter:
 
 
 async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str, chunk: int, first: str,
-                           last: str, options: dict[str, Any], label: str = "", task_id: str = "") -> dict[str, Any]:
-    client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+                           last: str, options: dict[str, Any], label: str = "", task_id: str = "",
+                           client: aredis.Redis | None = None) -> dict[str, Any]:
+    """Claims, scans and records one chunk. `client`: the pool process's Redis client (kept open); without
+    one, a client of this call's own, closed at its end."""
+    own_client = client is None
+    if client is None:
+        client = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
     key = chunk_key(scan_id, chunk)
     url, budget = settings.redis_url, settings.redis_retry_seconds
     what = f"chunk {chunk} of scan {scan_id}"
@@ -178,9 +191,14 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
             return {"skipped": "chunk already ended"}  # a redelivered or re-queued duplicate
         if claimed is Claim.HELD:
             return {"skipped": "another live attempt runs this chunk"}
-        await aretry(lambda: client.hset(key, mapping={"started": time.time(), "probed": 0, "found": 0, "errors": 0,
-                                                       "error": ""}), url=url, what=f"starting {what}", budget=budget)
-        await aretry(lambda: client.hincrby(key, "attempts", 1), url=url, what=f"starting {what}", budget=budget)
+
+        async def record_started() -> None:
+            start = client.pipeline(transaction=True)
+            start.hset(key, mapping={"started": time.time(), "probed": 0, "found": 0, "errors": 0, "error": ""})
+            start.hincrby(key, "attempts", 1)
+            await start.execute()
+
+        await aretry(record_started, url=url, what=f"starting {what}", budget=budget)
         discovery = DiscoveryOptions.model_validate(options)
         factory = (MinerFactory.from_targets([f"{first}-{last}"], allow_public=discovery.allow_public)
                    .with_concurrent_limit(discovery.concurrency)
@@ -221,14 +239,23 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
         probed = writer.probed
 
         async def record_done() -> int:
+            ttl = settings.result_ttl_seconds
+            look = client.pipeline(transaction=False)
+            look.hget(scan_key(scan_id), "total_chunks")
+            look.ttl(scan_key(scan_id))
+            raw_total, scan_ttl = await look.execute()
+            total = int(raw_total or 0)
             pipe = client.pipeline(transaction=True)
             pipe.hset(key, mapping={"state": ChunkState.DONE.value, "probed": probed, "undecided": undecided,
                                     "found": found, "errors": errors, "finished": time.time(), "lease_until": 0})
             pipe.xadd(events_key(scan_id), {"kind": "chunk", "chunk": chunk, "state": "done"},
                       maxlen=EVENTS_MAXLEN, approximate=True)
-            total = int(await client.hget(scan_key(scan_id), "total_chunks") or 0)
-            for name in all_scan_keys(scan_id, total):
-                pipe.expire(name, settings.result_ttl_seconds)
+            # the keys this chunk wrote expire `ttl` after it; the scan's hash and every chunk's (queued ones
+            # too) once the hash's TTL has run down by a refresh period: each chunk refreshing them all made a
+            # scan's chunks cost the square of their count. The scan's closing refreshes them all anyway
+            stale = int(scan_ttl) < ttl - ttl_refresh_seconds(ttl)
+            for name in all_scan_keys(scan_id, total) if stale else chunk_written_keys(scan_id, chunk):
+                pipe.expire(name, ttl)
             pipe.sadd(finished_key(scan_id), chunk)
             pipe.scard(finished_key(scan_id))
             return int((await pipe.execute())[-1]) - total
@@ -262,16 +289,23 @@ async def scan_chunk_async(settings: FleetSettings, hostname: str, scan_id: str,
     finally:
         if writer is not None:
             writer.stop()
-        await client.aclose()
+        if own_client:
+            await client.aclose()
 
 
 @app.task(bind=True, name=SCAN_CHUNK, acks_late=True, reject_on_worker_lost=True)
 def scan_chunk(self: Task, scan_id: str, chunk: int, first: str, last: str, label: str,
                site: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Scans addresses first..last (the chunk `label` of scan `scan_id`), writing each miner as it is read."""
+    """Scans addresses first..last (the chunk `label` of scan `scan_id`), writing each miner as it is read.
+    It runs on the pool process's own loop, with its Redis client (`workers.runtime`), kept between chunks."""
     hostname = self.request.hostname or "unknown"
-    return run_async(scan_chunk_async(get_settings(), hostname, scan_id, chunk, first, last, options or {}, label,
-                                      task_id=self.request.id or ""))
+    settings = get_settings()
+
+    async def run() -> dict[str, Any]:
+        return await scan_chunk_async(settings, hostname, scan_id, chunk, first, last, options or {}, label,
+                                      task_id=self.request.id or "", client=process_loop.redis(settings.redis_url))
+
+    return process_loop.run(run())
 
 
 @app.task(name=SCHEDULED_SCAN, acks_late=True)
