@@ -189,7 +189,8 @@ def scan(
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
     distributed: Annotated[bool, typer.Option(help="queue chunks to Celery workers (results in Redis)")] = False,
     site: Annotated[str | None, typer.Option(help="with --distributed: only this site's workers take it")] = None,
-    chunk: Annotated[int, typer.Option(min=8, max=32, help="with --distributed: chunk prefix length")] = 24,
+    chunk: Annotated[str, typer.Option(help="with --distributed: chunk prefix length (8-32), or auto: the largest "
+                                            "chunks (/16 to /24) giving each live worker 16")] = "auto",
     resume: Annotated[str | None, typer.Option(help="re-queue the unfinished chunks of this scan id")] = None,
     local_workers: Annotated[int, typer.Option(min=0, max=64, help="start this many workers (and Redis if "
                                                                      "none answers) for this scan")] = 0,
@@ -233,18 +234,28 @@ def scan(
                 raise typer.Exit(130)
             _exit_if_interrupted_while_writing(_emit(records, as_json, as_csv), records)
             return
-        if resume is None:
-            plan_chunks(all_targets, exclude=exclude, prefix=chunk, allow_public=allow_public,  # refuse early
+        chunk_prefix = _chunk_prefix(chunk)
+        if resume is None:  # a bad range is refused before anything is queued
+            plan_chunks(all_targets, exclude=exclude, prefix=chunk_prefix or 24, allow_public=allow_public,
                         max_addresses=max_addresses or DISTRIBUTED_MAX_ADDRESSES)
     except ValidationError as exc:
         raise _fail(friendly.validation_message(exc, source="scan")) from None
     except (InvalidTargetError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    _distributed_scan(all_targets, exclude or [], site, chunk, options, resume, local_workers, wait, progress,
-                      as_json, as_csv)
+    _distributed_scan(all_targets, exclude or [], site, chunk_prefix, options, resume, local_workers, wait,
+                      progress, as_json, as_csv)
 
 
-def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, chunk: int,
+def _chunk_prefix(text: str) -> int | None:
+    """--chunk: a prefix length, or None for auto (chosen when the scan starts, from the live workers)."""
+    if text.strip().lower() == "auto":
+        return None
+    if not text.strip().isdigit() or not 8 <= int(text) <= 32:
+        raise ValueError(f"--chunk {text!r}: give a prefix length from 8 to 32, or auto")
+    return int(text)
+
+
+def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, chunk: int | None,
                       options: DiscoveryOptions, resume: str | None, local_workers: int, wait: bool,
                       show_progress: bool, as_json: bool, as_csv: bool) -> None:
     settings = get_settings()
@@ -264,7 +275,7 @@ def _distributed_scan(targets: list[str], exclude: list[str], site: str | None, 
 
 
 def _run_distributed(settings: FleetSettings, redis_url: str, targets: list[str], exclude: list[str],
-                     site: str | None, chunk: int, options: DiscoveryOptions, resume: str | None, wait: bool,
+                     site: str | None, chunk: int | None, options: DiscoveryOptions, resume: str | None, wait: bool,
                      show_progress: bool, as_json: bool, as_csv: bool, local: bool = False) -> None:
     try:
         check_redis(redis_url)
