@@ -123,8 +123,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             sick.hashrate_ths = round(sick.model.nominal_ths * 0.5, 2)
             threaded.run(fleet.switch_off(switched_off))
             changed = time.time()
-            _round_after(client, changed)
-            _round_after(client, changed)  # a second point of history after the change
+            first_after = _round_after(client, changed)
+            _round_after(client, first_after.started)  # a second point of history after the change (a later round)
             _big_site(client, [s.data for s in monitor.known_miners(client, SITE) if s.data is not None])
             client.close()
             yield Site(server.url, fleet, threaded, degraded, switched_off, healthy, settings, workdir)

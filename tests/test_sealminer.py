@@ -241,7 +241,7 @@ async def test_unsupported_controls(sealminers: Start) -> None:
 async def test_capability_table(sealminers: Start, tmp_path: Path) -> None:
     """The handle's supports_* table (no control depends on the firmware version here); every control it
     denies is refused before anything is sent (the ones it grants are exercised above)."""
-    from tests.test_capabilities import PROPERTIES, refused_without_sending
+    from tests.capabilities import PROPERTIES, refused_without_sending
 
     fleet, session = await sealminers()
     ip, sim = only(fleet)

@@ -30,7 +30,7 @@ class ReplyBudget:
 
     total: int
     used: int = 0
-    _freed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _wakeups: list[asyncio.Future[None]] = field(default_factory=list)  # one per waiting `take`
     _held: dict[ReplyBuffer, int] = field(default_factory=dict)  # holder -> bytes it holds
     _waiting: set[ReplyBuffer] = field(default_factory=set)
     _refused: set[ReplyBuffer] = field(default_factory=set)
@@ -38,36 +38,48 @@ class ReplyBudget:
     async def take(self, size: int, holder: ReplyBuffer) -> None:
         if size > self.total:
             raise ResponseTooLargeError(f"{holder.what} larger than this scanner's reply budget ({self.total} bytes)")
-        async with self._freed:
-            self._waiting.add(holder)
-            try:
-                while self.used + size > self.total:
-                    self._break_deadlock()
-                    if holder in self._refused:
-                        held = self._held.get(holder, 0)
-                        raise ResponseTooLargeError(
-                            f"{holder.what} refused: it held the most ({held} bytes) of this scanner's reply budget "
-                            f"({self.total} bytes) while every reply holding it waited for more")
-                    await self._freed.wait()
-            finally:
-                self._waiting.discard(holder)
-                self._refused.discard(holder)
-            self.used += size
-            self._held[holder] = self._held.get(holder, 0) + size
+        self._waiting.add(holder)
+        try:
+            while self.used + size > self.total:
+                self._break_deadlock()
+                if holder in self._refused:
+                    held = self._held.get(holder, 0)
+                    raise ResponseTooLargeError(
+                        f"{holder.what} refused: it held the most ({held} bytes) of this scanner's reply budget "
+                        f"({self.total} bytes) while every reply holding it waited for more")
+                wakeup = asyncio.get_running_loop().create_future()
+                self._wakeups.append(wakeup)
+                try:
+                    await wakeup
+                finally:
+                    if not wakeup.done():  # cancelled: no longer waiting
+                        self._wakeups.remove(wakeup)
+        finally:
+            self._waiting.discard(holder)
+            self._refused.discard(holder)
+        self.used += size
+        self._held[holder] = self._held.get(holder, 0) + size
+
+    def _wake_all(self) -> None:
+        wakeups, self._wakeups = self._wakeups, []
+        for wakeup in wakeups:
+            if not wakeup.done():
+                wakeup.set_result(None)
 
     def _break_deadlock(self) -> None:
         if self._held and all(h in self._waiting for h in self._held) and not self._refused:
             self._refused.add(max(self._held, key=self._held.__getitem__))
-            self._freed.notify_all()
+            self._wake_all()
 
-    async def give_back(self, size: int, holder: ReplyBuffer) -> None:
+    def give_back(self, size: int, holder: ReplyBuffer) -> None:
+        """Not a coroutine: it must happen even in a task being cancelled (a scan cut short), or the bytes
+        would stay spent for as long as the loop lives (a worker keeps its loop across chunks)."""
         if size:
-            async with self._freed:
-                self.used -= size
-                left = self._held.pop(holder, 0) - size
-                if left > 0:
-                    self._held[holder] = left
-                self._freed.notify_all()
+            self.used -= size
+            left = self._held.pop(holder, 0) - size
+            if left > 0:
+                self._held[holder] = left
+            self._wake_all()
 
 
 _BUDGETS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReplyBudget] = weakref.WeakKeyDictionary()
@@ -129,4 +141,4 @@ class ReplyBuffer:
     async def __aexit__(self, *exc: object) -> None:
         self._chunks = []
         drawn, self._drawn = self._drawn, 0
-        await asyncio.shield(self._budget.give_back(drawn, self))
+        self._budget.give_back(drawn, self)
