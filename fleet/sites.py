@@ -6,7 +6,7 @@ One validated file (YAML or JSON) describes them all, e.g.
       east:
         ranges: ["10.1.0.0/16"]
         exclude: ["10.1.0.1"]
-        chunk_prefix: 24
+        chunk_prefix: 24               # default auto: the largest chunks (/16 to /24) giving each live worker 16
         every_minutes: 30
         collect_every_minutes: 1       # read the known miners every minute (default 5; null: never)
         discovery: {concurrency: 1000, connect_timeout: 1.0}
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -78,13 +78,26 @@ class SiteConfig(BaseModel):
 
     ranges: list[str] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
-    chunk_prefix: int = Field(default=24, ge=8, le=32)
+    chunk_prefix: int | Literal["auto"] = Field(
+        default="auto", description="chunk prefix length (8-32), or auto: chosen when each scan starts (fleet.scans)")
     every_minutes: float | None = Field(default=None, gt=0)
     cron: str | None = Field(default=None, description="five fields: minute hour day-of-month month day-of-week")
     discovery: DiscoveryOptions = Field(default_factory=DiscoveryOptions)
     collect_every_minutes: float | None = Field(
         default=5.0, ge=1, description="how often the known miners are read (fleet.monitor); null: never")
     collect_batch_size: int = Field(default=500, ge=1, le=20000, description="miners per collection task")
+
+    @field_validator("chunk_prefix")
+    @classmethod
+    def _chunk_prefix(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 8 <= value <= 32:
+            raise ValueError(f"chunk_prefix {value} must be from 8 to 32, or auto")
+        return value
+
+    @property
+    def prefix(self) -> int | None:
+        """The chunk prefix for `Scans.start_scan`: None for auto."""
+        return None if self.chunk_prefix == "auto" else int(self.chunk_prefix)
 
     @model_validator(mode="after")
     def _valid(self) -> SiteConfig:
@@ -93,7 +106,7 @@ class SiteConfig(BaseModel):
         if self.cron is not None and len(self.cron.split()) != 5:
             raise ValueError(f"cron {self.cron!r} must have five fields")
         try:
-            plan_chunks(self.ranges, exclude=self.exclude, prefix=self.chunk_prefix,
+            plan_chunks(self.ranges, exclude=self.exclude, prefix=self.prefix or 24,
                         allow_public=self.discovery.allow_public,
                         max_addresses=self.discovery.max_addresses or DISTRIBUTED_MAX_ADDRESSES)
         except InvalidTargetError as exc:

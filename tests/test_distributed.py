@@ -233,13 +233,19 @@ def test_sites_file_validation(tmp_path: Path) -> None:
     good.write_text("sites:\n  east:\n    ranges: ['10.1.0.0/16']\n    every_minutes: 30\n"
                     "  west:\n    ranges: ['10.2.0.0/20']\n    cron: '0 * * * *'\n")
     config = load_sites(good)
-    assert set(config.sites) == {"east", "west"} and config.sites["east"].chunk_prefix == 24
+    assert set(config.sites) == {"east", "west"} and config.sites["east"].chunk_prefix == "auto"
+    assert config.sites["east"].prefix is None  # chosen when each scan starts
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text("sites:\n  east:\n    ranges: ['10.1.0.0/16']\n    chunk_prefix: 22\n")
+    assert load_sites(fixed).sites["east"].prefix == 22
     for bad in ({"sites": {"a": {"ranges": ["10.1.0.0/16"]}, "b": {"ranges": ["10.1.2.0/24"]}}},  # overlap
                 {"sites": {"a": {"ranges": ["10.1.0.0/33"]}}},
                 {"sites": {"A B": {"ranges": ["10.1.0.0/24"]}}},
                 {"sites": {"a": {"ranges": ["10.1.0.0/24"], "cron": "* *"}}},
                 {"sites": {"a": {"ranges": ["10.1.0.0/24"], "every_minutes": 5, "cron": "0 * * * *"}}},
-                {"sites": {}}):
+                {"sites": {}},
+                {"sites": {"a": {"ranges": ["10.1.0.0/24"], "chunk_prefix": 40}}},
+                {"sites": {"a": {"ranges": ["10.1.0.0/24"], "chunk_prefix": "big"}}}):
         with pytest.raises(ValueError):
             SitesConfig.model_validate(bad)
 

@@ -316,7 +316,7 @@ def scheduled_scan(site: str) -> str:
         raise RuntimeError("ASICFLEET_SITES_FILE is not set")
     config = load_sites(settings.sites_file).sites[site]
     return Scans(settings, app).start_scan(config.ranges, exclude=config.exclude, site=site,
-                                           chunk_prefix=config.chunk_prefix, options=config.discovery)
+                                           chunk_prefix=config.prefix, options=config.discovery)
 
 
 @app.task(name=REAP, acks_late=True)
